@@ -1,0 +1,111 @@
+//! The command line, as data: clap derive types and nothing else.
+//!
+//! Resolution (defaults, detection, conflicts) happens in the command modules, so that this
+//! file stays a readable contract of every flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::hardware::Os;
+use crate::plan::{Editor, Preset, Scripts};
+
+/// Size Rust builds, tests and rust-analyzer to this machine's memory.
+#[derive(Debug, Parser)]
+#[command(
+    name = "memsafe",
+    version,
+    propagate_version = true,
+    disable_help_subcommand = false
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Detect this machine, ask a few questions, and write a memory-safe configuration
+    Init(InitArgs),
+    /// Print the plan for this machine, with the reason for every value; writes nothing
+    Plan(PlanArgs),
+}
+
+/// Flags that replace hardware detection, shared by every command that plans.
+#[derive(Debug, Clone, Default, Args)]
+pub struct HardwareArgs {
+    /// Plan for this much memory instead of detecting it (`8GiB`, `8G`, `7.5GiB`, `6144MiB`;
+    /// a bare number means GiB)
+    #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
+    pub ram: Option<u64>,
+    /// Plan for this many logical CPUs instead of detecting them
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub cpus: Option<u32>,
+    /// Plan for this operating system instead of the one memsafe runs on
+    #[arg(long, value_name = "OS")]
+    pub os: Option<Os>,
+}
+
+/// `memsafe init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Start looking for the project here (default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Take every answer from the flags and defaults; never prompt
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print a diff of every file that would change, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How to trade memory for speed [default: balanced]
+    #[arg(long, value_name = "PRESET")]
+    pub preset: Option<Preset>,
+    /// Which editor to configure rust-analyzer for [default: vscode]
+    #[arg(long, value_name = "EDITOR")]
+    pub editor: Option<Editor>,
+    /// Which test-safe script(s) to write [default: both]
+    #[arg(long, value_name = "KIND")]
+    pub script: Option<Scripts>,
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
+}
+
+/// `memsafe plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Start looking for the project here (default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// How to trade memory for speed
+    #[arg(long, value_name = "PRESET", default_value = "balanced")]
+    pub preset: Preset,
+    /// Which editor the plan reserves memory for
+    #[arg(long, value_name = "EDITOR", default_value = "vscode")]
+    pub editor: Editor,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
+}
+
+impl ValueEnum for Os {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Os::Linux, Os::Macos, Os::Windows]
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

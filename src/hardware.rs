@@ -1,0 +1,340 @@
+//! What the machine offers: memory (a container's limit wins over the host's RAM), CPUs, OS.
+//!
+//! Detection is the only IO here and happens once, at the edge. `--ram`, `--cpus` and `--os`
+//! replace it field by field, so tests and "plan for my CI runner" never depend on the host.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// The operating systems memsafe plans for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    Linux,
+    Macos,
+    Windows,
+}
+
+impl Os {
+    /// The word used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::Macos => "macos",
+            Os::Windows => "windows",
+        }
+    }
+
+    /// The OS this binary was built for. Other systems (the BSDs) are planned as Linux.
+    pub fn current() -> Os {
+        if cfg!(windows) {
+            Os::Windows
+        } else if cfg!(target_os = "macos") {
+            Os::Macos
+        } else {
+            Os::Linux
+        }
+    }
+}
+
+impl fmt::Display for Os {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the memory figure came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemorySource {
+    /// The machine's physical RAM.
+    Ram,
+    /// A cgroup (container) memory limit below the machine's RAM.
+    CgroupLimit,
+    /// Given with `--ram`.
+    Flag,
+}
+
+/// What the machine offers, as far as planning is concerned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hardware {
+    /// Memory the build may use: RAM, or the cgroup limit when that is lower.
+    pub memory_bytes: u64,
+    pub memory_source: MemorySource,
+    /// CPUs as `std::thread::available_parallelism` sees them (affinity and CPU quotas honoured).
+    pub logical_cpus: u32,
+    pub physical_cpus: u32,
+    pub os: Os,
+    /// Things detection could not read; the plan goes on with what it has.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub notes: Vec<String>,
+}
+
+/// Values that replace detection (from `--ram`, `--cpus`, `--os`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
+    pub memory_bytes: Option<u64>,
+    pub logical_cpus: Option<u32>,
+    pub os: Option<Os>,
+}
+
+/// Where detection reads from; a test points these at a fake tree.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    pub cgroup_root: PathBuf,
+    pub proc_self_cgroup: PathBuf,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            proc_self_cgroup: PathBuf::from("/proc/self/cgroup"),
+        }
+    }
+}
+
+/// Detects what `overrides` leaves open. Never fails: what cannot be read becomes a note and
+/// a conservative value.
+pub fn detect(overrides: Overrides, sources: &Sources) -> Hardware {
+    let mut notes = Vec::new();
+    let os = overrides.os.unwrap_or_else(Os::current);
+
+    let logical_cpus = overrides.logical_cpus.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or_else(
+            |error| {
+                notes.push(format!("could not read the CPU count ({error}); assuming 1"));
+                1
+            },
+            |n| u32::try_from(n.get()).unwrap_or(u32::MAX),
+        )
+    });
+
+    // With --cpus, physical cores are not the host's either: assume no SMT, the safe side
+    // for rust-analyzer's thread counts.
+    let physical_cpus = if overrides.logical_cpus.is_some() {
+        logical_cpus
+    } else {
+        match sysinfo::System::physical_core_count() {
+            Ok(n) if n > 0 => u32::try_from(n).unwrap_or(u32::MAX).min(logical_cpus),
+            _ => logical_cpus,
+        }
+    };
+
+    let (memory_bytes, memory_source) = match overrides.memory_bytes {
+        Some(bytes) => (bytes, MemorySource::Flag),
+        None => detect_memory(sources, &mut notes),
+    };
+
+    Hardware {
+        memory_bytes,
+        memory_source,
+        logical_cpus,
+        physical_cpus: physical_cpus.max(1),
+        os,
+        notes,
+    }
+}
+
+fn detect_memory(sources: &Sources, notes: &mut Vec<String>) -> (u64, MemorySource) {
+    // Targeted refresh only: RAM, no processes (REFERENCE.md D: ~0.03 ms against 5-9 ms).
+    let ram = match sysinfo::System::new() {
+        Ok(mut system) => {
+            system.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
+            system.total_memory()
+        }
+        Err(error) => {
+            notes.push(format!("could not read the machine's RAM ({error})"));
+            0
+        }
+    };
+    let limit = cgroup_memory_limit(sources);
+    match (ram, limit) {
+        (0, Some(limit)) => (limit, MemorySource::CgroupLimit),
+        (0, None) => {
+            notes.push("assuming 4 GiB of memory: pass --ram to plan for the real size".into());
+            (4 * GIB, MemorySource::Ram)
+        }
+        (ram, Some(limit)) if limit < ram => (limit, MemorySource::CgroupLimit),
+        (ram, _) => (ram, MemorySource::Ram),
+    }
+}
+
+/// The tightest memory limit of this process's cgroup and its ancestors, v2 or v1.
+///
+/// sysinfo's `cgroup_limits` reads only the conventional roots (REFERENCE.md D); reading the
+/// files here also lets tests inject a fake tree. A limit at or above 2^60 means "unlimited"
+/// (v1 writes 9223372036854771712 for no limit).
+pub fn cgroup_memory_limit(sources: &Sources) -> Option<u64> {
+    let membership = std::fs::read_to_string(&sources.proc_self_cgroup).unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    for line in membership.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_id), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        let relative = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            push_with_ancestors(&mut candidates, &sources.cgroup_root, relative, "memory.max");
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let base = sources.cgroup_root.join("memory");
+            push_with_ancestors(&mut candidates, &base, relative, "memory.limit_in_bytes");
+        }
+    }
+    // Inside a container's cgroup namespace the container's own cgroup is the root.
+    candidates.push(sources.cgroup_root.join("memory.max"));
+    candidates.push(sources.cgroup_root.join("memory/memory.limit_in_bytes"));
+
+    candidates
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .filter_map(|text| text.trim().parse::<u64>().ok())
+        .filter(|&bytes| bytes > 0 && bytes < (1 << 60))
+        .min()
+}
+
+fn push_with_ancestors(out: &mut Vec<PathBuf>, base: &Path, relative: &str, file: &str) {
+    let mut dir = base.join(relative);
+    loop {
+        out.push(dir.join(file));
+        if dir == base || !dir.pop() || !dir.starts_with(base) {
+            break;
+        }
+    }
+}
+
+/// Parses `8GiB`, `8G`, `7.5GiB`, `6144MiB`, `512M`; a bare number means GiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; try `8GiB`, `7.5G` or `6144MiB`"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "g" | "gb" | "gib" => GIB,
+        "m" | "mb" | "mib" => MIB,
+        "t" | "tb" | "tib" => GIB * 1024,
+        _ => return Err(format!("unknown unit in `{text}`; use GiB, G, MiB or M")),
+    };
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "checked to be a positive, finite size far below 2^53"
+    )]
+    let bytes = (value * scale as f64).round() as u64;
+    if !value.is_finite() || bytes < 256 * MIB {
+        return Err(format!(
+            "`{text}` is too small: memsafe needs at least 256MiB to plan"
+        ));
+    }
+    if bytes > 1 << 50 {
+        return Err(format!("`{text}` is too large"));
+    }
+    Ok(bytes)
+}
+
+/// Formats bytes as GiB with up to one decimal, or MiB below 1 GiB: `7.5 GiB`, `768 MiB`.
+pub fn format_size(bytes: u64) -> String {
+    if bytes < GIB {
+        return format!("{} MiB", bytes.div_ceil(MIB));
+    }
+    let tenths = (bytes * 10 + GIB / 2) / GIB;
+    if tenths.is_multiple_of(10) {
+        format!("{} GiB", tenths / 10)
+    } else {
+        format!("{}.{} GiB", tenths / 10, tenths % 10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8GiB"), Ok(8 * GIB));
+        assert_eq!(parse_size("8G"), Ok(8 * GIB));
+        assert_eq!(parse_size("8"), Ok(8 * GIB));
+        assert_eq!(parse_size("7.5GiB"), Ok(7 * GIB + GIB / 2));
+        assert_eq!(parse_size("6144MiB"), Ok(6 * GIB));
+        assert_eq!(parse_size(" 512m "), Ok(512 * MIB));
+        assert!(parse_size("8 parsecs").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("100MiB").is_err());
+        assert_eq!(format_size(7 * GIB + GIB / 2), "7.5 GiB");
+        assert_eq!(format_size(16 * GIB), "16 GiB");
+        assert_eq!(format_size(768 * MIB), "768 MiB");
+    }
+
+    fn fake_tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Sources) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        let sources = Sources {
+            cgroup_root: dir.path().join("sys/fs/cgroup"),
+            proc_self_cgroup: dir.path().join("proc/self/cgroup"),
+        };
+        (dir, sources)
+    }
+
+    #[test]
+    fn cgroup_v2_limit_of_own_group_and_ancestors() {
+        let (_dir, sources) = fake_tree(&[
+            ("proc/self/cgroup", "0::/ci/job\n"),
+            ("sys/fs/cgroup/memory.max", "max\n"),
+            ("sys/fs/cgroup/ci/memory.max", "4294967296\n"),
+            ("sys/fs/cgroup/ci/job/memory.max", "max\n"),
+        ]);
+        assert_eq!(cgroup_memory_limit(&sources), Some(4 * GIB));
+    }
+
+    #[test]
+    fn cgroup_v1_limit_and_unlimited_marker() {
+        let (_dir, sources) = fake_tree(&[
+            ("proc/self/cgroup", "12:cpu,cpuacct:/x\n4:memory:/docker/abc\n"),
+            (
+                "sys/fs/cgroup/memory/memory.limit_in_bytes",
+                "9223372036854771712\n",
+            ),
+            (
+                "sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
+                "2147483648\n",
+            ),
+        ]);
+        assert_eq!(cgroup_memory_limit(&sources), Some(2 * GIB));
+    }
+
+    #[test]
+    fn no_cgroup_files_means_no_limit() {
+        let (_dir, sources) = fake_tree(&[("proc/self/cgroup", "0::/\n")]);
+        assert_eq!(cgroup_memory_limit(&sources), None);
+    }
+
+    #[test]
+    fn overrides_replace_detection() {
+        let hardware = detect(
+            Overrides {
+                memory_bytes: Some(8 * GIB),
+                logical_cpus: Some(4),
+                os: Some(Os::Windows),
+            },
+            &Sources::default(),
+        );
+        assert_eq!(hardware.memory_bytes, 8 * GIB);
+        assert_eq!(hardware.memory_source, MemorySource::Flag);
+        assert_eq!((hardware.logical_cpus, hardware.physical_cpus), (4, 4));
+        assert_eq!(hardware.os, Os::Windows);
+    }
+}

@@ -1,0 +1,292 @@
+//! Merges generated settings into a VS Code `settings.json` (JSONC) through a concrete syntax
+//! tree, so that comments, trailing commas, blank lines and key order stay as they were.
+//!
+//! Never round-trip the user's file through serde_json: it would drop every comment. serde_json
+//! reads only our own generated text.
+
+use jsonc_parser::ParseOptions;
+use jsonc_parser::cst::{CstInputValue, CstObject, CstRootNode};
+use serde_json::{Map, Value};
+
+use super::MergeError;
+use super::text::Shape;
+
+/// The result of a merge: the new text and what memsafe did besides setting its own keys.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Merged {
+    pub text: String,
+    pub notes: Vec<String>,
+}
+
+/// Old rust-analyzer setting names and their current form (rust-analyzer's config.rs aliases
+/// and patch_old_style.rs, at rust-lang/rust-analyzer@d2e55da4; see ../shared/data/README.md).
+static RENAMED_SETTINGS: &str = include_str!("../data/rust-analyzer-renamed-settings.json");
+
+/// Keys whose old values do not fit the new key as they are: memsafe does not guess.
+const NOT_MIGRATED: &[&str] = &[
+    "rust-analyzer.assist.importMergeBehavior",
+    "rust-analyzer.assist.importMergeBehaviour",
+    "rust-analyzer.completion.addCallArgumentSnippets",
+    "rust-analyzer.completion.addCallParenthesis",
+    "rust-analyzer.callInfo.full",
+];
+
+/// The key whose array memsafe edits element by element.
+const CHECK_EXTRA_ARGS: &str = "rust-analyzer.check.extraArgs";
+
+fn parse_options() -> ParseOptions {
+    // What VS Code accepts in settings.json: comments and trailing commas, nothing looser.
+    ParseOptions {
+        allow_comments: true,
+        allow_trailing_commas: true,
+        allow_loose_object_property_names: false,
+        allow_missing_commas: false,
+        allow_single_quoted_strings: false,
+        allow_hexadecimal_numbers: false,
+        allow_unary_plus_numbers: false,
+        allow_bare_decimal_point_numbers: false,
+        allow_non_finite_numbers: false,
+        allow_extended_string_escapes: false,
+    }
+}
+
+/// Parses and checks that the top level is an object (or empty).
+pub fn check(existing: &str) -> Result<(), MergeError> {
+    let (_, body) = Shape::of(existing);
+    root_object(&body).map(|_| ())
+}
+
+fn root_object(body: &str) -> Result<(CstRootNode, CstObject), MergeError> {
+    let root = CstRootNode::parse(body, &parse_options()).map_err(|error| MergeError::Syntax {
+        line: error.line_display(),
+        column: error.column_display(),
+        message: error.kind().to_string(),
+    })?;
+    if let Some(value) = root.value()
+        && value.as_object().is_none()
+    {
+        let found = if value.as_array().is_some() {
+            "an array"
+        } else if value.as_string_lit().is_some() {
+            "a string"
+        } else {
+            "not an object"
+        };
+        return Err(MergeError::WrongType {
+            key: "the top level".into(),
+            expected: "an object `{ ... }`",
+            found,
+            line: Some(first_value_line(body)),
+        });
+    }
+    let object = root.object_value_or_set();
+    Ok((root, object))
+}
+
+/// Merges the generated JSON object into `existing`; returns `existing` unchanged (byte for
+/// byte) when every generated value is already there and nothing needed migrating.
+pub fn merge(existing: &str, generated: &str) -> Result<Merged, MergeError> {
+    let ours: Map<String, Value> = serde_json::from_str(generated).expect("generated JSON parses");
+    let (shape, body) = Shape::of(existing);
+    let (root, object) = root_object(&body)?;
+    let notes = migrate_renamed(&object);
+    let mut changed = !notes.is_empty();
+
+    for (key, value) in &ours {
+        changed |= match (key.as_str(), value) {
+            (CHECK_EXTRA_ARGS, Value::Array(args)) => set_jobs_args(&object, args),
+            (_, Value::Object(entries)) => {
+                let mut changed = false;
+                let inner = match object.get(key) {
+                    Some(prop) if prop.object_value().is_some() => prop.object_value().expect("checked"),
+                    _ => {
+                        changed = true;
+                        object.object_value_or_set(key)
+                    }
+                };
+                for (inner_key, inner_value) in entries {
+                    changed |= set_value(&inner, inner_key, inner_value);
+                }
+                changed
+            }
+            _ => set_value(&object, key, value),
+        };
+    }
+    if !changed {
+        return Ok(Merged {
+            text: existing.to_string(),
+            notes,
+        });
+    }
+    let mut text = root.to_string();
+    if !text.ends_with('\n') && (body.ends_with('\n') || body.trim().is_empty()) {
+        text.push('\n');
+    }
+    Ok(Merged {
+        text: shape.restore(&text),
+        notes,
+    })
+}
+
+/// Sets `key` to `value` unless it already holds it; returns whether anything changed.
+fn set_value(object: &CstObject, key: &str, value: &Value) -> bool {
+    match object.get(key) {
+        Some(prop) => {
+            if prop.to_serde_value().as_ref() == Some(value) {
+                return false;
+            }
+            prop.set_value(to_input(value));
+        }
+        None => {
+            object.append(key, to_input(value));
+        }
+    }
+    true
+}
+
+/// `check.extraArgs` may hold the user's own arguments: replace only `--jobs`/`-j`.
+fn set_jobs_args(object: &CstObject, ours: &[Value]) -> bool {
+    let existing = object
+        .get(CHECK_EXTRA_ARGS)
+        .and_then(|prop| prop.to_serde_value());
+    let Some(Value::Array(existing)) = existing else {
+        return set_value(object, CHECK_EXTRA_ARGS, &Value::Array(ours.to_vec()));
+    };
+    let mut kept = Vec::new();
+    let mut skip_next = false;
+    for arg in &existing {
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
+        match arg.as_str() {
+            Some("--jobs" | "-j") => skip_next = true,
+            Some(text) if text.starts_with("--jobs=") || (text.starts_with("-j") && text.len() > 2) => {}
+            _ => kept.push(arg.clone()),
+        }
+    }
+    kept.extend(ours.iter().cloned());
+    if kept == existing {
+        return false;
+    }
+    set_value(object, CHECK_EXTRA_ARGS, &Value::Array(kept))
+}
+
+/// Renames old rust-analyzer keys in place (the value, its comments and its position stay).
+/// Returns one note per old key found.
+fn migrate_renamed(object: &CstObject) -> Vec<String> {
+    let renamed: Map<String, Value> = serde_json::from_str(RENAMED_SETTINGS).expect("embedded data parses");
+    let mut notes = Vec::new();
+    for prop in object.properties() {
+        let Some(name) = prop.name().and_then(|name| name.decoded_value().ok()) else {
+            continue;
+        };
+        let Some(entry) = renamed.get(&name) else { continue };
+        let current = entry.get("current").and_then(Value::as_str);
+        let value = prop.to_serde_value();
+        match (name.as_str(), current) {
+            ("rust-analyzer.inlayHints.enable", _) => {
+                prop.remove();
+                if value == Some(Value::Bool(false)) {
+                    let rust = object.object_value_or_set("[rust]");
+                    if rust.get("editor.inlayHints.enabled").is_none() {
+                        rust.append("editor.inlayHints.enabled", CstInputValue::from("off"));
+                    }
+                    notes.push(format!(
+                        "replaced `{name}` (removed from rust-analyzer) with VS Code's \
+                         `\"[rust]\": {{ \"editor.inlayHints.enabled\": \"off\" }}`"
+                    ));
+                } else {
+                    notes.push(format!(
+                        "removed `{name}`: rust-analyzer no longer has it, and hints are on by default"
+                    ));
+                }
+            }
+            ("rust-analyzer.cargo.allFeatures" | "rust-analyzer.checkOnSave.allFeatures", _) => {
+                let target = if name.starts_with("rust-analyzer.cargo.") {
+                    "rust-analyzer.cargo.features"
+                } else {
+                    "rust-analyzer.check.features"
+                };
+                prop.remove();
+                if value == Some(Value::Bool(true)) && object.get(target).is_none() {
+                    object.append(target, CstInputValue::from("all"));
+                }
+                notes.push(format!("replaced `{name}` with `{target}`"));
+            }
+            (_, Some(current)) if is_plain_key(current) && !NOT_MIGRATED.contains(&name.as_str()) => {
+                if object.get(current).is_some() {
+                    prop.remove();
+                    notes.push(format!(
+                        "removed `{name}`: its current name `{current}` is already set"
+                    ));
+                } else if let Some(literal) = prop.name().and_then(|n| n.as_string_lit()) {
+                    literal.set_raw_value(Value::String(current.to_string()).to_string());
+                    notes.push(format!(
+                        "renamed `{name}` to `{current}` (rust-analyzer's current name)"
+                    ));
+                }
+            }
+            (_, current) => notes.push(format!(
+                "left `{name}` as it is: it is an old name that VS Code does not know, and its value \
+                 does not carry over as it is; set `{}` by hand",
+                current.unwrap_or("the matching current setting")
+            )),
+        }
+    }
+    notes
+}
+
+fn is_plain_key(key: &str) -> bool {
+    key.starts_with("rust-analyzer.") && !key.contains([' ', '*', '=', '+'])
+}
+
+fn to_input(value: &Value) -> CstInputValue {
+    match value {
+        Value::Null => CstInputValue::Null,
+        Value::Bool(flag) => CstInputValue::Bool(*flag),
+        Value::Number(number) => CstInputValue::Number(number.to_string()),
+        Value::String(text) => CstInputValue::String(text.clone()),
+        Value::Array(items) => CstInputValue::Array(items.iter().map(to_input).collect()),
+        Value::Object(entries) => CstInputValue::Object(
+            entries
+                .iter()
+                .map(|(key, value)| (key.clone(), to_input(value)))
+                .collect(),
+        ),
+    }
+}
+
+/// The line of the first character that is not blank and not in a comment.
+fn first_value_line(body: &str) -> usize {
+    let mut line = 1;
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            c if c.is_whitespace() => {}
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut previous = ' ';
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                    }
+                    if previous == '*' && c == '/' {
+                        break;
+                    }
+                    previous = c;
+                }
+            }
+            _ => return line,
+        }
+    }
+    line
+}

@@ -1,0 +1,628 @@
+//! Turns the hardware and the user's answers into concrete settings, each with its reason.
+//!
+//! Everything here is arithmetic on [`Hardware`] and [`Answers`]: no IO, no clock, no
+//! environment. The model (REFERENCE.md F3, measured on mdBook and ripgrep):
+//! `peak(jobs) <= first + (jobs - 1) * each`, where `first` is the peak of a one-job build and
+//! `each` what every further parallel rustc adds; the build's budget must hold that peak plus
+//! 15% (F1: a cap at 90% of the anonymous peak was OOM-killed, at 115% the build passed).
+//! Until a project is measured, `first` and `each` are per-preset estimates whose sources are
+//! written next to them in [`JobCost::for_preset`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::hardware::{Hardware, MemorySource, Os, format_size};
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// How to trade memory for speed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The most memory-frugal plan that still builds
+    Safe,
+    /// Safe for most projects, close to full speed
+    Balanced,
+    /// More memory for speed: for light projects or machines with room to spare
+    Fast,
+}
+
+/// The editor memsafe configures (and reserves memory for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Editor {
+    /// VS Code with rust-analyzer: `.vscode/settings.json`
+    Vscode,
+    /// No editor settings, no memory reserved for one
+    None,
+}
+
+/// Which test-safe scripts to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scripts {
+    /// `test-safe.sh` (Linux, macOS, Git Bash)
+    Sh,
+    /// `test-safe.ps1` (Windows PowerShell 5.1 and PowerShell 7)
+    Ps1,
+    /// Both scripts
+    Both,
+    /// No script
+    None,
+}
+
+impl Preset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Safe => "safe",
+            Preset::Balanced => "balanced",
+            Preset::Fast => "fast",
+        }
+    }
+}
+
+impl Editor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Editor::Vscode => "vscode",
+            Editor::None => "none",
+        }
+    }
+}
+
+impl Scripts {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scripts::Sh => "sh",
+            Scripts::Ps1 => "ps1",
+            Scripts::Both => "both",
+            Scripts::None => "none",
+        }
+    }
+    pub fn sh(self) -> bool {
+        matches!(self, Scripts::Sh | Scripts::Both)
+    }
+    pub fn ps1(self) -> bool {
+        matches!(self, Scripts::Ps1 | Scripts::Both)
+    }
+}
+
+/// The user's answers: every question `init` asks, each with a flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answers {
+    pub preset: Preset,
+    pub editor: Editor,
+    pub scripts: Scripts,
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Answers {
+            preset: Preset::Balanced,
+            editor: Editor::Vscode,
+            scripts: Scripts::Both,
+        }
+    }
+}
+
+/// Memory one build needs as a function of its parallel jobs: `first + (jobs - 1) * each`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct JobCost {
+    pub first_bytes: u64,
+    pub each_bytes: u64,
+    /// Where the figures come from, in words a user can check.
+    pub source: &'static str,
+}
+
+impl JobCost {
+    /// The estimates used until a project is measured.
+    pub fn for_preset(preset: Preset) -> JobCost {
+        match preset {
+            // Crater's proposal of 1 job per 2 to 4 GB, and several projects measured at
+            // 2 to 5 GB per rustc job on large crates: assume a heavy project.
+            Preset::Safe => JobCost {
+                first_bytes: 2 * GIB,
+                each_bytes: 2 * GIB,
+                source: "safe estimate: 2 GiB per rustc job, for heavy projects (crater's proposal of \
+                         1 job per 2-4 GB; large crates measured at 2-5 GB per job)",
+            },
+            // openSUSE budgets 1000 MB per core; the first job gets 1.5 GiB for the final link,
+            // the largest single process (mdBook: 610 MiB for its link, 403 MiB peak at 1 job).
+            Preset::Balanced => JobCost {
+                first_bytes: 3 * GIB / 2,
+                each_bytes: GIB,
+                source: "balanced estimate: 1.5 GiB for the first job and its link, 1 GiB per further \
+                         job (openSUSE's 1000 MB per core; mdBook measured 403 MiB at 1 job)",
+            },
+            // mdBook measured 403 MiB at 1 job and 1130 MiB at 8, about 104 MiB per further job:
+            // fast allows 2.5 to 5 times that.
+            Preset::Fast => JobCost {
+                first_bytes: GIB,
+                each_bytes: GIB / 2,
+                source: "fast estimate: 1 GiB for the first job, 0.5 GiB per further job (mdBook \
+                         measured 403 MiB at 1 job and 1130 MiB at 8 jobs)",
+            },
+        }
+    }
+
+    /// Peak memory of a build with `jobs` parallel jobs.
+    pub fn peak(self, jobs: u32) -> u64 {
+        self.first_bytes + u64::from(jobs.saturating_sub(1)) * self.each_bytes
+    }
+}
+
+/// Per-test memory estimate, per preset (a guess: no measurement yet). Unit tests rarely take
+/// more than a few hundred MiB; integration tests that start servers or load fixtures do.
+fn test_thread_bytes(preset: Preset) -> u64 {
+    match preset {
+        Preset::Safe => GIB,
+        Preset::Balanced => 512 * MIB,
+        Preset::Fast => 256 * MIB,
+    }
+}
+
+/// Headroom over the estimated peak, in percent (REFERENCE.md F1).
+const HEADROOM_PERCENT: u64 = 15;
+
+/// Below this budget rust-analyzer's cache priming (which parses the whole dependency graph at
+/// start-up, in parallel) is turned off.
+const TIGHT_BUDGET: u64 = 4 * GIB;
+
+/// Memory kept for the operating system and the desktop, outside a container.
+fn os_reserve(hardware: &Hardware) -> (u64, String) {
+    if hardware.memory_source == MemorySource::CgroupLimit {
+        return (
+            256 * MIB,
+            "256 MiB for the container's other processes (the limit is the container's own)".into(),
+        );
+    }
+    // Guesses, written down: a Linux desktop idles near 1 GiB; macOS keeps about 2 GiB busy;
+    // Windows 10/11 idles at 2.5 GiB or more (larger baseline: services, Defender, DWM).
+    let bytes = match hardware.os {
+        Os::Linux => GIB,
+        Os::Macos => 2 * GIB,
+        Os::Windows => 5 * GIB / 2,
+    };
+    (
+        bytes,
+        format!("{} for {}", format_size(bytes), os_name(hardware.os)),
+    )
+}
+
+fn os_name(os: Os) -> &'static str {
+    match os {
+        Os::Linux => "Linux",
+        Os::Macos => "macOS",
+        Os::Windows => "Windows",
+    }
+}
+
+/// Memory kept for the editor: VS Code itself plus rust-analyzer, which holds the whole
+/// crate graph in memory (gigabytes on a large workspace). A guess, written down.
+fn editor_reserve(answers: &Answers) -> u64 {
+    match (answers.editor, answers.preset) {
+        (Editor::None, _) => 0,
+        // proc macros and cache priming off: a smaller rust-analyzer
+        (Editor::Vscode, Preset::Safe) => 3 * GIB / 2,
+        (Editor::Vscode, _) => 2 * GIB,
+    }
+}
+
+/// One planned value and why it was chosen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub setting: String,
+    pub value: String,
+    pub why: String,
+}
+
+/// What memsafe writes to the Cargo profiles. `None` leaves cargo's default (and the user's
+/// own value, if any) alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    /// `[profile.dev] debug`
+    pub dev_debug: Option<String>,
+    /// `[profile.dev] incremental`
+    pub dev_incremental: Option<bool>,
+    /// `[profile.dev.package."*"] debug`
+    pub dependencies_debug: Option<bool>,
+}
+
+/// rust-analyzer's limits, for the editor's settings file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RustAnalyzer {
+    pub num_threads: u32,
+    pub cache_priming_threads: u32,
+    /// `Some(false)` turns cache priming off; `None` leaves it alone.
+    pub cache_priming_enable: Option<bool>,
+    /// `Some(false)` turns proc-macro expansion off (safe preset only).
+    pub proc_macro_enable: Option<bool>,
+    pub check_jobs: u32,
+}
+
+/// Everything `init` writes, computed from the hardware and the answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub hardware: Hardware,
+    pub answers: Answers,
+    pub job_cost: JobCost,
+    pub reserve_bytes: u64,
+    pub budget_bytes: u64,
+    pub jobs: u32,
+    pub test_threads: u32,
+    pub profile: Profile,
+    pub rust_analyzer: Option<RustAnalyzer>,
+    pub reasons: Vec<Reason>,
+    /// Things the user should know: a budget too small for even one job, detection gaps.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Computes the plan. Pure: the same inputs always give the same plan.
+    pub fn compute(hardware: &Hardware, answers: &Answers) -> Plan {
+        let mut reasons = Vec::new();
+        let mut warnings = hardware.notes.clone();
+        let mut reason = |setting: &str, value: String, why: String| {
+            reasons.push(Reason {
+                setting: setting.into(),
+                value,
+                why,
+            });
+        };
+        let preset = answers.preset;
+        let cpus = hardware.logical_cpus.max(1);
+
+        let (os_bytes, os_why) = os_reserve(hardware);
+        let editor_bytes = editor_reserve(answers);
+        let reserve_bytes = os_bytes + editor_bytes;
+        let budget_bytes = hardware.memory_bytes.saturating_sub(reserve_bytes);
+        let memory_words = match hardware.memory_source {
+            MemorySource::Ram => format!("{} of RAM", format_size(hardware.memory_bytes)),
+            MemorySource::CgroupLimit => {
+                format!("a {} container limit", format_size(hardware.memory_bytes))
+            }
+            MemorySource::Flag => format!("{} (given with --ram)", format_size(hardware.memory_bytes)),
+        };
+        let editor_words = if editor_bytes > 0 {
+            format!(", {} for VS Code and rust-analyzer", format_size(editor_bytes))
+        } else {
+            String::new()
+        };
+        reason(
+            "budget",
+            format_size(budget_bytes),
+            format!("{memory_words}, less {os_why}{editor_words}"),
+        );
+
+        // Jobs: the largest count whose estimated peak, plus headroom, fits in the budget.
+        let job_cost = JobCost::for_preset(preset);
+        let usable = budget_bytes * 100 / (100 + HEADROOM_PERCENT);
+        let memory_jobs = if usable < job_cost.first_bytes {
+            1
+        } else {
+            let extra = (usable - job_cost.first_bytes) / job_cost.each_bytes;
+            u32::try_from(extra).unwrap_or(u32::MAX).saturating_add(1)
+        };
+        let jobs = memory_jobs.min(cpus);
+        let fits = if memory_jobs > cpus {
+            format!(
+                "memory fits {memory_jobs} jobs, capped at the {cpus} logical CPUs (more jobs than \
+                 CPUs cost memory and gain no speed)"
+            )
+        } else if usable < job_cost.first_bytes {
+            warnings.push(format!(
+                "the budget ({}) is below the estimate for even one job ({} plus {HEADROOM_PERCENT}%): \
+                 builds may still run out of memory; close other programs or plan with --editor none",
+                format_size(budget_bytes),
+                format_size(job_cost.first_bytes)
+            ));
+            "1 job, the minimum: the budget is below even one job's estimate".to_string()
+        } else {
+            format!(
+                "{jobs} jobs peak at about {} ({} + {} x {}), {} with {HEADROOM_PERCENT}% headroom, \
+                 within the {} budget; {} would not fit",
+                format_size(job_cost.peak(jobs)),
+                format_size(job_cost.first_bytes),
+                jobs - 1,
+                format_size(job_cost.each_bytes),
+                format_size(job_cost.peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
+                format_size(budget_bytes),
+                jobs + 1
+            )
+        };
+        reason(
+            "build.jobs",
+            jobs.to_string(),
+            format!("{fits}; {}", job_cost.source),
+        );
+
+        // Tests run after the build finishes, so they get the whole budget.
+        let per_test = test_thread_bytes(preset);
+        let memory_threads = u32::try_from((usable / per_test).max(1)).unwrap_or(u32::MAX);
+        let test_threads = memory_threads.min(cpus);
+        reason(
+            "test threads",
+            test_threads.to_string(),
+            format!(
+                "{} per test thread ({} estimate, a guess: unit tests rarely need more, tests that \
+                 start servers do); the budget fits {memory_threads}, at most one per logical CPU ({cpus}); \
+                 written as RUST_TEST_THREADS in .cargo/config.toml and --test-threads in the scripts",
+                format_size(per_test),
+                preset.as_str()
+            ),
+        );
+
+        let profile = Profile {
+            dev_debug: (preset == Preset::Safe).then(|| "line-tables-only".to_string()),
+            dev_incremental: (preset == Preset::Safe).then_some(false),
+            dependencies_debug: Some(false),
+        };
+        reason(
+            "profile.dev.package.\"*\".debug",
+            "false".into(),
+            "no debug info for dependencies (your own crates keep theirs): cut one project's peak \
+             link memory from 2.7 GB to 0.8 GB, and measured -31 to -35% target folder and -11 to \
+             -14% build time on mdBook and ripgrep (REFERENCE.md F2)"
+                .into(),
+        );
+        match &profile.dev_debug {
+            Some(level) => reason(
+                "profile.dev.debug",
+                format!("\"{level}\""),
+                "safe preset: file and line numbers in backtraces, no variable info for a debugger; \
+                 smaller links (rust-lld: 166 MB against 243 MB with full debug info, REFERENCE.md A8). \
+                 For a debugging session: CARGO_PROFILE_DEV_DEBUG=true cargo build"
+                    .into(),
+            ),
+            None => reason(
+                "profile.dev.debug",
+                "cargo's default (full)".into(),
+                format!(
+                    "{} preset: your own crates keep full debug info for the debugger; the \
+                     dependencies' is what costs memory",
+                    preset.as_str()
+                ),
+            ),
+        }
+        match profile.dev_incremental {
+            Some(value) => reason(
+                "profile.dev.incremental",
+                value.to_string(),
+                "safe preset: no incremental caches to load and keep (more disk and memory per rustc); \
+                 rebuilds after an edit get slower"
+                    .into(),
+            ),
+            None => reason(
+                "profile.dev.incremental",
+                "cargo's default (true)".into(),
+                "kept: incremental moves disk use and rebuild time, not peak memory (REFERENCE.md F2)".into(),
+            ),
+        }
+        reason(
+            "profile.dev.codegen-units",
+            "cargo's default (256)".into(),
+            "not written: fewer codegen units save no memory (measured: codegen-units = 2 took 9% \
+             more memory) and opt-level 1 + codegen-units 1 cost 77% more build time (REFERENCE.md F2)"
+                .into(),
+        );
+        reason(
+            "profile.test",
+            "inherits profile.dev".into(),
+            "cargo's test profile inherits dev, so the dev values apply to `cargo test` too".into(),
+        );
+
+        let rust_analyzer = (answers.editor == Editor::Vscode).then(|| {
+            let physical = hardware.physical_cpus.max(1);
+            let threads = match preset {
+                Preset::Safe => 1,
+                Preset::Balanced => (physical / 2).max(1),
+                Preset::Fast => physical,
+            };
+            let tight = preset == Preset::Safe || budget_bytes < TIGHT_BUDGET;
+            RustAnalyzer {
+                num_threads: threads,
+                cache_priming_threads: threads,
+                cache_priming_enable: tight.then_some(false),
+                proc_macro_enable: (preset == Preset::Safe).then_some(false),
+                check_jobs: jobs,
+            }
+        });
+        if let Some(ra) = &rust_analyzer {
+            let thread_words = match preset {
+                Preset::Safe => "safe preset: one thread".to_string(),
+                Preset::Balanced => format!(
+                    "half of the {} physical cores, so the editor leaves the build room",
+                    hardware.physical_cpus
+                ),
+                Preset::Fast => format!("all {} physical cores", hardware.physical_cpus),
+            };
+            reason(
+                "rust-analyzer.numThreads",
+                ra.num_threads.to_string(),
+                format!("{thread_words}; rust-analyzer's default is one per physical core"),
+            );
+            reason(
+                "rust-analyzer.cachePriming.numThreads",
+                ra.cache_priming_threads.to_string(),
+                format!("{thread_words}; priming indexes every dependency in parallel at start-up"),
+            );
+            if ra.cache_priming_enable == Some(false) {
+                let why = if preset == Preset::Safe {
+                    "safe preset".to_string()
+                } else {
+                    format!(
+                        "the budget ({}) is below {}",
+                        format_size(budget_bytes),
+                        format_size(TIGHT_BUDGET)
+                    )
+                };
+                reason(
+                    "rust-analyzer.cachePriming.enable",
+                    "false".into(),
+                    format!(
+                        "{why}: no start-up indexing of every dependency; the first lookups in a \
+                         dependency are slower instead"
+                    ),
+                );
+            }
+            if ra.proc_macro_enable == Some(false) {
+                reason(
+                    "rust-analyzer.procMacro.enable",
+                    "false".into(),
+                    "safe preset: proc macros are not built and expanded in the editor, which saves \
+                     their memory, but code generated by derives and attribute macros (serde, tokio, \
+                     clap) is unknown to the editor: false errors and missing completions there. \
+                     Choose balanced to keep them"
+                        .into(),
+                );
+            }
+            reason(
+                "rust-analyzer.check.extraArgs",
+                format!("--jobs {}", ra.check_jobs),
+                "the editor's cargo check runs with the same job limit as a build".into(),
+            );
+            reason(
+                "files.watcherExclude",
+                "**/target/**".into(),
+                "VS Code does not watch the build output, thousands of files that change on every build"
+                    .into(),
+            );
+        }
+
+        Plan {
+            hardware: hardware.clone(),
+            answers: *answers,
+            job_cost,
+            reserve_bytes,
+            budget_bytes,
+            jobs,
+            test_threads,
+            profile,
+            rust_analyzer,
+            reasons,
+            warnings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hardware(gib: u64, cpus: u32, os: Os) -> Hardware {
+        Hardware {
+            memory_bytes: gib * GIB,
+            memory_source: MemorySource::Flag,
+            logical_cpus: cpus,
+            physical_cpus: cpus,
+            os,
+            notes: vec![],
+        }
+    }
+
+    fn plan(gib: u64, cpus: u32, preset: Preset) -> Plan {
+        Plan::compute(
+            &hardware(gib, cpus, Os::Linux),
+            &Answers {
+                preset,
+                ..Answers::default()
+            },
+        )
+    }
+
+    #[test]
+    fn jobs_follow_memory_then_cpus() {
+        // 8 GiB, VS Code: 8 - 1 - 2 = 5 GiB budget; /1.15 = 4.35; 1.5 + 2 x 1 fits, 3 more does not.
+        assert_eq!(plan(8, 16, Preset::Balanced).jobs, 3);
+        assert_eq!(plan(8, 2, Preset::Balanced).jobs, 2);
+        assert_eq!(plan(128, 32, Preset::Balanced).jobs, 32);
+        assert!(plan(16, 16, Preset::Safe).jobs < plan(16, 16, Preset::Balanced).jobs);
+        assert!(plan(16, 16, Preset::Balanced).jobs < plan(16, 16, Preset::Fast).jobs);
+    }
+
+    #[test]
+    fn estimated_peak_fits_the_budget() {
+        for gib in [4, 6, 8, 12, 16, 24, 32, 64] {
+            for preset in [Preset::Safe, Preset::Balanced, Preset::Fast] {
+                let plan = plan(gib, 64, preset);
+                if plan.jobs > 1 {
+                    let needed = plan.job_cost.peak(plan.jobs) * 115 / 100;
+                    assert!(needed <= plan.budget_bytes, "{gib} GiB {preset:?}");
+                }
+                if plan.jobs < 64 {
+                    let one_more = plan.job_cost.peak(plan.jobs + 1) * 115 / 100;
+                    assert!(one_more > plan.budget_bytes, "{gib} GiB {preset:?} left room");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_machine_gets_one_job_and_a_warning() {
+        let plan = plan(2, 8, Preset::Balanced);
+        assert_eq!(plan.jobs, 1);
+        assert_eq!(plan.test_threads, 1);
+        assert_eq!(plan.warnings.len(), 1);
+        assert_eq!(plan.rust_analyzer.unwrap().cache_priming_enable, Some(false));
+    }
+
+    #[test]
+    fn one_cpu() {
+        let plan = plan(64, 1, Preset::Fast);
+        assert_eq!((plan.jobs, plan.test_threads), (1, 1));
+    }
+
+    #[test]
+    fn windows_reserves_more_than_linux() {
+        let answers = Answers::default();
+        let linux = Plan::compute(&hardware(8, 8, Os::Linux), &answers);
+        let windows = Plan::compute(&hardware(8, 8, Os::Windows), &answers);
+        assert!(windows.budget_bytes < linux.budget_bytes);
+    }
+
+    #[test]
+    fn container_limit_has_a_small_reserve() {
+        let mut hw = hardware(2, 8, Os::Linux);
+        hw.memory_source = MemorySource::CgroupLimit;
+        let plan = Plan::compute(
+            &hw,
+            &Answers {
+                editor: Editor::None,
+                ..Answers::default()
+            },
+        );
+        assert_eq!(plan.budget_bytes, 2 * GIB - 256 * MIB);
+        assert!(plan.rust_analyzer.is_none());
+    }
+
+    #[test]
+    fn only_safe_disables_proc_macros() {
+        for preset in [Preset::Balanced, Preset::Fast] {
+            assert_eq!(plan(4, 2, preset).rust_analyzer.unwrap().proc_macro_enable, None);
+        }
+        assert_eq!(
+            plan(64, 8, Preset::Safe).rust_analyzer.unwrap().proc_macro_enable,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn every_written_value_has_a_reason() {
+        let plan = plan(16, 8, Preset::Safe);
+        for setting in [
+            "build.jobs",
+            "test threads",
+            "profile.dev.debug",
+            "profile.dev.incremental",
+            "profile.dev.package.\"*\".debug",
+            "rust-analyzer.numThreads",
+            "rust-analyzer.cachePriming.numThreads",
+            "rust-analyzer.cachePriming.enable",
+            "rust-analyzer.procMacro.enable",
+            "rust-analyzer.check.extraArgs",
+            "files.watcherExclude",
+        ] {
+            assert!(plan.reasons.iter().any(|r| r.setting == setting), "{setting}");
+        }
+    }
+}

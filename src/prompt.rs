@@ -1,0 +1,126 @@
+//! The interactive questions: the only module that uses dialoguer.
+//!
+//! Each question shows the detected or flag-given default first. Esc or `q` at a prompt is an
+//! interruption (exit 130, nothing written); so is Ctrl-C, whose SIGINT handler shows the
+//! cursor again (dialoguer hides it while a menu is open) before exiting.
+
+use anyhow::Result;
+use dialoguer::theme::ColorfulTheme;
+use dialoguer::{Confirm, Select};
+
+use crate::error::Interrupted;
+use crate::plan::{Answers, Editor, Preset, Scripts};
+
+/// Which answers came from flags, and so are not asked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Given {
+    pub preset: bool,
+    pub editor: bool,
+    pub scripts: bool,
+}
+
+/// Asks every question that no flag answered.
+pub fn ask(defaults: Answers, given: Given) -> Result<Answers> {
+    restore_cursor_on_ctrl_c();
+    let theme = ColorfulTheme::default();
+    let mut answers = defaults;
+    if !given.preset {
+        let presets = [Preset::Safe, Preset::Balanced, Preset::Fast];
+        let items = [
+            "safe      the least memory: fewer jobs, no debug info for dependencies, lean rust-analyzer",
+            "balanced  safe for most projects, close to full speed",
+            "fast      more memory for speed: for light projects or roomy machines",
+        ];
+        answers.preset = presets[select(
+            &theme,
+            "How should builds trade memory for speed?",
+            &items,
+            index_of(&presets, defaults.preset),
+        )?];
+    }
+    if !given.editor {
+        let editors = [Editor::Vscode, Editor::None];
+        let items = [
+            "VS Code     rust-analyzer limits in .vscode/settings.json",
+            "none        no editor settings",
+        ];
+        answers.editor = editors[select(
+            &theme,
+            "Which editor runs rust-analyzer here?",
+            &items,
+            index_of(&editors, defaults.editor),
+        )?];
+    }
+    if !given.scripts {
+        let scripts = [Scripts::Both, Scripts::Sh, Scripts::Ps1, Scripts::None];
+        let items = [
+            "both   test-safe.sh and test-safe.ps1",
+            "sh     test-safe.sh (Linux, macOS, Git Bash)",
+            "ps1    test-safe.ps1 (PowerShell)",
+            "none   no script",
+        ];
+        answers.scripts = scripts[select(
+            &theme,
+            "Which test-safe script should memsafe write?",
+            &items,
+            index_of(&scripts, defaults.scripts),
+        )?];
+    }
+    Ok(answers)
+}
+
+/// Asks whether to write the changes shown.
+pub fn confirm_write() -> Result<bool> {
+    let theme = ColorfulTheme::default();
+    match Confirm::with_theme(&theme)
+        .with_prompt("Write these changes?")
+        .default(true)
+        .interact_opt()
+    {
+        Ok(Some(answer)) => Ok(answer),
+        Ok(None) => Err(Interrupted.into()),
+        Err(dialoguer::Error::IO(error)) if error.kind() == std::io::ErrorKind::Interrupted => {
+            Err(Interrupted.into())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn select(theme: &ColorfulTheme, prompt: &str, items: &[&str], default: usize) -> Result<usize> {
+    match Select::with_theme(theme)
+        .with_prompt(prompt)
+        .items(items)
+        .default(default)
+        .interact_opt()
+    {
+        Ok(Some(index)) => Ok(index),
+        Ok(None) => Err(Interrupted.into()),
+        Err(dialoguer::Error::IO(error)) if error.kind() == std::io::ErrorKind::Interrupted => {
+            Err(Interrupted.into())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn index_of<T: PartialEq>(items: &[T], item: T) -> usize {
+    items.iter().position(|candidate| *candidate == item).unwrap_or(0)
+}
+
+#[cfg(unix)]
+fn restore_cursor_on_ctrl_c() {
+    extern "C" fn on_sigint(_: libc::c_int) {
+        // Only async-signal-safe calls: write(2) and _exit(2).
+        const SHOW_CURSOR: &[u8] = b"\x1b[?25h\n";
+        unsafe {
+            libc::write(2, SHOW_CURSOR.as_ptr().cast(), SHOW_CURSOR.len());
+            libc::_exit(130);
+        }
+    }
+    // SAFETY: the handler only makes async-signal-safe calls.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_cursor_on_ctrl_c() {}
