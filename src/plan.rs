@@ -273,7 +273,10 @@ impl Plan {
         let cpus = hardware.logical_cpus.max(1);
 
         let (os_bytes, os_why) = os_reserve(hardware);
-        let editor_bytes = editor_reserve(answers);
+        // On a small machine the editor gets at most half of what the OS leaves, so that a
+        // build still has room for one job.
+        let after_os = hardware.memory_bytes.saturating_sub(os_bytes);
+        let editor_bytes = editor_reserve(answers).min(after_os / 2);
         let reserve_bytes = os_bytes + editor_bytes;
         let budget_bytes = hardware.memory_bytes.saturating_sub(reserve_bytes);
         let memory_words = match hardware.memory_source {
@@ -283,7 +286,13 @@ impl Plan {
             }
             MemorySource::Flag => format!("{} (given with --ram)", format_size(hardware.memory_bytes)),
         };
-        let editor_words = if editor_bytes > 0 {
+        let editor_words = if editor_bytes > 0 && editor_bytes < editor_reserve(answers) {
+            format!(
+                ", {} for VS Code and rust-analyzer (half of what is left: too little for the usual {})",
+                format_size(editor_bytes),
+                format_size(editor_reserve(answers))
+            )
+        } else if editor_bytes > 0 {
             format!(", {} for VS Code and rust-analyzer", format_size(editor_bytes))
         } else {
             String::new()

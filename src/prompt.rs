@@ -27,7 +27,7 @@ pub fn ask(defaults: Answers, given: Given) -> Result<Answers> {
     if !given.preset {
         let presets = [Preset::Safe, Preset::Balanced, Preset::Fast];
         let items = [
-            "safe      the least memory: fewer jobs, no debug info for dependencies, lean rust-analyzer",
+            "safe      the least memory: fewer jobs, line tables only, lean rust-analyzer (no proc macros)",
             "balanced  safe for most projects, close to full speed",
             "fast      more memory for speed: for light projects or roomy machines",
         ];

@@ -88,6 +88,13 @@ fn root_object(body: &str) -> Result<(CstRootNode, CstObject), MergeError> {
 pub fn merge(existing: &str, generated: &str) -> Result<Merged, MergeError> {
     let ours: Map<String, Value> = serde_json::from_str(generated).expect("generated JSON parses");
     let (shape, body) = Shape::of(existing);
+    if body.trim().is_empty() {
+        // An empty file: nothing of the user's to keep.
+        return Ok(Merged {
+            text: shape.restore(generated),
+            notes: Vec::new(),
+        });
+    }
     let (root, object) = root_object(&body)?;
     let notes = migrate_renamed(&object);
     let mut changed = !notes.is_empty();
@@ -144,31 +151,52 @@ fn set_value(object: &CstObject, key: &str, value: &Value) -> bool {
     true
 }
 
-/// `check.extraArgs` may hold the user's own arguments: replace only `--jobs`/`-j`.
+/// `check.extraArgs` may hold the user's own arguments: only `--jobs`/`-j` are replaced,
+/// element by element, so the array keeps its layout and comments.
 fn set_jobs_args(object: &CstObject, ours: &[Value]) -> bool {
-    let existing = object
-        .get(CHECK_EXTRA_ARGS)
-        .and_then(|prop| prop.to_serde_value());
-    let Some(Value::Array(existing)) = existing else {
+    let Some(array) = object.get(CHECK_EXTRA_ARGS).and_then(|prop| prop.array_value()) else {
         return set_value(object, CHECK_EXTRA_ARGS, &Value::Array(ours.to_vec()));
     };
-    let mut kept = Vec::new();
-    let mut skip_next = false;
-    for arg in &existing {
-        if std::mem::take(&mut skip_next) {
-            continue;
+    let elements = array.elements();
+    let values: Vec<Option<Value>> = elements.iter().map(|element| element.to_serde_value()).collect();
+    let mut remove = vec![false; elements.len()];
+    let mut index = 0;
+    while index < values.len() {
+        match values[index].as_ref().and_then(Value::as_str) {
+            Some("--jobs" | "-j") => {
+                remove[index] = true;
+                if index + 1 < values.len() {
+                    remove[index + 1] = true;
+                }
+                index += 1;
+            }
+            Some(text) if text.starts_with("--jobs=") || (text.starts_with("-j") && text.len() > 2) => {
+                remove[index] = true;
+            }
+            _ => {}
         }
-        match arg.as_str() {
-            Some("--jobs" | "-j") => skip_next = true,
-            Some(text) if text.starts_with("--jobs=") || (text.starts_with("-j") && text.len() > 2) => {}
-            _ => kept.push(arg.clone()),
-        }
+        index += 1;
     }
-    kept.extend(ours.iter().cloned());
-    if kept == existing {
+    // Already right: the only job arguments are ours, at the end.
+    let tail = values.len().saturating_sub(ours.len());
+    let only_ours_at_tail = remove.iter().filter(|r| **r).count() == ours.len()
+        && remove[tail..].iter().all(|r| *r)
+        && values[tail..]
+            .iter()
+            .zip(ours)
+            .all(|(have, want)| have.as_ref() == Some(want));
+    if only_ours_at_tail {
         return false;
     }
-    set_value(object, CHECK_EXTRA_ARGS, &Value::Array(kept))
+    for (element, remove) in elements.into_iter().zip(remove) {
+        if remove {
+            element.remove();
+        }
+    }
+    for value in ours {
+        array.append(to_input(value));
+    }
+    true
 }
 
 /// Renames old rust-analyzer keys in place (the value, its comments and its position stay).
@@ -207,9 +235,10 @@ fn migrate_renamed(object: &CstObject) -> Vec<String> {
                 } else {
                     "rust-analyzer.check.features"
                 };
-                prop.remove();
                 if value == Some(Value::Bool(true)) && object.get(target).is_none() {
-                    object.append(target, CstInputValue::from("all"));
+                    prop.replace_with(target, CstInputValue::from("all"));
+                } else {
+                    prop.remove();
                 }
                 notes.push(format!("replaced `{name}` with `{target}`"));
             }

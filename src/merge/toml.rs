@@ -22,8 +22,9 @@ pub fn merge(existing: &str, generated: &str) -> Result<String, MergeError> {
     collect_leaves(ours.as_table(), &mut Vec::new(), &mut leaves);
 
     let mut changed = false;
+    let mut created = Vec::new();
     for (path, value) in leaves {
-        changed |= set(document.as_table_mut(), &path, value).map_err(|mut error| {
+        changed |= set(document.as_table_mut(), &path, value, &mut created).map_err(|mut error| {
             if let MergeError::WrongType { line, .. } = &mut error {
                 *line = line_of(&body, &path);
             }
@@ -32,6 +33,9 @@ pub fn merge(existing: &str, generated: &str) -> Result<String, MergeError> {
     }
     if !changed {
         return Ok(existing.to_string());
+    }
+    for path in &created {
+        place_after_family(document.as_table_mut(), path);
     }
     Ok(shape.restore(&document.to_string()))
 }
@@ -107,7 +111,13 @@ fn collect_leaves(table: &dyn TableLike, path: &mut Vec<String>, out: &mut Vec<(
 }
 
 /// Sets one leaf; returns whether the document changed.
-fn set(root: &mut Table, path: &[String], value: Value) -> Result<bool, MergeError> {
+/// Header tables it creates are added to `created`, to be placed by [`place_after_family`].
+fn set(
+    root: &mut Table,
+    path: &[String],
+    value: Value,
+    created: &mut Vec<Vec<String>>,
+) -> Result<bool, MergeError> {
     let (key, parents) = path.split_last().expect("a leaf has a key");
     let mut current: &mut dyn TableLike = root;
     let (mut inline, mut dotted) = (false, false);
@@ -115,6 +125,9 @@ fn set(root: &mut Table, path: &[String], value: Value) -> Result<bool, MergeErr
         let holds_leaf = depth + 1 == parents.len();
         if current.get(name).is_none_or(Item::is_none) {
             current.insert(name, new_table_like(inline, dotted, !holds_leaf));
+            if holds_leaf && !inline && !dotted {
+                created.push(path[..=depth].to_vec());
+            }
         }
         let item = current.get_mut(name).expect("just ensured");
         current = match item {
@@ -159,6 +172,61 @@ fn set(root: &mut Table, path: &[String], value: Value) -> Result<bool, MergeErr
             found: describe(other),
             line: None,
         }),
+    }
+}
+
+/// Gives a new header table a place in the file: right after the last table of its nearest
+/// family (`[profile.dev.package."*"]` after the other `[profile.dev.package.*]`, a new
+/// `[profile.dev]` after the other profiles), or at the end when it has none. Tables after
+/// that place move down one position.
+fn place_after_family(root: &mut Table, new_path: &[String]) {
+    let mut positions: Vec<(Vec<String>, isize)> = Vec::new();
+    visit_tables(root, &mut Vec::new(), &mut |path, table| {
+        if let Some(position) = table.position()
+            && path != new_path
+        {
+            positions.push((path.to_vec(), position));
+        }
+    });
+    let family_end = (1..new_path.len()).rev().find_map(|len| {
+        positions
+            .iter()
+            .filter(|(path, _)| path.starts_with(&new_path[..len]))
+            .map(|(_, p)| *p)
+            .max()
+    });
+    let Some(anchor) = family_end.or_else(|| positions.iter().map(|(_, p)| *p).max()) else {
+        return;
+    };
+    visit_tables(root, &mut Vec::new(), &mut |path, table| {
+        if path == new_path {
+            table.set_position(Some(anchor + 1));
+        } else if let Some(position) = table.position()
+            && position > anchor
+        {
+            table.set_position(Some(position + 1));
+        }
+    });
+}
+
+/// Calls `f` on every table below `table` (arrays of tables included), depth first.
+fn visit_tables(table: &mut Table, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &mut Table)) {
+    for (key, item) in table.iter_mut() {
+        path.push(key.get().to_string());
+        match item {
+            Item::Table(child) => {
+                f(path, child);
+                visit_tables(child, path, f);
+            }
+            Item::ArrayOfTables(array) => {
+                for child in array.iter_mut() {
+                    f(path, child);
+                    visit_tables(child, path, f);
+                }
+            }
+            Item::None | Item::Value(_) => {}
+        }
+        path.pop();
     }
 }
 
