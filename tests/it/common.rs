@@ -1,0 +1,173 @@
+//! Shared helpers: fixtures, fixed hardware, a temporary project, the binary, snapshots.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use memsafe::hardware::{Hardware, MemorySource, Os};
+use memsafe::plan::{Answers, Plan, Preset};
+
+pub const GIB: u64 = 1 << 30;
+
+/// The folder of the copied real-world fixtures.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Every file of one fixture folder, sorted, as (file name, text).
+pub fn fixtures(folder: &str) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = std::fs::read_dir(fixtures_dir().join(folder))
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Fixed hardware, never the host's.
+pub fn hardware(gib: f64, cpus: u32, os: Os) -> Hardware {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "small test sizes"
+    )]
+    let memory_bytes = (gib * GIB as f64) as u64;
+    Hardware {
+        memory_bytes,
+        memory_source: MemorySource::Flag,
+        logical_cpus: cpus,
+        physical_cpus: cpus,
+        os,
+        notes: vec![],
+    }
+}
+
+pub fn plan(gib: f64, cpus: u32, preset: Preset) -> Plan {
+    Plan::compute(
+        &hardware(gib, cpus, Os::Linux),
+        &Answers {
+            preset,
+            ..Answers::default()
+        },
+    )
+}
+
+/// Runs `f` with insta writing to the top-level `snapshots/` folder.
+pub fn snapshots<R>(f: impl FnOnce() -> R) -> R {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(f)
+}
+
+/// A temporary folder to run memsafe and cargo in.
+pub struct TestContext {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestContext {
+    pub fn new() -> TestContext {
+        TestContext {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn write(&self, relative: &str, text: &str) -> &TestContext {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+
+    pub fn exists(&self, relative: &str) -> bool {
+        self.path(relative).exists()
+    }
+
+    /// A package as `cargo new --lib` makes it (offline, no git).
+    pub fn cargo_new(&self, relative: &str) -> &TestContext {
+        let output = Command::new("cargo")
+            .args(["new", "--lib", "--vcs", "none", "--offline", "--quiet"])
+            .arg(self.path(relative))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "cargo new: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        self
+    }
+
+    /// The memsafe binary, run in `relative`, without a terminal.
+    pub fn memsafe(&self, relative: &str) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_memsafe"));
+        command
+            .current_dir(self.path(relative))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Every file below the folder with its bytes, for "nothing changed" checks.
+    pub fn snapshot_tree(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.dir.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.file_name().is_some_and(|n| n == "target") {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let bytes = std::fs::read(&path).unwrap();
+                    out.push((path, bytes));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// `cargo` in `relative`, offline.
+    pub fn cargo(&self, relative: &str, args: &[&str]) -> Output {
+        Command::new("cargo")
+            .args(args)
+            .arg("--offline")
+            .current_dir(self.path(relative))
+            .env("CARGO_TARGET_DIR", self.path("target"))
+            .env_remove("RUST_TEST_THREADS")
+            .env_remove("CARGO_BUILD_JOBS")
+            .output()
+            .unwrap()
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The unified diff between two texts, for snapshots.
+pub fn diff(name: &str, before: &str, after: &str) -> String {
+    memsafe::change::FileChange {
+        path: PathBuf::from(name),
+        display: name.to_string(),
+        before: Some(before.to_string()),
+        after: after.to_string(),
+        executable: false,
+        notes: vec![],
+    }
+    .unified_diff()
+}
