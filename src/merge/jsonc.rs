@@ -237,10 +237,11 @@ fn migrate_renamed(object: &CstObject) -> Vec<String> {
                 };
                 if value == Some(Value::Bool(true)) && object.get(target).is_none() {
                     prop.replace_with(target, CstInputValue::from("all"));
+                    notes.push(format!("replaced `{name}` with `\"{target}\": \"all\"`"));
                 } else {
                     prop.remove();
+                    notes.push(format!("removed `{name}`: rust-analyzer no longer reads it (`{target}` replaces it)"));
                 }
-                notes.push(format!("replaced `{name}` with `{target}`"));
             }
             (_, Some(current)) if is_plain_key(current) && !NOT_MIGRATED.contains(&name.as_str()) => {
                 if object.get(current).is_some() {
