@@ -30,6 +30,10 @@ pub enum Command {
     Init(InitArgs),
     /// Print the plan for this machine, with the reason for every value; writes nothing
     Plan(PlanArgs),
+    /// Re-plan from memsafe.toml's answers after a hardware change, without questions
+    Regen(RegenArgs),
+    /// Exit 1 when this machine or a managed value no longer matches the plan (for hooks and CI)
+    Check(CheckArgs),
 }
 
 /// Flags that replace hardware detection, shared by every command that plans.
@@ -68,6 +72,36 @@ pub struct InitArgs {
     /// Which test-safe script(s) to write [default: both]
     #[arg(long, value_name = "KIND")]
     pub script: Option<Scripts>,
+    /// Plan for the machine given here (the team's smallest) whoever runs memsafe later, so
+    /// that teammates' runs write the same files
+    #[arg(long)]
+    pub team: bool,
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
+}
+
+/// `memsafe regen`.
+#[derive(Debug, Args)]
+pub struct RegenArgs {
+    /// Start looking for the project here (default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print a diff of every file that would change, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
+}
+
+/// `memsafe check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Start looking for the project here (default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print nothing; the exit code says it all (0 matches, 1 differs, 2 error)
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     #[command(flatten)]
     pub hardware: HardwareArgs,
 }
@@ -78,12 +112,12 @@ pub struct PlanArgs {
     /// Start looking for the project here (default: the current directory)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// How to trade memory for speed
-    #[arg(long, value_name = "PRESET", default_value = "balanced")]
-    pub preset: Preset,
-    /// Which editor the plan reserves memory for
-    #[arg(long, value_name = "EDITOR", default_value = "vscode")]
-    pub editor: Editor,
+    /// How to trade memory for speed [default: memsafe.toml's answer, or balanced]
+    #[arg(long, value_name = "PRESET")]
+    pub preset: Option<Preset>,
+    /// Which editor the plan reserves memory for [default: memsafe.toml's answer, or vscode]
+    #[arg(long, value_name = "EDITOR")]
+    pub editor: Option<Editor>,
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,

@@ -48,10 +48,25 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// A failure already reported on the output (`memsafe check` found differences): exit 1,
+/// with no further message.
+#[derive(Debug)]
+pub struct Reported;
+
+impl fmt::Display for Reported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("reported")
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// The exit code for an error.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.chain().any(|cause| cause.is::<Interrupted>()) {
         130
+    } else if error.chain().any(|cause| cause.is::<Reported>()) {
+        1
     } else if error.chain().any(|cause| cause.is::<UsageError>()) {
         2
     } else {

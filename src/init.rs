@@ -3,7 +3,7 @@
 //! detect -> ask -> plan -> render -> merge -> diff -> (confirm) -> write
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -11,19 +11,11 @@ use crate::change::FileChange;
 use crate::cli::{HardwareArgs, InitArgs, PlanArgs};
 use crate::error::UsageError;
 use crate::hardware::{self, Hardware, MemorySource, format_size};
-use crate::merge::{self, MergeError};
-use crate::plan::{Answers, Editor, Plan};
-use crate::project::{self, Project};
-use crate::render::{self, Templates};
-use crate::{prompt, ui, write};
+use crate::plan::{Answers, Plan};
+use crate::render::Templates;
+use crate::{files, project, prompt, record, ui, write};
 
-/// Files larger than this are not a config file memsafe should parse.
-const MAX_FILE_BYTES: u64 = 16 << 20;
-
-/// The first line(s) that mark a script as memsafe's own, safe to overwrite.
-const SCRIPT_MARK: &str = "# Written by memsafe";
-
-fn detect(args: &HardwareArgs) -> Hardware {
+pub(crate) fn detect(args: &HardwareArgs) -> Hardware {
     hardware::detect(
         hardware::Overrides {
             memory_bytes: args.ram,
@@ -34,7 +26,7 @@ fn detect(args: &HardwareArgs) -> Hardware {
     )
 }
 
-fn start_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
+pub(crate) fn start_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
     match dir {
         Some(dir) => Ok(dir.clone()),
         None => std::env::current_dir().context("cannot read the current folder"),
@@ -47,13 +39,20 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     if !start.is_dir() {
         return Err(UsageError::new(format!("`{}` is not a folder", start.display())).into());
     }
-    let hardware = detect(&args.hardware);
-    let answers = Answers {
-        preset: args.preset,
-        editor: args.editor,
-        ..Answers::default()
+    // In a configured project the recorded answers and pins apply; outside one, the defaults.
+    let record = match project::find(&start) {
+        Ok(project) => files::load_record(&project)?,
+        Err(_) => None,
     };
-    let plan = Plan::compute(&hardware, &answers);
+    let recorded = record.as_ref().map(|r| r.answers).unwrap_or_default();
+    let answers = Answers {
+        preset: args.preset.unwrap_or(recorded.preset),
+        editor: args.editor.unwrap_or(recorded.editor),
+        ..recorded
+    };
+    let overrides = record.as_ref().map(|r| r.overrides).unwrap_or_default();
+    let hardware = detect(&args.hardware);
+    let plan = Plan::compute_with(&hardware, &answers, &overrides);
     if args.json {
         ui::data(format!(
             "{}\n",
@@ -114,12 +113,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         );
     }
     let project = project::find(&start)?;
-    let hardware = detect(&args.hardware);
-    let defaults = Answers {
-        preset: args.preset.unwrap_or(Answers::default().preset),
-        editor: args.editor.unwrap_or(Answers::default().editor),
-        scripts: args.script.unwrap_or(Answers::default().scripts),
-    };
+    let record = files::load_record(&project)?;
     if let Some(member) = &project.member {
         ui::note(format!(
             "`{}` is a member of the workspace at `{}`: profiles only count at the workspace root, so memsafe configures that",
@@ -127,8 +121,23 @@ pub fn init(args: &InitArgs) -> Result<()> {
             project.root.display()
         ));
     }
+    // Recorded answers are the defaults of a second run; flags win over both.
+    let recorded = record.as_ref().map(|r| r.answers).unwrap_or_default();
+    let defaults = Answers {
+        preset: args.preset.unwrap_or(recorded.preset),
+        editor: args.editor.unwrap_or(recorded.editor),
+        scripts: args.script.unwrap_or(recorded.scripts),
+        team: args.team || recorded.team,
+    };
+    let hardware = match &record {
+        Some(record) if defaults.team => recorded_with_flags(&record.hardware, &args.hardware),
+        _ => detect(&args.hardware),
+    };
     let answers = if interactive {
         ui::line(hardware_line(&hardware));
+        if record.is_some() {
+            ui::line(format!("{} found: its answers are the defaults.", record::FILE));
+        }
         let given = prompt::Given {
             preset: args.preset.is_some(),
             editor: args.editor.is_some(),
@@ -138,17 +147,14 @@ pub fn init(args: &InitArgs) -> Result<()> {
     } else {
         defaults
     };
-    let plan = Plan::compute(&hardware, &answers);
-    let changes = changes(&project, &plan, &Templates::new())?;
+    let overrides = record.as_ref().map(|r| r.overrides).unwrap_or_default();
+    let plan = Plan::compute_with(&hardware, &answers, &overrides);
+    let changes = files::changes(&project, &plan, &Templates::new())?;
 
     for warning in &plan.warnings {
         ui::warn(warning);
     }
-    for change in &changes {
-        for note in &change.notes {
-            ui::note(format!("{}: {note}", change.display));
-        }
-    }
+    print_notes(&changes);
     let pending: Vec<&FileChange> = changes.iter().filter(|c| !c.is_noop()).collect();
     if pending.is_empty() {
         ui::status(
@@ -173,16 +179,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         ui::line("Nothing was written.");
         return Ok(());
     }
-    write::preflight(&changes)?;
-    write::apply(&changes)?;
-    for change in &pending {
-        let verb = if change.before.is_some() {
-            "Updated"
-        } else {
-            "Created"
-        };
-        ui::status(verb, &change.display);
-    }
+    apply(&changes)?;
     ui::status(
         "Done",
         format!(
@@ -195,6 +192,47 @@ pub fn init(args: &InitArgs) -> Result<()> {
     Ok(())
 }
 
+/// Prints the notes every change carries (renamed settings, misplaced keys).
+pub(crate) fn print_notes(changes: &[FileChange]) {
+    for change in changes {
+        for note in &change.notes {
+            ui::note(format!("{}: {note}", change.display));
+        }
+    }
+}
+
+/// Checks, writes and reports every change.
+pub(crate) fn apply(changes: &[FileChange]) -> Result<()> {
+    write::preflight(changes)?;
+    write::apply(changes)?;
+    for change in changes.iter().filter(|c| !c.is_noop()) {
+        let verb = if change.before.is_some() {
+            "Updated"
+        } else {
+            "Created"
+        };
+        ui::status(verb, &change.display);
+    }
+    Ok(())
+}
+
+/// The recorded (team) hardware, with the fields given as flags replaced.
+pub(crate) fn recorded_with_flags(recorded: &Hardware, args: &HardwareArgs) -> Hardware {
+    let mut hardware = recorded.clone();
+    if let Some(bytes) = args.ram {
+        hardware.memory_bytes = bytes;
+        hardware.memory_source = MemorySource::Flag;
+    }
+    if let Some(cpus) = args.cpus {
+        hardware.logical_cpus = cpus;
+        hardware.physical_cpus = cpus;
+    }
+    if let Some(os) = args.os {
+        hardware.os = os;
+    }
+    hardware
+}
+
 fn hardware_line(hardware: &Hardware) -> String {
     let memory = match hardware.memory_source {
         MemorySource::CgroupLimit => format!("{} (container limit)", format_size(hardware.memory_bytes)),
@@ -204,184 +242,4 @@ fn hardware_line(hardware: &Hardware) -> String {
         "This machine: {memory} of memory, {} logical CPUs ({} physical), {}",
         hardware.logical_cpus, hardware.physical_cpus, hardware.os
     )
-}
-
-/// Every file change for `plan` in `project`. Reads the files; writes nothing.
-pub fn changes(project: &Project, plan: &Plan, templates: &Templates) -> Result<Vec<FileChange>> {
-    let root = &project.root;
-    let mut changes = Vec::new();
-
-    // Cargo.toml: the profile keys, and a misplaced `[build] jobs` taken out.
-    let manifest = root.join("Cargo.toml");
-    let before = read_existing(root, &manifest)?.context("the root Cargo.toml disappeared")?;
-    let mut after = merge_toml(
-        root,
-        &manifest,
-        &before,
-        &templates.render(render::CARGO_PROFILE, plan),
-    )?;
-    let mut notes = Vec::new();
-    if let Some(removed) =
-        merge::toml::remove(&after, &["build", "jobs"]).map_err(|e| bad_file(root, &manifest, &e))?
-    {
-        after = removed;
-        notes.push(
-            "took out `[build] jobs`: cargo ignores a `[build]` table in Cargo.toml (\"unused manifest key\"); \
-             the job count now lives in .cargo/config.toml"
-                .to_string(),
-        );
-    }
-    if let Ok(document) = merge::toml::parse(&merge::text::Shape::of(&after).1)
-        && document.get("build").is_some()
-    {
-        notes.push(
-            "a `[build]` table is still in Cargo.toml, where cargo ignores it; memsafe left its other keys \
-             alone (moving them to .cargo/config.toml would switch on settings that were never in effect)"
-                .to_string(),
-        );
-    }
-    changes.push(change(root, manifest, Some(before), after, false, notes));
-
-    // .cargo/config.toml, or the legacy .cargo/config that cargo reads first (REFERENCE.md A1).
-    let legacy = root.join(".cargo/config");
-    let (config, mut notes) = if legacy.is_file() {
-        (
-            legacy,
-            vec!["edited the legacy `.cargo/config`: cargo reads it instead of `config.toml`".to_string()],
-        )
-    } else {
-        (root.join(".cargo/config.toml"), Vec::new())
-    };
-    let rendered = templates.render(render::CARGO_CONFIG, plan);
-    let config_before = read_existing(root, &config)?;
-    let config_after = match &config_before {
-        Some(text) => merge_toml(root, &config, text, &rendered)?,
-        None => rendered,
-    };
-    if config_before.is_none() {
-        notes.clear();
-    }
-    changes.push(change(root, config, config_before, config_after, false, notes));
-
-    if plan.answers.editor == Editor::Vscode {
-        let settings = root.join(".vscode/settings.json");
-        let rendered = templates.render(render::VSCODE_SETTINGS, plan);
-        let before = read_existing(root, &settings)?;
-        let (after, notes) = match &before {
-            Some(text) => {
-                let merged =
-                    merge::jsonc::merge(text, &rendered).map_err(|e| bad_file(root, &settings, &e))?;
-                (merged.text, merged.notes)
-            }
-            None => (rendered, Vec::new()),
-        };
-        changes.push(change(root, settings, before, after, false, notes));
-    }
-
-    let scripts = [
-        (plan.answers.scripts.sh(), "test-safe.sh", render::TEST_SH, true),
-        (
-            plan.answers.scripts.ps1(),
-            "test-safe.ps1",
-            render::TEST_PS1,
-            false,
-        ),
-    ];
-    for (wanted, name, template, executable) in scripts {
-        if !wanted {
-            continue;
-        }
-        let path = root.join(name);
-        let before = read_existing(root, &path)?;
-        let after = templates.render(template, plan);
-        if let Some(text) = &before
-            && !text.lines().take(3).any(|line| line.starts_with(SCRIPT_MARK))
-        {
-            let mut kept = change(root, path, before.clone(), text.clone(), executable, Vec::new());
-            kept.notes
-                .push("left alone: this file was not written by memsafe".into());
-            changes.push(kept);
-            continue;
-        }
-        changes.push(change(root, path, before, after, executable, Vec::new()));
-    }
-    Ok(changes)
-}
-
-fn change(
-    root: &Path,
-    path: PathBuf,
-    before: Option<String>,
-    after: String,
-    executable: bool,
-    notes: Vec<String>,
-) -> FileChange {
-    FileChange {
-        display: display(root, &path),
-        path,
-        before,
-        after,
-        executable,
-        notes,
-    }
-}
-
-fn display(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
-}
-
-fn merge_toml(root: &Path, path: &Path, before: &str, generated: &str) -> Result<String> {
-    merge::toml::merge(before, generated).map_err(|error| bad_file(root, path, &error))
-}
-
-fn bad_file(root: &Path, path: &Path, error: &MergeError) -> anyhow::Error {
-    let help = match error {
-        MergeError::Syntax { .. } => {
-            "fix the file (or restore it from version control), then run memsafe again"
-        }
-        MergeError::WrongType { .. } => "memsafe only edits files whose shape cargo and VS Code accept",
-    };
-    UsageError::new(format!(
-        "cannot edit `{}`: {error}; nothing was written",
-        display(root, path)
-    ))
-    .with_help(help)
-    .into()
-}
-
-/// Reads a file memsafe will edit: `None` when it does not exist; a usage error when it is a
-/// folder, too large, or not UTF-8.
-fn read_existing(root: &Path, path: &Path) -> Result<Option<String>> {
-    let shown = display(root, path);
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(error).with_context(|| format!("cannot read `{shown}`")),
-    };
-    if metadata.is_dir() {
-        return Err(UsageError::new(format!("`{shown}` is a folder, where memsafe expects a file")).into());
-    }
-    if metadata.len() > MAX_FILE_BYTES {
-        return Err(UsageError::new(format!(
-            "`{shown}` is {}, too large for a configuration file; nothing was written",
-            format_size(metadata.len())
-        ))
-        .into());
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{shown}`"))?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Some(text)),
-        Err(error) => {
-            let offset = error.utf8_error().valid_up_to();
-            let valid = String::from_utf8_lossy(&error.as_bytes()[..offset]);
-            let (line, column) = merge::line_column(&valid, offset);
-            Err(UsageError::new(format!(
-                "`{shown}` is not UTF-8 text (line {line}, column {column}); nothing was written"
-            ))
-            .into())
-        }
-    }
 }

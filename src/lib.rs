@@ -7,12 +7,15 @@
 pub mod change;
 pub mod cli;
 pub mod error;
+pub mod files;
 pub mod hardware;
 pub mod init;
 pub mod merge;
 pub mod plan;
 pub mod project;
 pub mod prompt;
+pub mod record;
+pub mod regen;
 pub mod render;
 pub mod ui;
 pub mod write;
@@ -24,5 +27,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Init(args) => init::init(args),
         Command::Plan(args) => init::plan(args),
+        Command::Regen(args) => regen::regen(args),
+        Command::Check(args) => regen::check(args),
     }
 }

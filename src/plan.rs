@@ -93,6 +93,17 @@ pub struct Answers {
     pub preset: Preset,
     pub editor: Editor,
     pub scripts: Scripts,
+    /// Plan for the hardware recorded in memsafe.toml (the team's smallest machine), not for
+    /// the machine memsafe runs on: every teammate's run then writes the same files.
+    #[serde(default)]
+    pub team: bool,
+}
+
+/// Values the user pinned in memsafe.toml `[overrides]`: every plan keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overrides {
+    pub jobs: Option<u32>,
+    pub test_threads: Option<u32>,
 }
 
 impl Default for Answers {
@@ -101,6 +112,7 @@ impl Default for Answers {
             preset: Preset::Balanced,
             editor: Editor::Vscode,
             scripts: Scripts::Both,
+            team: false,
         }
     }
 }
@@ -245,6 +257,7 @@ pub struct RustAnalyzer {
 pub struct Plan {
     pub hardware: Hardware,
     pub answers: Answers,
+    pub overrides: Overrides,
     pub job_cost: JobCost,
     pub reserve_bytes: u64,
     pub budget_bytes: u64,
@@ -260,6 +273,11 @@ pub struct Plan {
 impl Plan {
     /// Computes the plan. Pure: the same inputs always give the same plan.
     pub fn compute(hardware: &Hardware, answers: &Answers) -> Plan {
+        Plan::compute_with(hardware, answers, &Overrides::default())
+    }
+
+    /// Computes the plan, keeping the values pinned in `overrides`.
+    pub fn compute_with(hardware: &Hardware, answers: &Answers, overrides: &Overrides) -> Plan {
         let mut reasons = Vec::new();
         let mut warnings = hardware.notes.clone();
         let mut reason = |setting: &str, value: String, why: String| {
@@ -312,8 +330,16 @@ impl Plan {
             let extra = (usable - job_cost.first_bytes) / job_cost.each_bytes;
             u32::try_from(extra).unwrap_or(u32::MAX).saturating_add(1)
         };
-        let jobs = memory_jobs.min(cpus);
-        let fits = if memory_jobs > cpus {
+        let planned_jobs = memory_jobs.min(cpus);
+        let jobs = overrides.jobs.map_or(planned_jobs, |pinned| pinned.max(1));
+        let fits = if let Some(pinned) = overrides.jobs {
+            format!(
+                "pinned to {pinned} in memsafe.toml [overrides] (the plan would choose {planned_jobs}, \
+                 estimated peak {} against a {} budget)",
+                format_size(job_cost.peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
+                format_size(budget_bytes)
+            )
+        } else if memory_jobs > cpus {
             format!(
                 "memory fits {memory_jobs} jobs, capped at the {cpus} logical CPUs (more jobs than \
                  CPUs cost memory and gain no speed)"
@@ -348,12 +374,21 @@ impl Plan {
         // Tests run after the build finishes, so they get the whole budget.
         let per_test = test_thread_bytes(preset);
         let memory_threads = u32::try_from((usable / per_test).max(1)).unwrap_or(u32::MAX);
-        let test_threads = memory_threads.min(cpus);
+        let planned_threads = memory_threads.min(cpus);
+        let test_threads = overrides
+            .test_threads
+            .map_or(planned_threads, |pinned| pinned.max(1));
+        let pinned_words = match overrides.test_threads {
+            Some(pinned) => format!(
+                "pinned to {pinned} in memsafe.toml [overrides] (the plan would choose {planned_threads}); "
+            ),
+            None => String::new(),
+        };
         reason(
             "test threads",
             test_threads.to_string(),
             format!(
-                "{} per test thread ({} estimate, a guess: unit tests rarely need more, tests that \
+                "{pinned_words}{} per test thread ({} estimate, a guess: unit tests rarely need more, tests that \
                  start servers do); the budget fits {memory_threads}, at most one per logical CPU ({cpus}); \
                  written as RUST_TEST_THREADS in .cargo/config.toml and --test-threads in the scripts",
                 format_size(per_test),
@@ -501,6 +536,7 @@ impl Plan {
         Plan {
             hardware: hardware.clone(),
             answers: *answers,
+            overrides: *overrides,
             job_cost,
             reserve_bytes,
             budget_bytes,
@@ -573,6 +609,28 @@ mod tests {
         assert_eq!(plan.test_threads, 1);
         assert_eq!(plan.warnings.len(), 1);
         assert_eq!(plan.rust_analyzer.unwrap().cache_priming_enable, Some(false));
+    }
+
+    #[test]
+    fn pinned_values_win_and_say_so() {
+        let hw = hardware(8, 8, Os::Linux);
+        let pins = Overrides {
+            jobs: Some(7),
+            test_threads: Some(1),
+        };
+        let plan = Plan::compute_with(&hw, &Answers::default(), &pins);
+        assert_eq!((plan.jobs, plan.test_threads), (7, 1));
+        assert_eq!(plan.rust_analyzer.unwrap().check_jobs, 7);
+        let why = &plan
+            .reasons
+            .iter()
+            .find(|r| r.setting == "build.jobs")
+            .unwrap()
+            .why;
+        assert!(
+            why.starts_with("pinned to 7 in memsafe.toml [overrides] (the plan would choose 3"),
+            "{why}"
+        );
     }
 
     #[test]

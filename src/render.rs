@@ -26,6 +26,8 @@ pub const VSCODE_SETTINGS: TemplateId = "vscode/settings.json";
 pub const TEST_SH: TemplateId = "scripts/test-safe.sh";
 /// The PowerShell test runner, written whole.
 pub const TEST_PS1: TemplateId = "scripts/test-safe.ps1";
+/// memsafe's record, `memsafe.toml`.
+pub const MEMSAFE_TOML: TemplateId = "memsafe.toml";
 
 /// The embedded templates, parsed.
 pub struct Templates {
@@ -84,7 +86,15 @@ impl Templates {
             profile: &plan.profile,
             rust_analyzer: plan.rust_analyzer.as_ref(),
         };
-        let context = Context::from_serialize(&context).expect("the template context serializes");
+        self.render_context(id, &context)
+    }
+
+    /// Renders one template with a context of the caller's.
+    ///
+    /// # Panics
+    /// When the template refers to a value the context does not have: a bug caught by the tests.
+    pub fn render_context(&self, id: TemplateId, context: &impl Serialize) -> String {
+        let context = Context::from_serialize(context).expect("the template context serializes");
         let text = self
             .tera
             .render(&format!("{id}.tera"), &context)

@@ -11,7 +11,7 @@ use std::fmt::Display;
 
 use dialoguer::console::style;
 
-use crate::error::{Interrupted, UsageError};
+use crate::error::{Interrupted, Reported, UsageError};
 
 /// A line of data on stdout.
 pub fn data(text: impl Display) {
@@ -40,7 +40,10 @@ pub fn line(message: impl Display) {
 
 /// Prints an error once, cargo style: `error: ...`, its causes, and a `help:` line.
 pub fn report(error: &anyhow::Error) {
-    if error.chain().any(|cause| cause.is::<Interrupted>()) {
+    if error
+        .chain()
+        .any(|cause| cause.is::<Interrupted>() || cause.is::<Reported>())
+    {
         return;
     }
     eprintln!("{}: {error}", style("error").red().bold());

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::change::FileChange;
+use crate::change::{FileChange, Kind};
 
 /// Checks that every change can be written: the folder exists or can be made, is writable,
 /// and the target is not a folder or read-only.
@@ -51,9 +51,11 @@ pub fn apply(changes: &[FileChange]) -> Result<()> {
             let mut restore_failures = Vec::new();
             for written in done.iter().rev() {
                 let restored = match &written.before {
-                    Some(before) => {
-                        write_atomic(&resolve(&written.path), before.as_bytes(), written.executable)
-                    }
+                    Some(before) => write_atomic(
+                        &resolve(&written.path),
+                        before.as_bytes(),
+                        written.kind == Kind::Executable,
+                    ),
                     None => fs::remove_file(&written.path).map_err(Into::into),
                 };
                 if restored.is_err() {
@@ -85,7 +87,7 @@ fn write_one(change: &FileChange) -> Result<()> {
     if let Some(dir) = target.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
-    write_atomic(&target, change.after.as_bytes(), change.executable)
+    write_atomic(&target, change.after.as_bytes(), change.kind == Kind::Executable)
 }
 
 /// The file a path finally names: a symlink's target (relative targets resolved), or itself.

@@ -240,7 +240,9 @@ fn migrate_renamed(object: &CstObject) -> Vec<String> {
                     notes.push(format!("replaced `{name}` with `\"{target}\": \"all\"`"));
                 } else {
                     prop.remove();
-                    notes.push(format!("removed `{name}`: rust-analyzer no longer reads it (`{target}` replaces it)"));
+                    notes.push(format!(
+                        "removed `{name}`: rust-analyzer no longer reads it (`{target}` replaces it)"
+                    ));
                 }
             }
             (_, Some(current)) if is_plain_key(current) && !NOT_MIGRATED.contains(&name.as_str()) => {
@@ -264,6 +266,35 @@ fn migrate_renamed(object: &CstObject) -> Vec<String> {
         }
     }
     notes
+}
+
+/// The top-level values of a settings file as (key, JSON text); an object's entries are
+/// listed one by one as `key["entry"]`. Unparsable text has none.
+pub fn values(text: &str) -> Vec<(String, String)> {
+    let (_, body) = Shape::of(text);
+    let Ok(root) = CstRootNode::parse(&body, &parse_options()) else {
+        return Vec::new();
+    };
+    let Some(Value::Object(map)) = root.value().and_then(|v| v.to_serde_value()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, value) in map {
+        match value {
+            Value::Object(entries) => {
+                for (inner, value) in entries {
+                    out.push((format!("{key}[{}]", Value::String(inner)), value.to_string()));
+                }
+            }
+            other => out.push((key, other.to_string())),
+        }
+    }
+    out
+}
+
+/// The keys of a generated settings text, as [`values`] names them.
+pub fn key_paths(text: &str) -> Vec<String> {
+    values(text).into_iter().map(|(key, _)| key).collect()
 }
 
 fn is_plain_key(key: &str) -> bool {

@@ -94,6 +94,32 @@ fn remove_in(table: &mut dyn TableLike, path: &[&str]) -> bool {
     removed
 }
 
+/// Every leaf of a TOML text as (dotted key path, value), e.g. (`profile.dev.package."*".debug`,
+/// `false`). Values are written as TOML, without their comments. Unparsable text has none.
+pub fn leaves(text: &str) -> Vec<(String, String)> {
+    let (_, body) = Shape::of(text);
+    let Ok(document) = body.parse::<DocumentMut>() else {
+        return Vec::new();
+    };
+    let mut raw = Vec::new();
+    collect_leaves(document.as_table(), &mut Vec::new(), &mut raw);
+    raw.into_iter()
+        .map(|(path, value)| (dotted(&path), value.to_string().trim().to_string()))
+        .collect()
+}
+
+/// The dotted key paths of a TOML text's leaves.
+pub fn leaf_paths(text: &str) -> Vec<String> {
+    leaves(text).into_iter().map(|(path, _)| path).collect()
+}
+
+fn dotted(path: &[String]) -> String {
+    path.iter()
+        .map(|segment| toml_edit::Key::new(segment.as_str()).to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fn collect_leaves(table: &dyn TableLike, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Value)>) {
     for (key, item) in table.iter() {
         path.push(key.to_string());

@@ -166,7 +166,7 @@ pub fn diff(name: &str, before: &str, after: &str) -> String {
         display: name.to_string(),
         before: Some(before.to_string()),
         after: after.to_string(),
-        executable: false,
+        kind: memsafe::change::Kind::Toml,
         notes: vec![],
     }
     .unified_diff()

@@ -4,5 +4,6 @@ mod cli;
 mod common;
 mod init;
 mod merge;
+mod regen;
 mod render;
 mod scripts;

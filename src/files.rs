@@ -1,0 +1,256 @@
+//! The files memsafe reads and would write for a plan: computed in full, written by nobody
+//! here. Reading is IO; the merges it calls are pure.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::change::{FileChange, Kind};
+use crate::error::UsageError;
+use crate::hardware::format_size;
+use crate::merge::{self, MergeError};
+use crate::plan::{Editor, Plan};
+use crate::project::Project;
+use crate::record::{self, Managed, Record};
+use crate::render::{self, Templates};
+
+/// Files larger than this are not a configuration file memsafe should parse.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// The first line(s) that mark a script as memsafe's own, safe to overwrite.
+const SCRIPT_MARK: &str = "# Written by memsafe";
+
+/// Every file change for `plan` in `project`, memsafe.toml last. Reads the files; writes nothing.
+pub fn changes(project: &Project, plan: &Plan, templates: &Templates) -> Result<Vec<FileChange>> {
+    let root = &project.root;
+    let mut changes = Vec::new();
+    let mut managed = Vec::new();
+
+    // Cargo.toml: the profile keys, and a misplaced `[build] jobs` taken out.
+    let manifest = root.join("Cargo.toml");
+    let before = read_existing(root, &manifest)?.context("the root Cargo.toml disappeared")?;
+    let generated = templates.render(render::CARGO_PROFILE, plan);
+    let mut after = merge_toml(root, &manifest, &before, &generated)?;
+    let mut notes = Vec::new();
+    if let Some(removed) =
+        merge::toml::remove(&after, &["build", "jobs"]).map_err(|e| bad_file(root, &manifest, &e))?
+    {
+        after = removed;
+        notes.push(
+            "took out `[build] jobs`: cargo ignores a `[build]` table in Cargo.toml (\"unused manifest key\"); \
+             the job count now lives in .cargo/config.toml"
+                .to_string(),
+        );
+    }
+    if let Ok(document) = merge::toml::parse(&merge::text::Shape::of(&after).1)
+        && document.get("build").is_some()
+    {
+        notes.push(
+            "a `[build]` table is still in Cargo.toml, where cargo ignores it; memsafe left its other keys \
+             alone (moving them to .cargo/config.toml would switch on settings that were never in effect)"
+                .to_string(),
+        );
+    }
+    managed.push(Managed {
+        name: "Cargo.toml".into(),
+        keys: merge::toml::leaf_paths(&generated),
+    });
+    changes.push(change(root, manifest, Some(before), after, Kind::Toml, notes));
+
+    // .cargo/config.toml, or the legacy .cargo/config that cargo reads first (REFERENCE.md A1).
+    let legacy = root.join(".cargo/config");
+    let config = if legacy.is_file() {
+        legacy
+    } else {
+        root.join(".cargo/config.toml")
+    };
+    let generated = templates.render(render::CARGO_CONFIG, plan);
+    let config_before = read_existing(root, &config)?;
+    let (config_after, notes) = match &config_before {
+        Some(text) => {
+            let notes = if config.ends_with("config") {
+                vec!["edited the legacy `.cargo/config`: cargo reads it instead of `config.toml`".to_string()]
+            } else {
+                Vec::new()
+            };
+            (merge_toml(root, &config, text, &generated)?, notes)
+        }
+        None => (generated.clone(), Vec::new()),
+    };
+    managed.push(Managed {
+        name: display(root, &config),
+        keys: merge::toml::leaf_paths(&generated),
+    });
+    changes.push(change(
+        root,
+        config,
+        config_before,
+        config_after,
+        Kind::Toml,
+        notes,
+    ));
+
+    if plan.answers.editor == Editor::Vscode {
+        let settings = root.join(".vscode/settings.json");
+        let generated = templates.render(render::VSCODE_SETTINGS, plan);
+        let before = read_existing(root, &settings)?;
+        let (after, notes) = match &before {
+            Some(text) => {
+                let merged =
+                    merge::jsonc::merge(text, &generated).map_err(|e| bad_file(root, &settings, &e))?;
+                (merged.text, merged.notes)
+            }
+            None => (generated.clone(), Vec::new()),
+        };
+        managed.push(Managed {
+            name: ".vscode/settings.json".into(),
+            keys: merge::jsonc::key_paths(&generated),
+        });
+        changes.push(change(root, settings, before, after, Kind::Jsonc, notes));
+    }
+
+    let scripts = [
+        (
+            plan.answers.scripts.sh(),
+            "test-safe.sh",
+            render::TEST_SH,
+            Kind::Executable,
+        ),
+        (
+            plan.answers.scripts.ps1(),
+            "test-safe.ps1",
+            render::TEST_PS1,
+            Kind::Whole,
+        ),
+    ];
+    for (wanted, name, template, kind) in scripts {
+        if !wanted {
+            continue;
+        }
+        let path = root.join(name);
+        let before = read_existing(root, &path)?;
+        if let Some(text) = &before
+            && !text.lines().take(3).any(|line| line.starts_with(SCRIPT_MARK))
+        {
+            let note = "left alone: this file was not written by memsafe".to_string();
+            changes.push(change(root, path, before.clone(), text.clone(), kind, vec![note]));
+            continue;
+        }
+        managed.push(Managed {
+            name: name.into(),
+            keys: vec![WHOLE_FILE.into()],
+        });
+        changes.push(change(
+            root,
+            path,
+            before,
+            templates.render(template, plan),
+            kind,
+            Vec::new(),
+        ));
+    }
+
+    let record_path = root.join(record::FILE);
+    let before = read_existing(root, &record_path)?;
+    let after = record::render(templates, plan, &managed, before.as_deref());
+    changes.push(change(root, record_path, before, after, Kind::Record, Vec::new()));
+    Ok(changes)
+}
+
+/// How a managed script is named in memsafe.toml: memsafe owns the whole file.
+pub const WHOLE_FILE: &str = "(whole file)";
+
+/// Reads memsafe.toml: `None` when there is none; a usage error naming the line and key when
+/// it is broken.
+pub fn load_record(project: &Project) -> Result<Option<Record>> {
+    let path = project.root.join(record::FILE);
+    let Some(text) = read_existing(&project.root, &path)? else {
+        return Ok(None);
+    };
+    record::parse(&text).map(Some).map_err(|error| {
+        UsageError::new(format!(
+            "cannot read `{}`: {error}; nothing was written",
+            record::FILE
+        ))
+        .with_help("fix it by hand, or delete it and run `memsafe init` again")
+        .into()
+    })
+}
+
+fn change(
+    root: &Path,
+    path: PathBuf,
+    before: Option<String>,
+    after: String,
+    kind: Kind,
+    notes: Vec<String>,
+) -> FileChange {
+    FileChange {
+        display: display(root, &path),
+        path,
+        before,
+        after,
+        kind,
+        notes,
+    }
+}
+
+pub fn display(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn merge_toml(root: &Path, path: &Path, before: &str, generated: &str) -> Result<String> {
+    merge::toml::merge(before, generated).map_err(|error| bad_file(root, path, &error))
+}
+
+fn bad_file(root: &Path, path: &Path, error: &MergeError) -> anyhow::Error {
+    let help = match error {
+        MergeError::Syntax { .. } => {
+            "fix the file (or restore it from version control), then run memsafe again"
+        }
+        MergeError::WrongType { .. } => "memsafe only edits files whose shape cargo and VS Code accept",
+    };
+    UsageError::new(format!(
+        "cannot edit `{}`: {error}; nothing was written",
+        display(root, path)
+    ))
+    .with_help(help)
+    .into()
+}
+
+/// Reads a file memsafe will edit: `None` when it does not exist; a usage error when it is a
+/// folder, too large, or not UTF-8.
+pub fn read_existing(root: &Path, path: &Path) -> Result<Option<String>> {
+    let shown = display(root, path);
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("cannot read `{shown}`")),
+    };
+    if metadata.is_dir() {
+        return Err(UsageError::new(format!("`{shown}` is a folder, where memsafe expects a file")).into());
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(UsageError::new(format!(
+            "`{shown}` is {}, too large for a configuration file; nothing was written",
+            format_size(metadata.len())
+        ))
+        .into());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{shown}`"))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) => {
+            let offset = error.utf8_error().valid_up_to();
+            let valid = String::from_utf8_lossy(&error.as_bytes()[..offset]);
+            let (line, column) = merge::line_column(&valid, offset);
+            Err(UsageError::new(format!(
+                "`{shown}` is not UTF-8 text (line {line}, column {column}); nothing was written"
+            ))
+            .into())
+        }
+    }
+}

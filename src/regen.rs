@@ -1,0 +1,287 @@
+//! `memsafe regen` and `memsafe check`: keep the configuration right after the machine
+//! changes, from the answers recorded in memsafe.toml, without a question.
+//!
+//! In team mode (`team = true` in memsafe.toml) the plan is for the recorded machine, the
+//! team's smallest: every teammate's `regen` writes the same files, and `check` warns a
+//! teammate whose machine is smaller than that.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use crate::change::{FileChange, Kind};
+use crate::cli::{CheckArgs, HardwareArgs, RegenArgs};
+use crate::error::{Reported, UsageError};
+use crate::hardware::{Hardware, format_size};
+use crate::init::{apply, detect, print_notes, recorded_with_flags, start_dir};
+use crate::plan::Plan;
+use crate::project::{self, Project};
+use crate::record::{self, Record};
+use crate::render::Templates;
+use crate::{files, ui};
+
+/// Two memory figures closer than this (1%) are the same machine: firmware and kernels
+/// reserve slightly different amounts across boots and updates.
+const MEMORY_TOLERANCE_PERCENT: u64 = 1;
+
+fn load(dir: Option<&std::path::PathBuf>) -> Result<(Project, Record)> {
+    let project = project::find(&start_dir(dir)?)?;
+    let Some(record) = files::load_record(&project)? else {
+        return Err(
+            UsageError::new(format!("no {} in `{}`", record::FILE, project.root.display()))
+                .with_help("run `memsafe init` first: it asks the questions and records the answers")
+                .into(),
+        );
+    };
+    Ok((project, record))
+}
+
+/// The hardware to plan for: in team mode the recorded machine (flags replace its fields);
+/// otherwise this machine (flags replace detection).
+fn planned_hardware(record: &Record, args: &HardwareArgs) -> Hardware {
+    if record.answers.team {
+        recorded_with_flags(&record.hardware, args)
+    } else {
+        detect(args)
+    }
+}
+
+fn same_memory(a: u64, b: u64) -> bool {
+    a.abs_diff(b) * 100 <= a.max(b) * MEMORY_TOLERANCE_PERCENT
+}
+
+/// `memory 16 GiB -> 32 GiB, logical CPUs 8 -> 16`, or `None` when nothing changed.
+fn hardware_change(old: &Hardware, new: &Hardware) -> Option<String> {
+    let mut parts = Vec::new();
+    if !same_memory(old.memory_bytes, new.memory_bytes) {
+        parts.push(format!(
+            "memory {} -> {}",
+            format_size(old.memory_bytes),
+            format_size(new.memory_bytes)
+        ));
+    }
+    if old.logical_cpus != new.logical_cpus {
+        parts.push(format!(
+            "logical CPUs {} -> {}",
+            old.logical_cpus, new.logical_cpus
+        ));
+    }
+    if old.physical_cpus != new.physical_cpus && old.logical_cpus == new.logical_cpus {
+        parts.push(format!(
+            "physical CPUs {} -> {}",
+            old.physical_cpus, new.physical_cpus
+        ));
+    }
+    if old.os != new.os {
+        parts.push(format!("os {} -> {}", old.os, new.os));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn describe(value: Option<&String>) -> String {
+    value.map_or_else(|| "(absent)".to_string(), Clone::clone)
+}
+
+/// `memsafe regen`.
+pub fn regen(args: &RegenArgs) -> Result<()> {
+    let (project, record) = load(args.dir.as_ref())?;
+    let hardware = planned_hardware(&record, &args.hardware);
+    let templates = Templates::new();
+    let plan = Plan::compute_with(&hardware, &record.answers, &record.overrides);
+    let changes = files::changes(&project, &plan, &templates)?;
+    for warning in &plan.warnings {
+        ui::warn(warning);
+    }
+    print_notes(&changes);
+
+    // What the recorded plan would write now: a difference from it is a hand edit.
+    // The recorded values, exactly as they were written (pins may have changed since).
+    let recorded_values = crate::plan::Overrides {
+        jobs: Some(record.jobs),
+        test_threads: Some(record.test_threads),
+    };
+    let recorded_plan = Plan::compute_with(&record.hardware, &record.answers, &recorded_values);
+    let hand_edited: Vec<(String, String)> = files::changes(&project, &recorded_plan, &templates)?
+        .iter()
+        .filter(|c| c.kind != Kind::Record)
+        .flat_map(|c| c.key_changes().into_iter().map(|k| (c.display.clone(), k.key)))
+        .collect();
+
+    let pending: Vec<&FileChange> = changes.iter().filter(|c| !c.is_noop()).collect();
+    let user_facing: Vec<&&FileChange> = pending.iter().filter(|c| c.kind != Kind::Record).collect();
+    if user_facing.is_empty() {
+        if !pending.is_empty() && !args.dry_run {
+            apply(&changes)?;
+        }
+        ui::status(
+            "Unchanged",
+            format!(
+                "the plan for {} is what the files hold ({} build jobs)",
+                format_size(plan.hardware.memory_bytes),
+                plan.jobs
+            ),
+        );
+        return Ok(());
+    }
+
+    let mut summary = String::new();
+    if let Some(change) = hardware_change(&record.hardware, &plan.hardware) {
+        summary.push_str(&change);
+        let mut values = Vec::new();
+        if record.jobs != plan.jobs {
+            values.push(format!("build.jobs {} -> {}", record.jobs, plan.jobs));
+        }
+        if record.test_threads != plan.test_threads {
+            values.push(format!(
+                "test threads {} -> {}",
+                record.test_threads, plan.test_threads
+            ));
+        }
+        if !values.is_empty() {
+            let _ = write!(summary, ": {}", values.join(", "));
+        }
+        ui::line(&summary);
+    }
+    let mut restored = false;
+    for change in &user_facing {
+        if change.before.is_none() {
+            ui::line(format!("  {}: missing, written again", change.display));
+            continue;
+        }
+        if matches!(change.kind, Kind::Whole | Kind::Executable) {
+            ui::line(format!(
+                "  {}: rewritten (build jobs and test threads are written in it)",
+                change.display
+            ));
+            continue;
+        }
+        for key in change.key_changes() {
+            let edited = hand_edited
+                .iter()
+                .any(|(file, k)| *file == change.display && *k == key.key);
+            let why = if edited {
+                restored = true;
+                " (edited by hand: restored)"
+            } else {
+                ""
+            };
+            ui::line(format!(
+                "  {}: {} {} -> {}{why}",
+                change.display,
+                key.key,
+                describe(key.before.as_ref()),
+                describe(key.after.as_ref())
+            ));
+        }
+    }
+    if restored {
+        ui::note(
+            "to keep a value of your own, pin `jobs` or `test_threads` under [overrides] in memsafe.toml, \
+             or choose another preset there; memsafe restores hand edits of the keys it manages",
+        );
+    }
+    if args.dry_run {
+        for change in &pending {
+            ui::data(change.unified_diff());
+        }
+        ui::status(
+            "Dry run",
+            format!("{} file(s) would change; nothing was written", pending.len()),
+        );
+        return Ok(());
+    }
+    apply(&changes)
+}
+
+/// `memsafe check`.
+pub fn check(args: &CheckArgs) -> Result<()> {
+    let (project, record) = load(args.dir.as_ref())?;
+    let mut differences = Vec::new();
+    let mut notes = Vec::new();
+    let this_machine = detect(&args.hardware);
+    let hardware = if record.answers.team {
+        let baseline = &record.hardware;
+        let smaller_memory = this_machine.memory_bytes < baseline.memory_bytes
+            && !same_memory(this_machine.memory_bytes, baseline.memory_bytes);
+        if smaller_memory || this_machine.logical_cpus < baseline.logical_cpus {
+            differences.push(format!(
+                "this machine ({}, {} CPUs) is smaller than the team plan's ({}, {} CPUs): builds may run out \
+                 of memory here; run `memsafe plan` for this machine's values and set CARGO_BUILD_JOBS for \
+                 yourself, or lower the team's machine with `memsafe regen --ram SIZE --cpus N`",
+                format_size(this_machine.memory_bytes),
+                this_machine.logical_cpus,
+                format_size(baseline.memory_bytes),
+                baseline.logical_cpus
+            ));
+        } else if hardware_change(baseline, &this_machine).is_some() {
+            notes.push(format!(
+                "team plan for {} and {} CPUs; this machine has {} and {} CPUs",
+                format_size(baseline.memory_bytes),
+                baseline.logical_cpus,
+                format_size(this_machine.memory_bytes),
+                this_machine.logical_cpus
+            ));
+        }
+        baseline.clone()
+    } else {
+        if let Some(change) = hardware_change(&record.hardware, &this_machine) {
+            differences.push(format!(
+                "hardware changed since memsafe.toml was written: {change}"
+            ));
+        }
+        this_machine
+    };
+    let plan = Plan::compute_with(&hardware, &record.answers, &record.overrides);
+    let changes = files::changes(&project, &plan, &Templates::new())?;
+    for change in changes.iter().filter(|c| c.kind != Kind::Record && !c.is_noop()) {
+        if change.before.is_none() {
+            differences.push(format!("{} is missing", change.display));
+            continue;
+        }
+        if matches!(change.kind, Kind::Whole | Kind::Executable) {
+            differences.push(format!("{} differs from the plan's script", change.display));
+            continue;
+        }
+        for key in change.key_changes() {
+            differences.push(match (&key.before, &key.after) {
+                (Some(have), Some(want)) => {
+                    format!("{}: {} is {have}, the plan says {want}", change.display, key.key)
+                }
+                (None, Some(want)) => {
+                    format!("{}: {} is missing, the plan says {want}", change.display, key.key)
+                }
+                (Some(have), None) => {
+                    format!("{}: {} = {have} should not be there", change.display, key.key)
+                }
+                (None, None) => continue,
+            });
+        }
+    }
+
+    if args.quiet {
+        return if differences.is_empty() {
+            Ok(())
+        } else {
+            Err(Reported.into())
+        };
+    }
+    for note in &notes {
+        ui::note(note);
+    }
+    if differences.is_empty() {
+        ui::data(format!(
+            "memsafe check: everything matches the plan ({} build jobs, {} test threads for {})\n",
+            plan.jobs,
+            plan.test_threads,
+            format_size(plan.hardware.memory_bytes)
+        ));
+        return Ok(());
+    }
+    let mut out = format!("memsafe check: {} difference(s)\n", differences.len());
+    for difference in &differences {
+        let _ = writeln!(out, "  {difference}");
+    }
+    out.push_str("help: `memsafe regen` updates the files (`--dry-run` shows how)\n");
+    ui::data(out);
+    Err(Reported.into())
+}
