@@ -153,7 +153,8 @@ fn detect_memory(sources: &Sources, notes: &mut Vec<String>) -> (u64, MemorySour
             0
         }
     };
-    let limit = cgroup_memory_limit(sources);
+    let (limit, cgroup_notes) = cgroup_memory_limit(sources);
+    notes.extend(cgroup_notes);
     match (ram, limit) {
         (0, Some(limit)) => (limit, MemorySource::CgroupLimit),
         (0, None) => {
@@ -165,12 +166,13 @@ fn detect_memory(sources: &Sources, notes: &mut Vec<String>) -> (u64, MemorySour
     }
 }
 
-/// The tightest memory limit of this process's cgroup and its ancestors, v2 or v1.
+/// The tightest memory limit of this process's cgroup and its ancestors, v2 or v1, and a note
+/// for every limit file that exists but could not be read.
 ///
 /// sysinfo's `cgroup_limits` reads only the conventional roots (REFERENCE.md D); reading the
 /// files here also lets tests inject a fake tree. A limit at or above 2^60 means "unlimited"
-/// (v1 writes 9223372036854771712 for no limit).
-pub fn cgroup_memory_limit(sources: &Sources) -> Option<u64> {
+/// (v1 writes 9223372036854771712 for no limit), and so does v2's `max`.
+pub fn cgroup_memory_limit(sources: &Sources) -> (Option<u64>, Vec<String>) {
     let membership = std::fs::read_to_string(&sources.proc_self_cgroup).unwrap_or_default();
     let mut candidates: Vec<PathBuf> = Vec::new();
     for line in membership.lines() {
@@ -189,13 +191,36 @@ pub fn cgroup_memory_limit(sources: &Sources) -> Option<u64> {
     // Inside a container's cgroup namespace the container's own cgroup is the root.
     candidates.push(sources.cgroup_root.join("memory.max"));
     candidates.push(sources.cgroup_root.join("memory/memory.limit_in_bytes"));
+    candidates.dedup();
 
-    candidates
-        .iter()
-        .filter_map(|file| std::fs::read_to_string(file).ok())
-        .filter_map(|text| text.trim().parse::<u64>().ok())
-        .filter(|&bytes| bytes > 0 && bytes < (1 << 60))
-        .min()
+    let mut notes = Vec::new();
+    let mut limit: Option<u64> = None;
+    for file in &candidates {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                notes.push(format!(
+                    "could not read the container limit in `{}` ({error})",
+                    file.display()
+                ));
+                continue;
+            }
+        };
+        let text = text.trim();
+        match text.parse::<u64>() {
+            Ok(bytes) if bytes > 0 && bytes < (1 << 60) => {
+                limit = Some(limit.map_or(bytes, |l| l.min(bytes)))
+            }
+            Ok(_) => {}
+            Err(_) if text == "max" => {}
+            Err(_) => notes.push(format!(
+                "`{}` holds `{text}`, not a memory limit; ignored",
+                file.display()
+            )),
+        }
+    }
+    (limit, notes)
 }
 
 fn push_with_ancestors(out: &mut Vec<PathBuf>, base: &Path, relative: &str, file: &str) {
@@ -297,7 +322,7 @@ mod tests {
             ("sys/fs/cgroup/ci/memory.max", "4294967296\n"),
             ("sys/fs/cgroup/ci/job/memory.max", "max\n"),
         ]);
-        assert_eq!(cgroup_memory_limit(&sources), Some(4 * GIB));
+        assert_eq!(cgroup_memory_limit(&sources), (Some(4 * GIB), vec![]));
     }
 
     #[test]
@@ -313,13 +338,47 @@ mod tests {
                 "2147483648\n",
             ),
         ]);
-        assert_eq!(cgroup_memory_limit(&sources), Some(2 * GIB));
+        assert_eq!(cgroup_memory_limit(&sources), (Some(2 * GIB), vec![]));
     }
 
     #[test]
     fn no_cgroup_files_means_no_limit() {
         let (_dir, sources) = fake_tree(&[("proc/self/cgroup", "0::/\n")]);
-        assert_eq!(cgroup_memory_limit(&sources), None);
+        assert_eq!(cgroup_memory_limit(&sources), (None, vec![]));
+    }
+
+    #[test]
+    fn unreadable_limit_files_are_noted_not_fatal() {
+        let (dir, sources) = fake_tree(&[
+            ("proc/self/cgroup", "0::/job\n"),
+            (
+                "sys/fs/cgroup/job/memory.max/oops",
+                "a folder where a file should be",
+            ),
+            ("sys/fs/cgroup/memory.max", "lots\n"),
+        ]);
+        let (limit, notes) = cgroup_memory_limit(&sources);
+        assert_eq!(limit, None);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].starts_with("could not read the container limit in"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].ends_with("holds `lots`, not a memory limit; ignored"),
+            "{notes:?}"
+        );
+        // Detection goes on with what it could read, and says what it could not.
+        let hardware = detect(
+            Overrides {
+                logical_cpus: Some(2),
+                ..Overrides::default()
+            },
+            &sources,
+        );
+        assert!(hardware.memory_bytes > 0);
+        assert_eq!(hardware.notes, notes);
+        drop(dir);
     }
 
     #[test]
