@@ -34,6 +34,8 @@ pub enum Command {
     Regen(RegenArgs),
     /// Exit 1 when this machine or a managed value no longer matches the plan (for hooks and CI)
     Check(CheckArgs),
+    /// Undo memsafe: put every file back as it was before memsafe first touched it
+    Remove(RemoveArgs),
 }
 
 /// Flags that replace hardware detection, shared by every command that plans.
@@ -91,6 +93,17 @@ pub struct RegenArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub hardware: HardwareArgs,
+}
+
+/// `memsafe remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Start looking for the project here (default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print a diff of every file that would change or go, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `memsafe check`.

@@ -8,11 +8,13 @@ use anyhow::{Context, Result};
 use crate::change::{FileChange, Kind};
 use crate::error::UsageError;
 use crate::hardware::format_size;
+use crate::merge::text::Shape;
 use crate::merge::{self, MergeError};
 use crate::plan::{Editor, Plan};
 use crate::project::Project;
-use crate::record::{self, Managed, Record};
+use crate::record::{self, FileUndo, Managed, Record};
 use crate::render::{self, Templates};
+use crate::undo;
 
 /// Files larger than this are not a configuration file memsafe should parse.
 const MAX_FILE_BYTES: u64 = 16 << 20;
@@ -21,7 +23,13 @@ const MAX_FILE_BYTES: u64 = 16 << 20;
 const SCRIPT_MARK: &str = "# Written by memsafe";
 
 /// Every file change for `plan` in `project`, memsafe.toml last. Reads the files; writes nothing.
-pub fn changes(project: &Project, plan: &Plan, templates: &Templates) -> Result<Vec<FileChange>> {
+/// `previous` is the current record, whose undo information is carried forward.
+pub fn changes(
+    project: &Project,
+    plan: &Plan,
+    templates: &Templates,
+    previous: Option<&Record>,
+) -> Result<Vec<FileChange>> {
     let root = &project.root;
     let mut changes = Vec::new();
     let mut managed = Vec::new();
@@ -150,11 +158,71 @@ pub fn changes(project: &Project, plan: &Plan, templates: &Templates) -> Result<
         ));
     }
 
+    let undo = undo_entries(&mut changes, previous);
     let record_path = root.join(record::FILE);
     let before = read_existing(root, &record_path)?;
-    let after = record::render(templates, plan, &managed, before.as_deref());
+    let after = record::render(templates, plan, &managed, &undo, before.as_deref());
     changes.push(change(root, record_path, before, after, Kind::Record, Vec::new()));
     Ok(changes)
+}
+
+/// What `memsafe remove` will need after these changes: for each file memsafe touches, the
+/// hunks between the original (before memsafe first touched it) and the new content. Files
+/// touched before but not now keep their entry.
+fn undo_entries(changes: &mut [FileChange], previous: Option<&Record>) -> Vec<FileUndo> {
+    let previous_undo = previous.map(|r| r.undo.as_slice()).unwrap_or_default();
+    let mut out = Vec::new();
+    for change in changes.iter_mut() {
+        let earlier = previous_undo.iter().find(|u| u.file == change.display);
+        let left_alone = change.notes.iter().any(|n| n.starts_with("left alone"));
+        if left_alone {
+            continue;
+        }
+        let original: Option<String> = match (earlier, &change.before) {
+            (Some(entry), _) if entry.created => None,
+            (_, None) => None,
+            (Some(entry), Some(before)) => {
+                let (shape, body) = Shape::of(before);
+                match undo::unpatch(&body, &entry.hunks) {
+                    Ok(original) => Some(shape.restore(&original)),
+                    Err(_) => {
+                        change.notes.push(
+                            "memsafe's earlier lines were edited by hand: `memsafe remove` will now restore \
+                             this file as it is before this run"
+                                .into(),
+                        );
+                        Some(before.clone())
+                    }
+                }
+            }
+            (None, Some(before)) => Some(before.clone()),
+        };
+        let entry = match original {
+            None => FileUndo {
+                file: change.display.clone(),
+                created: true,
+                hunks: Vec::new(),
+            },
+            Some(original) => {
+                let hunks = undo::hunks(&Shape::of(&original).1, &Shape::of(&change.after).1);
+                if hunks.is_empty() {
+                    continue;
+                }
+                FileUndo {
+                    file: change.display.clone(),
+                    created: false,
+                    hunks,
+                }
+            }
+        };
+        out.push(entry);
+    }
+    for entry in previous_undo {
+        if !out.iter().any(|u| u.file == entry.file) && !changes.iter().any(|c| c.display == entry.file) {
+            out.push(entry.clone());
+        }
+    }
+    out
 }
 
 /// How a managed script is named in memsafe.toml: memsafe owns the whole file.

@@ -149,7 +149,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
     };
     let overrides = record.as_ref().map(|r| r.overrides).unwrap_or_default();
     let plan = Plan::compute_with(&hardware, &answers, &overrides);
-    let changes = files::changes(&project, &plan, &Templates::new())?;
+    let changes = files::changes(&project, &plan, &Templates::new(), record.as_ref())?;
 
     for warning in &plan.warnings {
         ui::warn(warning);

@@ -16,8 +16,10 @@ pub mod project;
 pub mod prompt;
 pub mod record;
 pub mod regen;
+pub mod remove;
 pub mod render;
 pub mod ui;
+pub mod undo;
 pub mod write;
 
 use cli::{Cli, Command};
@@ -29,5 +31,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Plan(args) => init::plan(args),
         Command::Regen(args) => regen::regen(args),
         Command::Check(args) => regen::check(args),
+        Command::Remove(args) => remove::remove(args),
     }
 }

@@ -10,6 +10,7 @@ use toml_edit::{DocumentMut, Item, TableLike};
 use crate::hardware::{Hardware, MemorySource, Os, format_size};
 use crate::merge::line_column;
 use crate::plan::{Answers, Editor, Overrides, Plan, Preset, Scripts};
+use crate::undo::Hunk;
 
 /// The record's file name, at the project root.
 pub const FILE: &str = "memsafe.toml";
@@ -24,6 +25,15 @@ pub struct Managed {
     pub keys: Vec<String>,
 }
 
+/// What `memsafe remove` needs for one file: whether memsafe created it, or the lines it
+/// changed (with the original lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileUndo {
+    pub file: String,
+    pub created: bool,
+    pub hunks: Vec<Hunk>,
+}
+
 /// What memsafe.toml holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -35,6 +45,7 @@ pub struct Record {
     pub test_threads: u32,
     pub overrides: Overrides,
     pub managed: Vec<Managed>,
+    pub undo: Vec<FileUndo>,
 }
 
 /// A problem in memsafe.toml, with the line and the key.
@@ -74,6 +85,7 @@ struct RecordContext<'a> {
     jobs: u32,
     test_threads: u32,
     managed: &'a [Managed],
+    undo_count: usize,
 }
 
 /// Renders the record for `plan`; `existing` is the current file, whose `[overrides]` table
@@ -82,6 +94,7 @@ pub fn render(
     templates: &crate::render::Templates,
     plan: &Plan,
     managed: &[Managed],
+    undo: &[FileUndo],
     existing: Option<&str>,
 ) -> String {
     let hardware = &plan.hardware;
@@ -109,30 +122,187 @@ pub fn render(
         jobs: plan.jobs,
         test_threads: plan.test_threads,
         managed,
+        undo_count: undo.len(),
     };
     let rendered = templates.render_context(crate::render::MEMSAFE_TOML, &context);
-    let Some(existing) = existing else { return rendered };
-    let Ok(old) = existing.parse::<DocumentMut>() else {
-        return rendered;
-    };
-    let Some(old_overrides) = old.get("overrides").and_then(Item::as_table) else {
-        return rendered;
-    };
     let mut document: DocumentMut = rendered.parse().expect("the rendered record parses");
-    let position = document["overrides"]
-        .as_table()
-        .and_then(toml_edit::Table::position);
-    let mut kept = old_overrides.clone();
-    kept.set_position(position);
-    document["overrides"] = Item::Table(kept);
-    // Comments after the last pin belong, in TOML, to the next table's header: keep them too.
-    if let (Some(old_next), Some(next)) = (
-        old.get("managed").and_then(Item::as_table),
-        document.get_mut("managed").and_then(Item::as_table_mut),
-    ) {
-        *next.decor_mut() = old_next.decor().clone();
+    append_undo(&mut document, undo);
+    let old = existing.and_then(|text| text.parse::<DocumentMut>().ok());
+    if let Some(old_overrides) = old
+        .as_ref()
+        .and_then(|old| old.get("overrides"))
+        .and_then(Item::as_table)
+    {
+        let position = document["overrides"]
+            .as_table()
+            .and_then(toml_edit::Table::position);
+        let mut kept = old_overrides.clone();
+        kept.set_position(position);
+        document["overrides"] = Item::Table(kept);
+        // Comments after the last pin belong, in TOML, to the next table's header: keep them too.
+        if let (Some(old_next), Some(next)) = (
+            old.as_ref()
+                .and_then(|old| old.get("managed"))
+                .and_then(Item::as_table),
+            document.get_mut("managed").and_then(Item::as_table_mut),
+        ) {
+            *next.decor_mut() = old_next.decor().clone();
+        }
     }
     document.to_string()
+}
+
+/// Lines are stored without their `\n`, which every line has but the file's last one may lack:
+/// the lists whose last line lacks it are named in `no_newline_at_end`.
+fn string_array(lines: &[String]) -> Item {
+    let mut array = toml_edit::Array::new();
+    for line in lines {
+        array.push(line.strip_suffix('\n').unwrap_or(line));
+    }
+    Item::Value(toml_edit::Value::Array(array))
+}
+
+fn unterminated(lines: &[String]) -> bool {
+    lines.last().is_some_and(|line| !line.ends_with('\n'))
+}
+
+/// `[[undo]]` tables, one per file, each with its `[[undo.hunk]]` tables.
+fn append_undo(document: &mut DocumentMut, undo: &[FileUndo]) {
+    if undo.is_empty() {
+        return;
+    }
+    let mut files = toml_edit::ArrayOfTables::new();
+    for (index, entry) in undo.iter().enumerate() {
+        let mut table = toml_edit::Table::new();
+        if index == 0 {
+            table.decor_mut().set_prefix(
+                "\n# What `memsafe remove` puts back: for each file, whether memsafe created it, or the\n\
+                 # lines it changed with the original lines. Do not edit.\n",
+            );
+        }
+        table.insert("file", toml_edit::value(entry.file.as_str()));
+        table.insert("created", toml_edit::value(entry.created));
+        // A count, so that a truncated file is an error rather than a silently shorter undo.
+        table.insert(
+            "hunks",
+            toml_edit::value(i64::try_from(entry.hunks.len()).unwrap_or(i64::MAX)),
+        );
+        let mut hunks = toml_edit::ArrayOfTables::new();
+        for hunk in &entry.hunks {
+            let mut item = toml_edit::Table::new();
+            item.insert(
+                "line",
+                toml_edit::value(i64::try_from(hunk.line).unwrap_or(i64::MAX)),
+            );
+            // Before the line lists, so that a file cut short loses a required key, not this.
+            let open_ended: Vec<&str> = [
+                ("removed", &hunk.removed),
+                ("added", &hunk.added),
+                ("after", &hunk.after),
+            ]
+            .into_iter()
+            .filter(|(_, lines)| unterminated(lines))
+            .map(|(name, _)| name)
+            .collect();
+            if !open_ended.is_empty() {
+                let mut names = toml_edit::Array::new();
+                names.extend(open_ended);
+                item.insert("no_newline_at_end", toml_edit::value(names));
+            }
+            item.insert("before", string_array(&hunk.before));
+            item.insert("removed", string_array(&hunk.removed));
+            item.insert("added", string_array(&hunk.added));
+            item.insert("after", string_array(&hunk.after));
+            hunks.push(item);
+        }
+        if !hunks.is_empty() {
+            table.insert("hunk", Item::ArrayOfTables(hunks));
+        }
+        files.push(table);
+    }
+    document.insert("undo", Item::ArrayOfTables(files));
+}
+
+fn parse_undo(reader: &Reader<'_>) -> Result<Vec<FileUndo>, RecordError> {
+    let Some(item) = reader.root.get("undo") else {
+        return Ok(Vec::new());
+    };
+    let bad = |message: &str| RecordError {
+        line: item.span().map(|s| line_column(reader.body, s.start).0),
+        key: "undo".into(),
+        message: message.into(),
+    };
+    let files = item
+        .as_array_of_tables()
+        .ok_or_else(|| bad("must be [[undo]] tables"))?;
+    let lines = |table: &toml_edit::Table, key: &str| -> Result<Vec<String>, RecordError> {
+        let open_ended = table
+            .get("no_newline_at_end")
+            .and_then(Item::as_array)
+            .is_some_and(|names| names.iter().any(|name| name.as_str() == Some(key)));
+        let array = table
+            .get(key)
+            .and_then(Item::as_array)
+            .ok_or_else(|| bad(&format!("has a hunk without `{key}`")))?;
+        let count = array.len();
+        Ok(array
+            .iter()
+            .enumerate()
+            .filter_map(|(index, value)| {
+                let line = value.as_str()?;
+                Some(if open_ended && index + 1 == count {
+                    line.to_string()
+                } else {
+                    format!("{line}\n")
+                })
+            })
+            .collect())
+    };
+    let mut out = Vec::new();
+    for table in files {
+        let file = table
+            .get("file")
+            .and_then(Item::as_str)
+            .ok_or_else(|| bad("has an entry without `file`"))?;
+        let created = table
+            .get("created")
+            .and_then(Item::as_bool)
+            .ok_or_else(|| bad("has an entry without `created`"))?;
+        let mut hunks = Vec::new();
+        if let Some(list) = table.get("hunk").and_then(Item::as_array_of_tables) {
+            for hunk in list {
+                let line = hunk
+                    .get("line")
+                    .and_then(Item::as_integer)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("has a hunk without a positive `line`"))?;
+                hunks.push(Hunk {
+                    line,
+                    before: lines(hunk, "before")?,
+                    removed: lines(hunk, "removed")?,
+                    added: lines(hunk, "added")?,
+                    after: lines(hunk, "after")?,
+                });
+            }
+        }
+        let expected = table
+            .get("hunks")
+            .and_then(Item::as_integer)
+            .ok_or_else(|| bad("has an entry without `hunks`"))?;
+        if usize::try_from(expected).ok() != Some(hunks.len()) {
+            return Err(bad(&format!(
+                "lists {} of {expected} changes for `{file}`: the file looks truncated",
+                hunks.len()
+            )));
+        }
+        out.push(FileUndo {
+            file: file.to_string(),
+            created,
+            hunks,
+        });
+    }
+    Ok(out)
 }
 
 /// Reads memsafe.toml.
@@ -222,6 +392,13 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         }
     }
 
+    // The counts at the top catch a file cut short after them.
+    let count_of = |key: &str| reader.item("memsafe", key).and_then(Item::as_integer);
+    let truncated = |what: &str, found: usize, expected: i64| RecordError {
+        line: reader.line("memsafe", what),
+        key: format!("memsafe.{what}"),
+        message: format!("says {expected}, but the file lists {found}: it looks truncated"),
+    };
     let mut managed = Vec::new();
     if let Some(table) = reader.root.get("managed").and_then(Item::as_table_like) {
         for (name, item) in table.iter() {
@@ -241,6 +418,18 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         }
     }
 
+    if let Some(expected) = count_of("managed")
+        && usize::try_from(expected).ok() != Some(managed.len())
+    {
+        return Err(truncated("managed", managed.len(), expected));
+    }
+    let undo = parse_undo(&reader)?;
+    if let Some(expected) = count_of("undo")
+        && usize::try_from(expected).ok() != Some(undo.len())
+    {
+        return Err(truncated("undo", undo.len(), expected));
+    }
+
     Ok(Record {
         version,
         answers: Answers {
@@ -255,6 +444,7 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         test_threads: reader.count("plan", "test_threads")?,
         overrides,
         managed,
+        undo,
     })
 }
 

@@ -88,7 +88,7 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
     let hardware = planned_hardware(&record, &args.hardware);
     let templates = Templates::new();
     let plan = Plan::compute_with(&hardware, &record.answers, &record.overrides);
-    let changes = files::changes(&project, &plan, &templates)?;
+    let changes = files::changes(&project, &plan, &templates, Some(&record))?;
     for warning in &plan.warnings {
         ui::warn(warning);
     }
@@ -101,11 +101,12 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
         test_threads: Some(record.test_threads),
     };
     let recorded_plan = Plan::compute_with(&record.hardware, &record.answers, &recorded_values);
-    let hand_edited: Vec<(String, String)> = files::changes(&project, &recorded_plan, &templates)?
-        .iter()
-        .filter(|c| c.kind != Kind::Record)
-        .flat_map(|c| c.key_changes().into_iter().map(|k| (c.display.clone(), k.key)))
-        .collect();
+    let hand_edited: Vec<(String, String)> =
+        files::changes(&project, &recorded_plan, &templates, Some(&record))?
+            .iter()
+            .filter(|c| c.kind != Kind::Record)
+            .flat_map(|c| c.key_changes().into_iter().map(|k| (c.display.clone(), k.key)))
+            .collect();
 
     let pending: Vec<&FileChange> = changes.iter().filter(|c| !c.is_noop()).collect();
     let user_facing: Vec<&&FileChange> = pending.iter().filter(|c| c.kind != Kind::Record).collect();
@@ -232,7 +233,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         this_machine
     };
     let plan = Plan::compute_with(&hardware, &record.answers, &record.overrides);
-    let changes = files::changes(&project, &plan, &Templates::new())?;
+    let changes = files::changes(&project, &plan, &Templates::new(), Some(&record))?;
     for change in changes.iter().filter(|c| c.kind != Kind::Record && !c.is_noop()) {
         if change.before.is_none() {
             differences.push(format!("{} is missing", change.display));

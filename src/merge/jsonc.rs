@@ -292,6 +292,36 @@ pub fn values(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Removes the keys named as [`values`] names them (`key`, or `key["entry"]` for one entry of
+/// an object, which goes with the entry when it is left empty). Comments stay.
+pub fn remove_keys(existing: &str, keys: &[String]) -> Result<String, MergeError> {
+    let (shape, body) = Shape::of(existing);
+    if body.trim().is_empty() {
+        return Ok(existing.to_string());
+    }
+    let (root, object) = root_object(&body)?;
+    for key in keys {
+        if let Some((outer, inner)) = key.strip_suffix(']').and_then(|k| k.split_once('[')) {
+            let Ok(inner) = serde_json::from_str::<String>(inner) else {
+                continue;
+            };
+            if let Some(entries) = object.get(outer).and_then(|p| p.object_value()) {
+                if let Some(entry) = entries.get(&inner) {
+                    entry.remove();
+                }
+                if entries.properties().is_empty()
+                    && let Some(prop) = object.get(outer)
+                {
+                    prop.remove();
+                }
+            }
+        } else if let Some(prop) = object.get(key) {
+            prop.remove();
+        }
+    }
+    Ok(shape.restore(&root.to_string()))
+}
+
 /// The keys of a generated settings text, as [`values`] names them.
 pub fn key_paths(text: &str) -> Vec<String> {
     values(text).into_iter().map(|(key, _)| key).collect()

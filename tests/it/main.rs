@@ -5,5 +5,6 @@ mod common;
 mod init;
 mod merge;
 mod regen;
+mod remove;
 mod render;
 mod scripts;

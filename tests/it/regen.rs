@@ -181,7 +181,7 @@ fn bad_records_exit_2_and_write_nothing() {
         (
             "preset = \"balanced\"",
             "preset = \"turbo\"",
-            "line 12: `answers.preset` is `turbo`: expected safe, balanced or fast",
+            "line 15: `answers.preset` is `turbo`: expected safe, balanced or fast",
         ),
         (
             "version = \"0.1.0\"",
@@ -196,7 +196,7 @@ fn bad_records_exit_2_and_write_nothing() {
         (
             "[plan]",
             "[plan",
-            "cannot read `memsafe.toml`: line 26: unclosed table",
+            "cannot read `memsafe.toml`: line 29: unclosed table",
         ),
         (
             "# jobs = 3",
@@ -224,10 +224,19 @@ fn bad_records_exit_2_and_write_nothing() {
     // Truncated: half of the file.
     let ctx = configured();
     let record = ctx.read("pkg/memsafe.toml");
-    ctx.write("pkg/memsafe.toml", &record[..record.len() / 2]);
-    let (code, _, stderr) = run(&ctx, &["regen"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("cannot read `memsafe.toml`"), "{stderr}");
+    // Cut at every line boundary: each prefix is an error or a record missing whole tables,
+    // never a silently shorter undo list.
+    let cuts: Vec<usize> = record
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .filter(|&i| i < record.len())
+        .collect();
+    for cut in cuts {
+        ctx.write("pkg/memsafe.toml", &record[..cut]);
+        let (code, _, stderr) = run(&ctx, &["check", "--ram", "8", "--cpus", "4"]);
+        assert_eq!(code, 2, "cut at byte {cut}: {stderr}");
+        assert!(stderr.contains("cannot read `memsafe.toml`"), "{stderr}");
+    }
 }
 
 #[test]
