@@ -113,6 +113,11 @@ pub fn init(args: &InitArgs) -> Result<()> {
         );
     }
     let project = project::find(&start)?;
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(crate::lock::acquire(&project.root)?)
+    };
     let record = files::load_record(&project)?;
     if let Some(member) = &project.member {
         ui::note(format!(

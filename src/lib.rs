@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod hardware;
 pub mod init;
+pub mod lock;
 pub mod merge;
 pub mod plan;
 pub mod project;

@@ -83,7 +83,8 @@ pub fn find(start: &Path) -> Result<Project> {
 
 fn read_manifest(dir: &Path) -> Result<DocumentMut> {
     let path = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let text = crate::files::read_existing(dir, &path)?
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
     let (_, body) = crate::merge::text::Shape::of(&text);
     crate::merge::toml::parse(&body)
         .map_err(|error| UsageError::new(format!("`{}`: {error}", path.display())).into())

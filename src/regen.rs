@@ -85,6 +85,13 @@ fn describe(value: Option<&String>) -> String {
 /// `memsafe regen`.
 pub fn regen(args: &RegenArgs) -> Result<()> {
     let (project, record) = load(args.dir.as_ref())?;
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(crate::lock::acquire(&project.root)?)
+    };
+    // Read again under the lock: another memsafe may have just rewritten it.
+    let record = files::load_record(&project)?.unwrap_or(record);
     let hardware = planned_hardware(&record, &args.hardware);
     let templates = Templates::new();
     let plan = Plan::compute_with(&hardware, &record.answers, &record.overrides);

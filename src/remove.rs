@@ -31,6 +31,11 @@ enum Step {
 /// `memsafe remove`.
 pub fn remove(args: &RemoveArgs) -> Result<()> {
     let project = project::find(&start_dir(args.dir.as_ref())?)?;
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(crate::lock::acquire(&project.root)?)
+    };
     let Some(record) = files::load_record(&project)? else {
         return Err(UsageError::new(format!(
             "no {} in `{}`: memsafe has nothing to undo here",

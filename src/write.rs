@@ -32,6 +32,15 @@ pub fn preflight(changes: &[FileChange]) -> Result<()> {
                 break;
             }
         }
+        // Checked by the mode bits too: root may create files in a read-only folder, and
+        // memsafe should not write where the user said no.
+        if fs::metadata(&dir).is_ok_and(|m| m.permissions().readonly()) {
+            bail!(
+                "cannot write `{}`: the folder `{}` is read-only",
+                change.display,
+                dir.display()
+            );
+        }
         tempfile::NamedTempFile::new_in(&dir).with_context(|| {
             format!(
                 "cannot write `{}`: `{}` is not writable",
@@ -82,7 +91,45 @@ pub fn apply(changes: &[FileChange]) -> Result<()> {
     Ok(())
 }
 
+/// Fault injection for memsafe's own tests (never set by users): `MEMSAFE_FAULT_FAIL_WRITE`
+/// names a file whose write fails; `MEMSAFE_FAULT_STOP_AT=K` makes the process print
+/// `memsafe-fault: stop K` on stderr and stop itself (SIGSTOP) at the K-th step of writing
+/// (before, inside and after each file's write), so a test can kill it there.
+mod fault {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static STEP: AtomicUsize = AtomicUsize::new(0);
+
+    pub(super) fn fail_write(display: &str) -> bool {
+        std::env::var_os("MEMSAFE_FAULT_FAIL_WRITE").is_some_and(|name| name == display)
+    }
+
+    pub(super) fn checkpoint() {
+        let Some(stop_at) = std::env::var("MEMSAFE_FAULT_STOP_AT")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        else {
+            return;
+        };
+        let step = STEP.fetch_add(1, Ordering::SeqCst) + 1;
+        if step == stop_at {
+            use std::io::Write;
+            let mut stderr = std::io::stderr();
+            let _ = writeln!(stderr, "memsafe-fault: stop {step}");
+            let _ = stderr.flush();
+            #[cfg(unix)]
+            // SAFETY: raising a signal on this process; SIGSTOP cannot be caught.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+            }
+        }
+    }
+}
+
 fn write_one(change: &FileChange) -> Result<()> {
+    if fault::fail_write(&change.display) {
+        bail!("injected failure (MEMSAFE_FAULT_FAIL_WRITE)");
+    }
     let target = resolve(&change.path);
     if let Some(dir) = target.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
@@ -113,8 +160,10 @@ fn write_atomic(target: &Path, bytes: &[u8], executable: bool) -> Result<()> {
         .prefix(".memsafe-")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in `{}`", dir.display()))?;
+    fault::checkpoint();
     temporary.write_all(bytes)?;
     temporary.as_file().sync_all()?;
+    fault::checkpoint();
     let permissions = match fs::metadata(target) {
         Ok(metadata) => Some(metadata.permissions()),
         Err(_) => default_permissions(executable),
@@ -126,6 +175,7 @@ fn write_atomic(target: &Path, bytes: &[u8], executable: bool) -> Result<()> {
         .persist(target)
         .map_err(|error| error.error)
         .with_context(|| format!("cannot replace `{}`", target.display()))?;
+    fault::checkpoint();
     Ok(())
 }
 
