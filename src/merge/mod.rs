@@ -61,3 +61,58 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let column = before.rsplit('\n').next().map_or(0, |rest| rest.chars().count()) + 1;
     (line, column)
 }
+
+/// The invariants every merge keeps, checked on arbitrary text (the cargo-fuzz target calls
+/// this): no panic; a merge that succeeds is idempotent, and undoing it gives the text back.
+///
+/// # Panics
+/// When an invariant does not hold: that is the bug the fuzzer looks for.
+pub fn check_round_trip(text: &str) {
+    use crate::hardware::{Hardware, MemorySource, Os};
+    use crate::plan::{Answers, Plan, Preset};
+    use crate::render::{self, Templates};
+
+    let hardware = Hardware {
+        memory_bytes: 16 << 30,
+        memory_source: MemorySource::Flag,
+        logical_cpus: 8,
+        physical_cpus: 8,
+        os: Os::Linux,
+        notes: Vec::new(),
+    };
+    let plan = Plan::compute(
+        &hardware,
+        &Answers {
+            preset: Preset::Safe,
+            ..Answers::default()
+        },
+    );
+    let templates = Templates::new();
+    let undo_round_trip = |after: &str| {
+        let (shape, body) = text::Shape::of(after);
+        let hunks = crate::undo::hunks(&text::Shape::of(text).1, &body);
+        let restored = crate::undo::unpatch(&body, &hunks).map(|original| shape.restore(&original));
+        assert_eq!(restored.as_deref(), Ok(text), "undo did not give the input back");
+    };
+    for id in [render::CARGO_PROFILE, render::CARGO_CONFIG] {
+        let generated = templates.render(id, &plan);
+        if let Ok(after) = toml::merge(text, &generated) {
+            assert_eq!(
+                toml::merge(&after, &generated).as_deref(),
+                Ok(after.as_str()),
+                "TOML merge not idempotent"
+            );
+            undo_round_trip(&after);
+        }
+    }
+    let generated = templates.render(render::VSCODE_SETTINGS, &plan);
+    if let Ok(merged) = jsonc::merge(text, &generated) {
+        let again = jsonc::merge(&merged.text, &generated).map(|m| m.text);
+        assert_eq!(
+            again.as_deref(),
+            Ok(merged.text.as_str()),
+            "JSONC merge not idempotent"
+        );
+        undo_round_trip(&merged.text);
+    }
+}

@@ -2,8 +2,10 @@
 
 mod cli;
 mod common;
+mod faults;
 mod init;
 mod merge;
+mod props;
 mod regen;
 mod remove;
 mod render;
