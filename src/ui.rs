@@ -13,9 +13,12 @@ use dialoguer::console::style;
 
 use crate::error::{Interrupted, Reported, UsageError};
 
-/// A line of data on stdout.
+/// Data on stdout. A closed pipe (`memsafe plan | head`) is not an error: the reader has all
+/// it wanted, as ripgrep and cargo treat it.
 pub fn data(text: impl Display) {
-    print!("{text}");
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
 /// `    Verb message`, cargo style, on stderr.
