@@ -1,11 +1,7 @@
 //! The only module that prints. Data (diffs, the plan, JSON) goes to stdout; status, notes,
 //! warnings and errors go to stderr, so `memsafe plan --json | jq` and `init --dry-run > x.diff`
 //! stay clean.
-#![expect(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "this module is the printer"
-)]
+#![expect(clippy::print_stderr, reason = "this module is the printer")]
 
 use std::fmt::Display;
 
