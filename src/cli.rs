@@ -68,9 +68,10 @@ pub struct InitArgs {
     /// How to trade memory for speed [default: balanced]
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<Preset>,
-    /// Which editor to configure rust-analyzer for [default: vscode]
-    #[arg(long, value_name = "EDITOR")]
-    pub editor: Option<Editor>,
+    /// Which editors to configure rust-analyzer for, comma-separated or repeated [default: the
+    /// editors whose folder (.vscode, .zed, .helix) the project has, else vscode]
+    #[arg(long, value_name = "EDITOR", value_delimiter = ',')]
+    pub editor: Vec<Editor>,
     /// Which test-safe script(s) to write [default: both]
     #[arg(long, value_name = "KIND")]
     pub script: Option<Scripts>,
@@ -128,9 +129,9 @@ pub struct PlanArgs {
     /// How to trade memory for speed [default: memsafe.toml's answer, or balanced]
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<Preset>,
-    /// Which editor the plan reserves memory for [default: memsafe.toml's answer, or vscode]
-    #[arg(long, value_name = "EDITOR")]
-    pub editor: Option<Editor>,
+    /// Which editors the plan reserves memory for [default: memsafe.toml's answer, or vscode]
+    #[arg(long, value_name = "EDITOR", value_delimiter = ',')]
+    pub editor: Vec<Editor>,
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,

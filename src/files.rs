@@ -10,7 +10,7 @@ use crate::error::UsageError;
 use crate::hardware::format_size;
 use crate::merge::text::Shape;
 use crate::merge::{self, MergeError};
-use crate::plan::{Editor, Plan};
+use crate::plan::Plan;
 use crate::project::Project;
 use crate::record::{self, FileUndo, Managed, Record};
 use crate::render::{self, Templates};
@@ -98,23 +98,59 @@ pub fn changes(
         notes,
     ));
 
-    if plan.answers.editor == Editor::Vscode {
-        let settings = root.join(".vscode/settings.json");
-        let generated = templates.render(render::VSCODE_SETTINGS, plan);
-        let before = read_existing(root, &settings)?;
-        let (after, notes) = match &before {
-            Some(text) => {
-                let merged =
-                    merge::jsonc::merge(text, &generated).map_err(|e| bad_file(root, &settings, &e))?;
-                (merged.text, merged.notes)
+    let editors = plan.answers.editors;
+    let editor_files = [
+        (
+            editors.vscode,
+            ".vscode/settings.json",
+            render::VSCODE_SETTINGS,
+            Some(merge::jsonc::Style::Vscode),
+        ),
+        (
+            editors.zed,
+            ".zed/settings.json",
+            render::ZED_SETTINGS,
+            Some(merge::jsonc::Style::Nested),
+        ),
+        (
+            editors.helix,
+            ".helix/languages.toml",
+            render::HELIX_LANGUAGES,
+            None,
+        ),
+    ];
+    for (wanted, name, template, json_style) in editor_files {
+        if !wanted {
+            continue;
+        }
+        let path = root.join(name);
+        let generated = templates.render(template, plan);
+        let before = read_existing(root, &path)?;
+        let (after, notes, kind, keys) = match json_style {
+            Some(style) => {
+                let (after, notes) = match &before {
+                    Some(text) => {
+                        let merged = merge::jsonc::merge_styled(text, &generated, style)
+                            .map_err(|e| bad_file(root, &path, &e))?;
+                        (merged.text, merged.notes)
+                    }
+                    None => (generated.clone(), Vec::new()),
+                };
+                (after, notes, Kind::Jsonc, merge::jsonc::key_paths(&generated))
             }
-            None => (generated.clone(), Vec::new()),
+            None => {
+                let after = match &before {
+                    Some(text) => merge_toml(root, &path, text, &generated)?,
+                    None => generated.clone(),
+                };
+                (after, Vec::new(), Kind::Toml, merge::toml::leaf_paths(&generated))
+            }
         };
         managed.push(Managed {
-            name: ".vscode/settings.json".into(),
-            keys: merge::jsonc::key_paths(&generated),
+            name: name.into(),
+            keys,
         });
-        changes.push(change(root, settings, before, after, Kind::Jsonc, notes));
+        changes.push(change(root, path, before, after, kind, notes));
     }
 
     let scripts = [

@@ -11,7 +11,7 @@ use crate::change::FileChange;
 use crate::cli::{HardwareArgs, InitArgs, PlanArgs};
 use crate::error::UsageError;
 use crate::hardware::{self, Hardware, MemorySource, format_size};
-use crate::plan::{Answers, Plan};
+use crate::plan::{Answers, Editors, Plan};
 use crate::render::Templates;
 use crate::{files, project, prompt, record, ui, write};
 
@@ -47,7 +47,11 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     let recorded = record.as_ref().map(|r| r.answers).unwrap_or_default();
     let answers = Answers {
         preset: args.preset.unwrap_or(recorded.preset),
-        editor: args.editor.unwrap_or(recorded.editor),
+        editors: if args.editor.is_empty() {
+            recorded.editors
+        } else {
+            Editors::from_list(&args.editor)
+        },
         ..recorded
     };
     let overrides = record.as_ref().map(|r| r.overrides).unwrap_or_default();
@@ -84,9 +88,9 @@ pub fn plan_text(plan: &Plan) -> String {
     let _ = writeln!(out, "  os      {}", hardware.os);
     let _ = writeln!(
         out,
-        "\nplan ({} preset, editor: {})",
+        "\nplan ({} preset, editors: {})",
         plan.answers.preset.as_str(),
-        plan.answers.editor.as_str()
+        plan.answers.editors.words()
     );
     for reason in &plan.reasons {
         let _ = writeln!(out, "  {} = {}", reason.setting, reason.value);
@@ -128,9 +132,18 @@ pub fn init(args: &InitArgs) -> Result<()> {
     }
     // Recorded answers are the defaults of a second run; flags win over both.
     let recorded = record.as_ref().map(|r| r.answers).unwrap_or_default();
+    // Editors: the flag, else the record, else the editor folders the project has, else VS Code.
+    let editors = if !args.editor.is_empty() {
+        Editors::from_list(&args.editor)
+    } else if let Some(record) = &record {
+        record.answers.editors
+    } else {
+        let found = detect_editors(&project.root);
+        if found.any() { found } else { Editors::VSCODE }
+    };
     let defaults = Answers {
         preset: args.preset.unwrap_or(recorded.preset),
-        editor: args.editor.unwrap_or(recorded.editor),
+        editors,
         scripts: args.script.unwrap_or(recorded.scripts),
         team: args.team || recorded.team,
     };
@@ -145,7 +158,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         }
         let given = prompt::Given {
             preset: args.preset.is_some(),
-            editor: args.editor.is_some(),
+            editors: !args.editor.is_empty(),
             scripts: args.script.is_some(),
         };
         prompt::ask(defaults, given)?
@@ -219,6 +232,15 @@ pub(crate) fn apply(changes: &[FileChange]) -> Result<()> {
         ui::status(verb, &change.display);
     }
     Ok(())
+}
+
+/// The editors whose project folder exists: `.vscode/`, `.zed/`, `.helix/`.
+fn detect_editors(root: &std::path::Path) -> Editors {
+    Editors {
+        vscode: root.join(".vscode").is_dir(),
+        zed: root.join(".zed").is_dir(),
+        helix: root.join(".helix").is_dir(),
+    }
 }
 
 /// The recorded (team) hardware, with the fields given as flags replaced.

@@ -27,14 +27,110 @@ pub enum Preset {
     Fast,
 }
 
-/// The editor memsafe configures (and reserves memory for).
+/// An editor memsafe can configure rust-analyzer for (and reserve memory for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Editor {
-    /// VS Code with rust-analyzer: `.vscode/settings.json`
+    /// VS Code: `.vscode/settings.json`
     Vscode,
+    /// Zed: `.zed/settings.json`, under `lsp.rust-analyzer.initialization_options`
+    Zed,
+    /// Helix: `.helix/languages.toml`, `[language-server.rust-analyzer.config]`
+    Helix,
     /// No editor settings, no memory reserved for one
     None,
+}
+
+impl Editor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Editor::Vscode => "vscode",
+            Editor::Zed => "zed",
+            Editor::Helix => "helix",
+            Editor::None => "none",
+        }
+    }
+}
+
+/// The editors to configure; none at all is `--editor none`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Editors {
+    pub vscode: bool,
+    pub zed: bool,
+    pub helix: bool,
+}
+
+impl Editors {
+    /// VS Code only: the default when nothing else is known.
+    pub const VSCODE: Editors = Editors {
+        vscode: true,
+        zed: false,
+        helix: false,
+    };
+    pub const NONE: Editors = Editors {
+        vscode: false,
+        zed: false,
+        helix: false,
+    };
+
+    /// The set named by a list of editors (`none` adds nothing).
+    pub fn from_list(list: &[Editor]) -> Editors {
+        let mut editors = Editors::NONE;
+        for editor in list {
+            match editor {
+                Editor::Vscode => editors.vscode = true,
+                Editor::Zed => editors.zed = true,
+                Editor::Helix => editors.helix = true,
+                Editor::None => {}
+            }
+        }
+        editors
+    }
+
+    pub fn list(self) -> Vec<Editor> {
+        let mut out = Vec::new();
+        if self.vscode {
+            out.push(Editor::Vscode);
+        }
+        if self.zed {
+            out.push(Editor::Zed);
+        }
+        if self.helix {
+            out.push(Editor::Helix);
+        }
+        out
+    }
+
+    /// Whether any editor runs rust-analyzer.
+    pub fn any(self) -> bool {
+        self != Editors::NONE
+    }
+
+    /// `vscode, zed`, or `none`.
+    pub fn words(self) -> String {
+        if self.any() {
+            self.list()
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            "none".into()
+        }
+    }
+}
+
+impl Serialize for Editors {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let names: Vec<&str> = self.list().iter().map(|e| e.as_str()).collect();
+        names.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Editors {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Editors::from_list(&Vec::<Editor>::deserialize(deserializer)?))
+    }
 }
 
 /// Which test-safe scripts to write.
@@ -61,15 +157,6 @@ impl Preset {
     }
 }
 
-impl Editor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Editor::Vscode => "vscode",
-            Editor::None => "none",
-        }
-    }
-}
-
 impl Scripts {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,7 +178,7 @@ impl Scripts {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answers {
     pub preset: Preset,
-    pub editor: Editor,
+    pub editors: Editors,
     pub scripts: Scripts,
     /// Plan for the hardware recorded in memsafe.toml (the team's smallest machine), not for
     /// the machine memsafe runs on: every teammate's run then writes the same files.
@@ -110,7 +197,7 @@ impl Default for Answers {
     fn default() -> Self {
         Answers {
             preset: Preset::Balanced,
-            editor: Editor::Vscode,
+            editors: Editors::VSCODE,
             scripts: Scripts::Both,
             team: false,
         }
@@ -212,11 +299,11 @@ fn os_name(os: Os) -> &'static str {
 /// Memory kept for the editor: VS Code itself plus rust-analyzer, which holds the whole
 /// crate graph in memory (gigabytes on a large workspace). A guess, written down.
 fn editor_reserve(answers: &Answers) -> u64 {
-    match (answers.editor, answers.preset) {
-        (Editor::None, _) => 0,
+    match (answers.editors.any(), answers.preset) {
+        (false, _) => 0,
         // proc macros and cache priming off: a smaller rust-analyzer
-        (Editor::Vscode, Preset::Safe) => 3 * GIB / 2,
-        (Editor::Vscode, _) => 2 * GIB,
+        (true, Preset::Safe) => 3 * GIB / 2,
+        (true, _) => 2 * GIB,
     }
 }
 
@@ -306,12 +393,12 @@ impl Plan {
         };
         let editor_words = if editor_bytes > 0 && editor_bytes < editor_reserve(answers) {
             format!(
-                ", {} for VS Code and rust-analyzer (half of what is left: too little for the usual {})",
+                ", {} for the editor and rust-analyzer (half of what is left: too little for the usual {})",
                 format_size(editor_bytes),
                 format_size(editor_reserve(answers))
             )
         } else if editor_bytes > 0 {
-            format!(", {} for VS Code and rust-analyzer", format_size(editor_bytes))
+            format!(", {} for the editor and rust-analyzer", format_size(editor_bytes))
         } else {
             String::new()
         };
@@ -455,7 +542,7 @@ impl Plan {
             "cargo's test profile inherits dev, so the dev values apply to `cargo test` too".into(),
         );
 
-        let rust_analyzer = (answers.editor == Editor::Vscode).then(|| {
+        let rust_analyzer = answers.editors.any().then(|| {
             let physical = hardware.physical_cpus.max(1);
             let threads = match preset {
                 Preset::Safe => 1,
@@ -525,12 +612,14 @@ impl Plan {
                 format!("--jobs {}", ra.check_jobs),
                 "the editor's cargo check runs with the same job limit as a build".into(),
             );
-            reason(
-                "files.watcherExclude",
-                "**/target/**".into(),
-                "VS Code does not watch the build output, thousands of files that change on every build"
-                    .into(),
-            );
+            if answers.editors.vscode {
+                reason(
+                    "files.watcherExclude",
+                    "**/target/**".into(),
+                    "VS Code does not watch the build output, thousands of files that change on every build"
+                        .into(),
+                );
+            }
         }
 
         Plan {
@@ -654,7 +743,7 @@ mod tests {
         let plan = Plan::compute(
             &hw,
             &Answers {
-                editor: Editor::None,
+                editors: Editors::NONE,
                 ..Answers::default()
             },
         );

@@ -6,16 +6,16 @@
 
 use anyhow::Result;
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, Select};
+use dialoguer::{Confirm, MultiSelect, Select};
 
 use crate::error::Interrupted;
-use crate::plan::{Answers, Editor, Preset, Scripts};
+use crate::plan::{Answers, Editor, Editors, Preset, Scripts};
 
 /// Which answers came from flags, and so are not asked.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Given {
     pub preset: bool,
-    pub editor: bool,
+    pub editors: bool,
     pub scripts: bool,
 }
 
@@ -38,18 +38,29 @@ pub fn ask(defaults: Answers, given: Given) -> Result<Answers> {
             index_of(&presets, defaults.preset),
         )?];
     }
-    if !given.editor {
-        let editors = [Editor::Vscode, Editor::None];
+    if !given.editors {
+        let choices = [Editor::Vscode, Editor::Zed, Editor::Helix];
         let items = [
-            "VS Code     rust-analyzer limits in .vscode/settings.json",
-            "none        no editor settings",
+            "VS Code   .vscode/settings.json",
+            "Zed       .zed/settings.json",
+            "Helix     .helix/languages.toml",
         ];
-        answers.editor = editors[select(
-            &theme,
-            "Which editor runs rust-analyzer here?",
-            &items,
-            index_of(&editors, defaults.editor),
-        )?];
+        let chosen = defaults.editors.list();
+        let checked: Vec<bool> = choices.iter().map(|c| chosen.contains(c)).collect();
+        let picked = match MultiSelect::with_theme(&theme)
+            .with_prompt("Which editors run rust-analyzer here? (space toggles, enter accepts; none is fine)")
+            .items(items)
+            .defaults(&checked)
+            .interact_opt()
+        {
+            Ok(Some(picked)) => picked,
+            Ok(None) => return Err(Interrupted.into()),
+            Err(dialoguer::Error::IO(error)) if error.kind() == std::io::ErrorKind::Interrupted => {
+                return Err(Interrupted.into());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        answers.editors = Editors::from_list(&picked.iter().map(|&i| choices[i]).collect::<Vec<_>>());
     }
     if !given.scripts {
         let scripts = [Scripts::Both, Scripts::Sh, Scripts::Ps1, Scripts::None];

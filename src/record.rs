@@ -9,7 +9,7 @@ use toml_edit::{DocumentMut, Item, TableLike};
 
 use crate::hardware::{Hardware, MemorySource, Os, format_size};
 use crate::merge::line_column;
-use crate::plan::{Answers, Editor, Overrides, Plan, Preset, Scripts};
+use crate::plan::{Answers, Editor, Editors, Overrides, Plan, Preset, Scripts};
 use crate::undo::Hunk;
 
 /// The record's file name, at the project root.
@@ -76,7 +76,7 @@ struct RecordContext<'a> {
     version: &'a str,
     format: i64,
     preset: &'static str,
-    editor: &'static str,
+    editors: Vec<&'static str>,
     scripts: &'static str,
     team: bool,
     hardware_words: String,
@@ -107,7 +107,7 @@ pub fn render(
         version: env!("CARGO_PKG_VERSION"),
         format: FORMAT,
         preset: plan.answers.preset.as_str(),
-        editor: plan.answers.editor.as_str(),
+        editors: plan.answers.editors.list().iter().map(|e| e.as_str()).collect(),
         scripts: plan.answers.scripts.as_str(),
         team: plan.answers.team,
         hardware_words: format!(
@@ -341,10 +341,31 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         "fast" => Preset::Fast,
         other => return Err(reader.invalid("answers", "preset", other, "safe, balanced or fast")),
     };
-    let editor = match reader.string("answers", "editor")?.as_str() {
-        "vscode" => Editor::Vscode,
-        "none" => Editor::None,
-        other => return Err(reader.invalid("answers", "editor", other, "vscode or none")),
+    let editors = match reader.item("answers", "editors") {
+        Some(item) => {
+            let names = item
+                .as_array()
+                .ok_or_else(|| reader.wrong("answers", "editors", "a list of editors"))?;
+            let mut list = Vec::new();
+            for name in names {
+                list.push(match name.as_str() {
+                    Some("vscode") => Editor::Vscode,
+                    Some("zed") => Editor::Zed,
+                    Some("helix") => Editor::Helix,
+                    Some("none") => Editor::None,
+                    other => {
+                        return Err(reader.invalid(
+                            "answers",
+                            "editors",
+                            other.unwrap_or("(not a string)"),
+                            "a list of vscode, zed, helix",
+                        ));
+                    }
+                });
+            }
+            Editors::from_list(&list)
+        }
+        None => return Err(reader.missing("answers", "editors")),
     };
     let scripts = match reader.string("answers", "scripts")?.as_str() {
         "sh" => Scripts::Sh,
@@ -434,7 +455,7 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         version,
         answers: Answers {
             preset,
-            editor,
+            editors,
             scripts,
             team,
         },

@@ -22,6 +22,10 @@ pub const CARGO_PROFILE: TemplateId = "cargo/profile.toml";
 pub const CARGO_CONFIG: TemplateId = "cargo/config.toml";
 /// rust-analyzer keys merged into `.vscode/settings.json`.
 pub const VSCODE_SETTINGS: TemplateId = "vscode/settings.json";
+/// rust-analyzer's settings merged into `.zed/settings.json`.
+pub const ZED_SETTINGS: TemplateId = "zed/settings.json";
+/// rust-analyzer's settings merged into `.helix/languages.toml`.
+pub const HELIX_LANGUAGES: TemplateId = "helix/languages.toml";
 /// The POSIX test runner, written whole.
 pub const TEST_SH: TemplateId = "scripts/test-safe.sh";
 /// The PowerShell test runner, written whole.

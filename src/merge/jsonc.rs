@@ -83,9 +83,24 @@ fn root_object(body: &str) -> Result<(CstRootNode, CstObject), MergeError> {
     Ok((root, object))
 }
 
-/// Merges the generated JSON object into `existing`; returns `existing` unchanged (byte for
-/// byte) when every generated value is already there and nothing needed migrating.
+/// How to merge into a settings file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// VS Code: flat dotted keys; old rust-analyzer names are migrated.
+    Vscode,
+    /// Zed and others: nested objects, merged level by level.
+    Nested,
+}
+
+/// Merges the generated JSON object into `existing` (VS Code style); returns `existing`
+/// unchanged (byte for byte) when every generated value is already there and nothing needed
+/// migrating.
 pub fn merge(existing: &str, generated: &str) -> Result<Merged, MergeError> {
+    merge_styled(existing, generated, Style::Vscode)
+}
+
+/// Merges the generated JSON object into `existing`, objects level by level.
+pub fn merge_styled(existing: &str, generated: &str, style: Style) -> Result<Merged, MergeError> {
     let ours: Map<String, Value> = serde_json::from_str(generated).expect("generated JSON parses");
     let (shape, body) = Shape::of(existing);
     if body.trim().is_empty() {
@@ -96,29 +111,13 @@ pub fn merge(existing: &str, generated: &str) -> Result<Merged, MergeError> {
         });
     }
     let (root, object) = root_object(&body)?;
-    let notes = migrate_renamed(&object);
+    let notes = if style == Style::Vscode {
+        migrate_renamed(&object)
+    } else {
+        Vec::new()
+    };
     let mut changed = !notes.is_empty();
-
-    for (key, value) in &ours {
-        changed |= match (key.as_str(), value) {
-            (CHECK_EXTRA_ARGS, Value::Array(args)) => set_jobs_args(&object, args),
-            (_, Value::Object(entries)) => {
-                let mut changed = false;
-                let inner = match object.get(key) {
-                    Some(prop) if prop.object_value().is_some() => prop.object_value().expect("checked"),
-                    _ => {
-                        changed = true;
-                        object.object_value_or_set(key)
-                    }
-                };
-                for (inner_key, inner_value) in entries {
-                    changed |= set_value(&inner, inner_key, inner_value);
-                }
-                changed
-            }
-            _ => set_value(&object, key, value),
-        };
-    }
+    changed |= merge_object(&object, &ours, &mut Vec::new());
     if !changed {
         return Ok(Merged {
             text: existing.to_string(),
@@ -133,6 +132,37 @@ pub fn merge(existing: &str, generated: &str) -> Result<Merged, MergeError> {
         text: shape.restore(&text),
         notes,
     })
+}
+
+/// Merges `ours` into `object`, descending into objects; returns whether anything changed.
+fn merge_object(object: &CstObject, ours: &Map<String, Value>, path: &mut Vec<String>) -> bool {
+    let mut changed = false;
+    for (key, value) in ours {
+        path.push(key.clone());
+        changed |= match value {
+            Value::Array(args) if is_jobs_args(path) => set_jobs_args(object, key, args),
+            Value::Object(entries) => {
+                let existing = object.get(key).and_then(|prop| prop.object_value());
+                let inner = match existing {
+                    Some(inner) => inner,
+                    None => {
+                        changed = true;
+                        object.object_value_or_set(key)
+                    }
+                };
+                merge_object(&inner, entries, path)
+            }
+            _ => set_value(object, key, value),
+        };
+        path.pop();
+    }
+    changed
+}
+
+/// rust-analyzer's `check.extraArgs`, flat (VS Code) or nested (Zed).
+fn is_jobs_args(path: &[String]) -> bool {
+    path.last().is_some_and(|k| k == CHECK_EXTRA_ARGS)
+        || (path.len() >= 2 && path[path.len() - 2] == "check" && path[path.len() - 1] == "extraArgs")
 }
 
 /// Sets `key` to `value` unless it already holds it; returns whether anything changed.
@@ -153,9 +183,9 @@ fn set_value(object: &CstObject, key: &str, value: &Value) -> bool {
 
 /// `check.extraArgs` may hold the user's own arguments: only `--jobs`/`-j` are replaced,
 /// element by element, so the array keeps its layout and comments.
-fn set_jobs_args(object: &CstObject, ours: &[Value]) -> bool {
-    let Some(array) = object.get(CHECK_EXTRA_ARGS).and_then(|prop| prop.array_value()) else {
-        return set_value(object, CHECK_EXTRA_ARGS, &Value::Array(ours.to_vec()));
+fn set_jobs_args(object: &CstObject, key: &str, ours: &[Value]) -> bool {
+    let Some(array) = object.get(key).and_then(|prop| prop.array_value()) else {
+        return set_value(object, key, &Value::Array(ours.to_vec()));
     };
     let elements = array.elements();
     let values: Vec<Option<Value>> = elements.iter().map(|element| element.to_serde_value()).collect();
@@ -268,9 +298,20 @@ fn migrate_renamed(object: &CstObject) -> Vec<String> {
     notes
 }
 
-/// The top-level values of a settings file as (key, JSON text); an object's entries are
-/// listed one by one as `key["entry"]`. Unparsable text has none.
+/// The values of a settings file as (key path, JSON text). A top-level key is its own name; an
+/// object is descended into, each level written `["name"]`: `files.watcherExclude["**/target/**"]`,
+/// `lsp["rust-analyzer"]["initialization_options"]["numThreads"]`. Unparsable text has none.
 pub fn values(text: &str) -> Vec<(String, String)> {
+    fn walk(prefix: &str, value: Value, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(entries) if !entries.is_empty() => {
+                for (key, value) in entries {
+                    walk(&format!("{prefix}[{}]", Value::String(key)), value, out);
+                }
+            }
+            other => out.push((prefix.to_string(), other.to_string())),
+        }
+    }
     let (_, body) = Shape::of(text);
     let Ok(root) = CstRootNode::parse(&body, &parse_options()) else {
         return Vec::new();
@@ -280,44 +321,53 @@ pub fn values(text: &str) -> Vec<(String, String)> {
     };
     let mut out = Vec::new();
     for (key, value) in map {
-        match value {
-            Value::Object(entries) => {
-                for (inner, value) in entries {
-                    out.push((format!("{key}[{}]", Value::String(inner)), value.to_string()));
-                }
-            }
-            other => out.push((key, other.to_string())),
-        }
+        walk(&key, value, &mut out);
     }
     out
 }
 
-/// Removes the keys named as [`values`] names them (`key`, or `key["entry"]` for one entry of
-/// an object, which goes with the entry when it is left empty). Comments stay.
+/// A key path as [`values`] writes it, split into its names.
+fn split_path(path: &str) -> Vec<String> {
+    let (first, mut rest) = match path.find("[\"") {
+        Some(index) => (&path[..index], &path[index..]),
+        None => (path, ""),
+    };
+    let mut names = vec![first.to_string()];
+    while let Some(after) = rest.strip_prefix('[') {
+        let mut reader = serde_json::Deserializer::from_str(after).into_iter::<String>();
+        let Some(Ok(name)) = reader.next() else { break };
+        names.push(name);
+        rest = after[reader.byte_offset()..].strip_prefix(']').unwrap_or("");
+    }
+    names
+}
+
+/// Removes the keys named as [`values`] names them; objects left empty on the way go too.
+/// Comments stay.
 pub fn remove_keys(existing: &str, keys: &[String]) -> Result<String, MergeError> {
+    fn remove_in(object: &CstObject, names: &[String]) {
+        let Some((first, rest)) = names.split_first() else {
+            return;
+        };
+        let Some(prop) = object.get(first) else { return };
+        if rest.is_empty() {
+            prop.remove();
+            return;
+        }
+        if let Some(inner) = prop.object_value() {
+            remove_in(&inner, rest);
+            if inner.properties().is_empty() {
+                prop.remove();
+            }
+        }
+    }
     let (shape, body) = Shape::of(existing);
     if body.trim().is_empty() {
         return Ok(existing.to_string());
     }
     let (root, object) = root_object(&body)?;
     for key in keys {
-        if let Some((outer, inner)) = key.strip_suffix(']').and_then(|k| k.split_once('[')) {
-            let Ok(inner) = serde_json::from_str::<String>(inner) else {
-                continue;
-            };
-            if let Some(entries) = object.get(outer).and_then(|p| p.object_value()) {
-                if let Some(entry) = entries.get(&inner) {
-                    entry.remove();
-                }
-                if entries.properties().is_empty()
-                    && let Some(prop) = object.get(outer)
-                {
-                    prop.remove();
-                }
-            }
-        } else if let Some(prop) = object.get(key) {
-            prop.remove();
-        }
+        remove_in(&object, &split_path(key));
     }
     Ok(shape.restore(&root.to_string()))
 }
@@ -380,4 +430,20 @@ fn first_value_line(body: &str) -> usize {
         }
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_paths_split_back_into_names() {
+        assert_eq!(super::split_path("editor.tabSize"), ["editor.tabSize"]);
+        assert_eq!(
+            super::split_path(r#"files.watcherExclude["**/target/**"]"#),
+            ["files.watcherExclude", "**/target/**"]
+        );
+        assert_eq!(
+            super::split_path(r#"lsp["rust-analyzer"]["a]\"b"]"#),
+            ["lsp", "rust-analyzer", "a]\"b"]
+        );
+    }
 }

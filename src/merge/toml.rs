@@ -183,6 +183,10 @@ fn set(
             if same_value(old, &value) {
                 return Ok(false);
             }
+            let is_jobs_args = path.len() >= 2 && path[path.len() - 2] == "check" && key == "extraArgs";
+            if is_jobs_args && let (Value::Array(old_args), Value::Array(our_args)) = (&mut *old, &value) {
+                return Ok(merge_jobs_args(old_args, our_args));
+            }
             let decor = old.decor().clone();
             *old = value;
             *old.decor_mut() = decor;
@@ -266,6 +270,49 @@ fn new_table_like(parent_inline: bool, parent_dotted: bool, implicit: bool) -> I
     table.set_implicit(implicit);
     table.set_dotted(parent_dotted);
     Item::Table(table)
+}
+
+/// rust-analyzer's `check.extraArgs` may hold the user's own arguments: only `--jobs`/`-j`
+/// are replaced, in place, so the array keeps its layout and comments.
+fn merge_jobs_args(old: &mut toml_edit::Array, ours: &toml_edit::Array) -> bool {
+    let texts: Vec<Option<String>> = old.iter().map(|v| v.as_str().map(str::to_string)).collect();
+    let mut remove = vec![false; texts.len()];
+    let mut index = 0;
+    while index < texts.len() {
+        match texts[index].as_deref() {
+            Some("--jobs" | "-j") => {
+                remove[index] = true;
+                if index + 1 < texts.len() {
+                    remove[index + 1] = true;
+                }
+                index += 1;
+            }
+            Some(text) if text.starts_with("--jobs=") || (text.starts_with("-j") && text.len() > 2) => {
+                remove[index] = true;
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    let ours_text: Vec<Option<String>> = ours.iter().map(|v| v.as_str().map(str::to_string)).collect();
+    let tail = texts.len().saturating_sub(ours_text.len());
+    let only_ours_at_tail = remove.iter().filter(|r| **r).count() == ours_text.len()
+        && remove[tail..].iter().all(|r| *r)
+        && texts[tail..] == ours_text[..];
+    if only_ours_at_tail {
+        return false;
+    }
+    for index in (0..texts.len()).rev() {
+        if remove[index] {
+            old.remove(index);
+        }
+    }
+    for value in ours {
+        let mut value = value.clone();
+        value.decor_mut().clear();
+        old.push(value);
+    }
+    true
 }
 
 fn same_value(old: &Value, new: &Value) -> bool {

@@ -1,7 +1,7 @@
 //! The plan and every rendered file, for the machines memsafe's users have.
 
 use memsafe::hardware::{Hardware, MemorySource, Os};
-use memsafe::plan::{Answers, Plan, Preset};
+use memsafe::plan::{Answers, Editors, Plan, Preset};
 use memsafe::render::{self, Templates};
 
 use crate::common::{hardware, snapshots};
@@ -12,14 +12,19 @@ fn combined(plan: &Plan) -> String {
         "── plan.json ──\n{}\n",
         serde_json::to_string_pretty(plan).unwrap()
     );
-    for (name, id) in [
-        ("Cargo.toml (merged part)", render::CARGO_PROFILE),
-        (".cargo/config.toml", render::CARGO_CONFIG),
-        (".vscode/settings.json", render::VSCODE_SETTINGS),
-        ("test-safe.sh", render::TEST_SH),
-        ("test-safe.ps1", render::TEST_PS1),
+    let editors = plan.answers.editors;
+    for (wanted, name, id) in [
+        (true, "Cargo.toml (merged part)", render::CARGO_PROFILE),
+        (true, ".cargo/config.toml", render::CARGO_CONFIG),
+        (editors.vscode, ".vscode/settings.json", render::VSCODE_SETTINGS),
+        (editors.zed, ".zed/settings.json", render::ZED_SETTINGS),
+        (editors.helix, ".helix/languages.toml", render::HELIX_LANGUAGES),
+        (true, "test-safe.sh", render::TEST_SH),
+        (true, "test-safe.ps1", render::TEST_PS1),
     ] {
-        out.push_str(&format!("── {name} ──\n{}\n", templates.render(id, plan)));
+        if wanted {
+            out.push_str(&format!("── {name} ──\n{}\n", templates.render(id, plan)));
+        }
     }
     out
 }
@@ -100,6 +105,80 @@ fn presets_on_a_16_gib_laptop() {
             ..Answers::default()
         },
     );
+}
+
+#[test]
+fn every_editor_on_a_safe_16_gib_mac() {
+    let answers = Answers {
+        preset: Preset::Safe,
+        editors: Editors {
+            vscode: true,
+            zed: true,
+            helix: true,
+        },
+        ..Answers::default()
+    };
+    check(
+        "render_macos_8cpu_16gib_all_editors_safe",
+        &hardware(16.0, 8, Os::Macos),
+        answers,
+    );
+}
+
+/// The nested settings of Zed and Helix, flattened to VS Code's names: the same schema applies.
+fn flattened(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    match value {
+        serde_json::Value::Object(entries) => {
+            for (key, value) in entries {
+                flattened(&format!("{prefix}.{key}"), value, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+#[test]
+fn zed_and_helix_keys_are_in_the_rust_analyzer_schema() {
+    let schema: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(include_str!("../fixtures/rust-analyzer-settings.json")).unwrap();
+    let templates = Templates::new();
+    for preset in [Preset::Safe, Preset::Balanced, Preset::Fast] {
+        let answers = Answers {
+            preset,
+            editors: Editors {
+                vscode: false,
+                zed: true,
+                helix: true,
+            },
+            ..Answers::default()
+        };
+        let plan = Plan::compute(&hardware(3.0, 64, Os::Linux), &answers);
+        let zed: serde_json::Value =
+            serde_json::from_str(&templates.render(render::ZED_SETTINGS, &plan)).unwrap();
+        let zed_options = &zed["lsp"]["rust-analyzer"]["initialization_options"];
+        let helix = templates.render(render::HELIX_LANGUAGES, &plan);
+        let mut keys = Vec::new();
+        flattened("rust-analyzer", zed_options, &mut keys);
+        assert!(keys.len() >= 4, "{keys:?}");
+        for (path, value) in memsafe::merge::toml::leaves(&helix) {
+            let key = path
+                .strip_prefix("language-server.rust-analyzer.config.")
+                .expect("under the rust-analyzer config");
+            // TOML values of these shapes (integers, booleans, string arrays) read as JSON.
+            let value: serde_json::Value = serde_json::from_str(&value).expect("a JSON-compatible value");
+            keys.push((format!("rust-analyzer.{key}"), value));
+        }
+        for (key, value) in keys {
+            let entry = schema
+                .get(&key)
+                .unwrap_or_else(|| panic!("`{key}` is not in the schema"));
+            assert!(
+                fits(&entry["schema"], &value),
+                "`{key}` = {value} does not fit {}",
+                entry["schema"]
+            );
+        }
+    }
 }
 
 /// Every rust-analyzer key memsafe writes is in rust-analyzer's current settings schema (copied
