@@ -21,6 +21,43 @@ use crate::plan::{Editor, Preset, Scripts};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How much memsafe says, and in which colours; every command takes these.
+#[derive(Debug, Clone, Copy, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// When to colour the output (`NO_COLOR` in the environment means never, unless `always`)
+    #[arg(long, value_name = "WHEN", default_value = "auto", global = true)]
+    pub color: ColorChoice,
+    /// Say nothing but warnings and errors (`check`: nothing at all; the exit code says it)
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more: the plan's reasons during `init` and `regen`, and what detection found
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is not set
+    Auto,
+    /// Always colour
+    Always,
+    /// Never colour
+    Never,
+}
+
+/// The shells `memsafe completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }
 
 /// The subcommands.
@@ -36,10 +73,19 @@ pub enum Command {
     Check(CheckArgs),
     /// Undo memsafe: put every file back as it was before memsafe first touched it
     Remove(RemoveArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell)
+    ///
+    /// For bash: `memsafe completions bash > ~/.local/share/bash-completion/completions/memsafe`
+    Completions {
+        /// The shell to complete for
+        #[arg(value_name = "SHELL")]
+        shell: Shell,
+    },
 }
 
 /// Flags that replace hardware detection, shared by every command that plans.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Hardware (instead of detecting it)")]
 pub struct HardwareArgs {
     /// Plan for this much memory instead of detecting it (`8GiB`, `8G`, `7.5GiB`, `6144MiB`;
     /// a bare number means GiB)
@@ -113,9 +159,6 @@ pub struct CheckArgs {
     /// Start looking for the project here (default: the current directory)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Print nothing; the exit code says it all (0 matches, 1 differs, 2 error)
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
     #[command(flatten)]
     pub hardware: HardwareArgs,
 }

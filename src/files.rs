@@ -98,6 +98,11 @@ pub fn changes(
         notes,
     ));
 
+    // No editor-neutral `rust-analyzer.toml`: rust-analyzer's docs call it "work in progress,
+    // many configuration options aren't supported yet" (rust-lang/rust-analyzer#20799,
+    // docs/book/src/configuration.md), and its config.rs puts numThreads and cachePriming.*
+    // in the `client` section, "Configs that only make sense when they are set by a client",
+    // so that file could not carry the limits that matter here.
     let editors = plan.answers.editors;
     let editor_files = [
         (

@@ -70,6 +70,9 @@ pub struct Hardware {
     pub logical_cpus: u32,
     pub physical_cpus: u32,
     pub os: Os,
+    /// Linux under WSL2, whose memory Windows caps (`.wslconfig`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub wsl: bool,
     /// Things detection could not read; the plan goes on with what it has.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub notes: Vec<String>,
@@ -88,6 +91,8 @@ pub struct Overrides {
 pub struct Sources {
     pub cgroup_root: PathBuf,
     pub proc_self_cgroup: PathBuf,
+    /// The kernel release: WSL2's says `microsoft` (e.g. `5.15.153.1-microsoft-standard-WSL2`).
+    pub kernel_release: PathBuf,
 }
 
 impl Default for Sources {
@@ -95,6 +100,7 @@ impl Default for Sources {
         Sources {
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             proc_self_cgroup: PathBuf::from("/proc/self/cgroup"),
+            kernel_release: PathBuf::from("/proc/sys/kernel/osrelease"),
         }
     }
 }
@@ -131,14 +137,23 @@ pub fn detect(overrides: Overrides, sources: &Sources) -> Hardware {
         None => detect_memory(sources, &mut notes),
     };
 
+    // Only the machine memsafe runs on can be WSL; `--os` plans for another one.
+    let wsl = overrides.os.is_none() && os == Os::Linux && is_wsl(sources);
     Hardware {
         memory_bytes,
         memory_source,
         logical_cpus,
         physical_cpus: physical_cpus.max(1),
         os,
+        wsl,
         notes,
     }
+}
+
+/// WSL2 runs a Microsoft kernel: its release names it.
+fn is_wsl(sources: &Sources) -> bool {
+    std::fs::read_to_string(&sources.kernel_release)
+        .is_ok_and(|release| release.to_lowercase().contains("microsoft"))
 }
 
 fn detect_memory(sources: &Sources, notes: &mut Vec<String>) -> (u64, MemorySource) {
@@ -310,6 +325,7 @@ mod tests {
         let sources = Sources {
             cgroup_root: dir.path().join("sys/fs/cgroup"),
             proc_self_cgroup: dir.path().join("proc/self/cgroup"),
+            kernel_release: dir.path().join("proc/sys/kernel/osrelease"),
         };
         (dir, sources)
     }
@@ -379,6 +395,35 @@ mod tests {
         assert!(hardware.memory_bytes > 0);
         assert_eq!(hardware.notes, notes);
         drop(dir);
+    }
+
+    #[test]
+    fn wsl_is_recognised_by_its_kernel() {
+        let (_dir, sources) = fake_tree(&[(
+            "proc/sys/kernel/osrelease",
+            "5.15.153.1-microsoft-standard-WSL2\n",
+        )]);
+        let hardware = detect(
+            Overrides {
+                memory_bytes: Some(8 * GIB),
+                logical_cpus: Some(4),
+                os: None,
+            },
+            &sources,
+        );
+        assert_eq!(hardware.wsl, Os::current() == Os::Linux);
+        let (_dir, plain) = fake_tree(&[("proc/sys/kernel/osrelease", "6.8.0-45-generic\n")]);
+        assert!(
+            !detect(
+                Overrides {
+                    memory_bytes: Some(8 * GIB),
+                    logical_cpus: Some(4),
+                    os: None
+                },
+                &plain
+            )
+            .wsl
+        );
     }
 
     #[test]

@@ -167,6 +167,8 @@ pub fn init(args: &InitArgs) -> Result<()> {
     };
     let overrides = record.as_ref().map(|r| r.overrides).unwrap_or_default();
     let plan = Plan::compute_with(&hardware, &answers, &overrides);
+    ui::detail(format!("project root: {}", project.root.display()));
+    ui::detail(format!("the plan, with its reasons:\n{}", plan_text(&plan)));
     let changes = files::changes(&project, &plan, &Templates::new(), record.as_ref())?;
 
     for warning in &plan.warnings {

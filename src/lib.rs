@@ -27,11 +27,64 @@ use cli::{Cli, Command};
 
 /// Runs one command. Errors come back to `main`, which prints them once.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    ui::configure(cli.output, no_color);
     match &cli.command {
         Command::Init(args) => init::init(args),
         Command::Plan(args) => init::plan(args),
         Command::Regen(args) => regen::regen(args),
         Command::Check(args) => regen::check(args),
         Command::Remove(args) => remove::remove(args),
+        Command::Completions { shell } => {
+            ui::data(completions(*shell));
+            Ok(())
+        }
     }
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: cli::Shell) -> String {
+    use clap::CommandFactory;
+    use clap_complete::Shell as Target;
+    let target = match shell {
+        cli::Shell::Bash => Target::Bash,
+        cli::Shell::Zsh => Target::Zsh,
+        cli::Shell::Fish => Target::Fish,
+        cli::Shell::Powershell => Target::PowerShell,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(target, &mut Cli::command(), "memsafe", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The whole program: parse the arguments, run, print an error once, return the exit code.
+/// `cargo-memsafe` calls it too: cargo runs it as `cargo-memsafe memsafe ARGS`, so a first
+/// argument `memsafe` is dropped there.
+pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
+    use clap::Parser;
+    let mut args = args;
+    if args.len() > 1 && args[1] == "memsafe" && is_cargo_subcommand(&args[0]) {
+        args.remove(1);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help and version to stdout and usage errors to stderr, with exit 0 or 2.
+            let _ = error.print();
+            return std::process::ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(&cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            ui::report(&error);
+            std::process::ExitCode::from(error::exit_code(&error))
+        }
+    }
+}
+
+fn is_cargo_subcommand(program: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(program)
+        .file_stem()
+        .is_some_and(|stem| stem.to_string_lossy().starts_with("cargo-memsafe"))
 }

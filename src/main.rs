@@ -1,14 +1,3 @@
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    let cli = memsafe::cli::Cli::parse();
-    match memsafe::run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            memsafe::ui::report(&error);
-            ExitCode::from(memsafe::error::exit_code(&error))
-        }
-    }
+fn main() -> std::process::ExitCode {
+    memsafe::main_with_args(std::env::args_os().collect())
 }

@@ -407,6 +407,17 @@ impl Plan {
             format_size(budget_bytes),
             format!("{memory_words}, less {os_why}{editor_words}"),
         );
+        if hardware.wsl {
+            reason(
+                "wsl",
+                format_size(hardware.memory_bytes),
+                "Linux under WSL2: Windows caps WSL's memory (by default half of the PC's RAM; \
+                 `memory=` under [wsl2] in %UserProfile%\\.wslconfig changes it), so memsafe plans for \
+                 what Linux sees, not for the PC; after changing .wslconfig run `wsl --shutdown`, \
+                 then `memsafe regen`"
+                    .into(),
+            );
+        }
 
         // Jobs: the largest count whose estimated peak, plus headroom, fits in the budget.
         let job_cost = JobCost::for_preset(preset);
@@ -536,6 +547,23 @@ impl Plan {
              more memory) and opt-level 1 + codegen-units 1 cost 77% more build time (REFERENCE.md F2)"
                 .into(),
         );
+        let split_why = match hardware.os {
+            Os::Linux => {
+                "not written: cargo's default (off) keeps debug info in the binary, where every debugger \
+                 and backtrace finds it; `unpacked` would shrink links (rust-lld: 181 MB against 243 MB) \
+                 but leaves .dwo files behind (REFERENCE.md A5, A8)"
+            }
+            Os::Macos => "not written: cargo already uses `unpacked` on macOS (REFERENCE.md A5)",
+            Os::Windows => {
+                "not written: MSVC supports only `packed`, which is rustc's default there; `off` and \
+                 `unpacked` are unstable on it (REFERENCE.md A5)"
+            }
+        };
+        reason(
+            "profile.dev.split-debuginfo",
+            "cargo's default".into(),
+            split_why.into(),
+        );
         reason(
             "profile.test",
             "inherits profile.dev".into(),
@@ -650,6 +678,7 @@ mod tests {
             logical_cpus: cpus,
             physical_cpus: cpus,
             os,
+            wsl: false,
             notes: vec![],
         }
     }

@@ -394,6 +394,7 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         logical_cpus: reader.count("hardware", "logical_cpus")?,
         physical_cpus: reader.count("hardware", "physical_cpus")?,
         os,
+        wsl: false,
         notes: Vec::new(),
     };
 

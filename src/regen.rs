@@ -95,6 +95,10 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
     let hardware = planned_hardware(&record, &args.hardware);
     let templates = Templates::new();
     let plan = Plan::compute_with(&hardware, &record.answers, &record.overrides);
+    ui::detail(format!(
+        "the plan, with its reasons:\n{}",
+        crate::init::plan_text(&plan)
+    ));
     let changes = files::changes(&project, &plan, &templates, Some(&record))?;
     for warning in &plan.warnings {
         ui::warn(warning);
@@ -266,7 +270,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         }
     }
 
-    if args.quiet {
+    if crate::ui::is_quiet() {
         return if differences.is_empty() {
             Ok(())
         } else {

@@ -183,6 +183,7 @@ mod tests {
             logical_cpus: 8,
             physical_cpus: 4,
             os: Os::Linux,
+            wsl: false,
             notes: vec![],
         };
         Plan::compute(

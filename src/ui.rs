@@ -4,8 +4,54 @@
 #![expect(clippy::print_stderr, reason = "this module is the printer")]
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicU8, Ordering};
 
-use dialoguer::console::style;
+use dialoguer::console::{self, style};
+
+use crate::cli::{ColorChoice, OutputArgs};
+
+/// 0 quiet, 1 normal, 2 verbose.
+static LEVEL: AtomicU8 = AtomicU8::new(1);
+
+/// Sets the output level and colours from the global flags and `NO_COLOR`, once, at start.
+pub fn configure(output: OutputArgs, no_color_env: bool) {
+    LEVEL.store(
+        if output.quiet {
+            0
+        } else if output.verbose {
+            2
+        } else {
+            1
+        },
+        Ordering::Relaxed,
+    );
+    match output.color {
+        ColorChoice::Always => {
+            console::set_colors_enabled(true);
+            console::set_colors_enabled_stderr(true);
+        }
+        ColorChoice::Never => {
+            console::set_colors_enabled(false);
+            console::set_colors_enabled_stderr(false);
+        }
+        // console already colours only terminals; NO_COLOR (any non-empty value) turns it off.
+        ColorChoice::Auto if no_color_env => {
+            console::set_colors_enabled(false);
+            console::set_colors_enabled_stderr(false);
+        }
+        ColorChoice::Auto => {}
+    }
+}
+
+/// `--quiet` was given.
+pub fn is_quiet() -> bool {
+    LEVEL.load(Ordering::Relaxed) == 0
+}
+
+/// `--verbose` was given.
+pub fn is_verbose() -> bool {
+    LEVEL.load(Ordering::Relaxed) == 2
+}
 
 use crate::error::{Interrupted, Reported, UsageError};
 
@@ -17,8 +63,11 @@ pub fn data(text: impl Display) {
     let _ = write!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
-/// `    Verb message`, cargo style, on stderr.
+/// `    Verb message`, cargo style, on stderr (not with `--quiet`).
 pub fn status(verb: &str, message: impl Display) {
+    if is_quiet() {
+        return;
+    }
     eprintln!("{:>12} {message}", style(verb).green().bold());
 }
 
@@ -27,14 +76,27 @@ pub fn warn(message: impl Display) {
     eprintln!("{}: {message}", style("warning").yellow().bold());
 }
 
-/// `note: message` on stderr.
+/// `note: message` on stderr (not with `--quiet`).
 pub fn note(message: impl Display) {
+    if is_quiet() {
+        return;
+    }
     eprintln!("{}: {message}", style("note").cyan().bold());
 }
 
-/// A plain line on stderr.
+/// A plain line on stderr (not with `--quiet`).
 pub fn line(message: impl Display) {
+    if is_quiet() {
+        return;
+    }
     eprintln!("{message}");
+}
+
+/// A detail only `--verbose` shows, on stderr.
+pub fn detail(message: impl Display) {
+    if is_verbose() {
+        eprintln!("{}: {message}", style("info").dim());
+    }
 }
 
 /// Prints an error once, cargo style: `error: ...`, its causes, and a `help:` line.

@@ -78,6 +78,7 @@ pub fn check_round_trip(text: &str) {
         logical_cpus: 8,
         physical_cpus: 8,
         os: Os::Linux,
+        wsl: false,
         notes: Vec::new(),
     };
     let plan = Plan::compute(

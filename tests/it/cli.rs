@@ -108,3 +108,134 @@ fn help_lists_commands_and_version_prints() {
     let version = text(&ctx.memsafe(".").arg("--version").output().unwrap().stdout);
     assert_eq!(version, format!("memsafe {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn help_output_is_stable() {
+    let ctx = TestContext::new();
+    let help = text(&ctx.memsafe(".").arg("--help").output().unwrap().stdout);
+    crate::common::snapshots(|| insta::assert_snapshot!("help_memsafe", help));
+    for command in ["init", "plan", "regen", "check", "remove", "completions"] {
+        let output = ctx.memsafe(".").args(["help", command]).output().unwrap();
+        assert!(output.status.success());
+        crate::common::snapshots(|| insta::assert_snapshot!(format!("help_{command}"), text(&output.stdout)));
+    }
+}
+
+#[test]
+fn every_flag_has_a_help_line() {
+    use clap::CommandFactory;
+    let command = memsafe::cli::Cli::command();
+    let mut missing = Vec::new();
+    for sub in command.get_subcommands().chain(std::iter::once(&command)) {
+        for arg in sub.get_arguments() {
+            if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str()) {
+                missing.push(format!("{} --{}", sub.get_name(), arg.get_id()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "flags without help: {missing:?}");
+}
+
+#[test]
+fn completions_load_in_bash() {
+    let ctx = TestContext::new();
+    let script = ctx.memsafe(".").args(["completions", "bash"]).output().unwrap();
+    assert!(script.status.success());
+    ctx.write("memsafe.bash", &text(&script.stdout));
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}' && complete -p memsafe && COMP_WORDS=(memsafe re); COMP_CWORD=1; _memsafe memsafe re memsafe; echo \"${{COMPREPLY[@]}}\"",
+            ctx.path("memsafe.bash").display()
+        ))
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        stdout.contains("complete -o bashdefault -o default -o nosort -F _memsafe memsafe"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("regen remove"),
+        "completing `re` offers regen and remove: {stdout}"
+    );
+    for shell in ["zsh", "fish", "powershell"] {
+        let output = ctx.memsafe(".").args(["completions", shell]).output().unwrap();
+        assert!(output.status.success() && output.stdout.len() > 200, "{shell}");
+    }
+}
+
+#[test]
+fn cargo_memsafe_runs_as_a_cargo_subcommand() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("pkg");
+    let cargo_memsafe = std::path::Path::new(env!("CARGO_BIN_EXE_cargo-memsafe"));
+    let path = format!(
+        "{}:{}",
+        cargo_memsafe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = std::process::Command::new("cargo")
+        .args(["memsafe", "plan", "--ram", "8", "--cpus", "2", "--json"])
+        .current_dir(ctx.path("pkg"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["hardware"]["logical_cpus"], 2);
+}
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("pkg");
+    let stderr = |args: &[&str], no_color: Option<&str>| {
+        let mut command = ctx.memsafe("pkg");
+        command.env_remove("NO_COLOR").args(args);
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        text(&command.output().unwrap().stderr)
+    };
+    let dry = ["init", "--yes", "--dry-run", "--ram", "8", "--cpus", "2"];
+    assert!(
+        stderr(&[&dry[..], &["--color", "always"]].concat(), None).contains("\u{1b}["),
+        "always colours"
+    );
+    assert!(!stderr(&[&dry[..], &["--color", "never"]].concat(), None).contains("\u{1b}["));
+    assert!(
+        !stderr(&dry, Some("1")).contains("\u{1b}["),
+        "NO_COLOR turns auto off"
+    );
+    assert!(
+        stderr(&[&dry[..], &["--color", "always"]].concat(), Some("1")).contains("\u{1b}["),
+        "always wins"
+    );
+}
+
+#[test]
+fn quiet_and_verbose() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("pkg");
+    let quiet = ctx
+        .memsafe("pkg")
+        .args(["init", "--yes", "-q", "--ram", "8", "--cpus", "2"])
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert_eq!(text(&quiet.stderr), "", "quiet says nothing on success");
+    let verbose = ctx
+        .memsafe("pkg")
+        .args(["regen", "-v", "--ram", "16", "--cpus", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&verbose.stderr).contains("the plan, with its reasons:"),
+        "{}",
+        text(&verbose.stderr)
+    );
+    let both = ctx.memsafe("pkg").args(["plan", "-q", "-v"]).output().unwrap();
+    assert_eq!(both.status.code(), Some(2));
+}

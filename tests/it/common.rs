@@ -41,6 +41,7 @@ pub fn hardware(gib: f64, cpus: u32, os: Os) -> Hardware {
         logical_cpus: cpus,
         physical_cpus: cpus,
         os,
+        wsl: false,
         notes: vec![],
     }
 }

@@ -1,0 +1,4 @@
+//! `cargo memsafe ...`: cargo runs this as `cargo-memsafe memsafe ...`.
+fn main() -> std::process::ExitCode {
+    memsafe::main_with_args(std::env::args_os().collect())
+}
