@@ -189,35 +189,14 @@ fn set_jobs_args(object: &CstObject, key: &str, ours: &[Value]) -> bool {
     };
     let elements = array.elements();
     let values: Vec<Option<Value>> = elements.iter().map(|element| element.to_serde_value()).collect();
-    let mut remove = vec![false; elements.len()];
-    let mut index = 0;
-    while index < values.len() {
-        match values[index].as_ref().and_then(Value::as_str) {
-            Some("--jobs" | "-j") => {
-                remove[index] = true;
-                if index + 1 < values.len() {
-                    remove[index + 1] = true;
-                }
-                index += 1;
-            }
-            Some(text) if text.starts_with("--jobs=") || (text.starts_with("-j") && text.len() > 2) => {
-                remove[index] = true;
-            }
-            _ => {}
-        }
-        index += 1;
-    }
-    // Already right: the only job arguments are ours, at the end.
-    let tail = values.len().saturating_sub(ours.len());
-    let only_ours_at_tail = remove.iter().filter(|r| **r).count() == ours.len()
-        && remove[tail..].iter().all(|r| *r)
-        && values[tail..]
-            .iter()
-            .zip(ours)
-            .all(|(have, want)| have.as_ref() == Some(want));
-    if only_ours_at_tail {
+    let texts: Vec<Option<&str>> = values
+        .iter()
+        .map(|v| v.as_ref().and_then(Value::as_str))
+        .collect();
+    let ours_text: Vec<&str> = ours.iter().filter_map(Value::as_str).collect();
+    let Some(remove) = super::jobs_args_to_replace(&texts, &ours_text) else {
         return false;
-    }
+    };
     for (element, remove) in elements.into_iter().zip(remove) {
         if remove {
             element.remove();

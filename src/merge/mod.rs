@@ -54,6 +54,39 @@ impl fmt::Display for MergeError {
 
 impl std::error::Error for MergeError {}
 
+/// Which elements of rust-analyzer's `check.extraArgs` memsafe replaces: the job arguments
+/// (`--jobs N`, `-j N`, `--jobs=N`, `-jN`); `None` when the array already ends with exactly
+/// `ours` and holds no other job argument, so nothing needs to change. Elements that are not
+/// strings are `None` in `existing` and never touched.
+pub(crate) fn jobs_args_to_replace(existing: &[Option<&str>], ours: &[&str]) -> Option<Vec<bool>> {
+    let mut remove = vec![false; existing.len()];
+    let mut index = 0;
+    while index < existing.len() {
+        match existing[index] {
+            Some("--jobs" | "-j") => {
+                remove[index] = true;
+                if index + 1 < existing.len() {
+                    remove[index + 1] = true;
+                }
+                index += 1;
+            }
+            Some(text) if text.starts_with("--jobs=") || (text.starts_with("-j") && text.len() > 2) => {
+                remove[index] = true;
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    let tail = existing.len().saturating_sub(ours.len());
+    let already = remove.iter().filter(|r| **r).count() == ours.len()
+        && remove[tail..].iter().all(|r| *r)
+        && existing[tail..]
+            .iter()
+            .zip(ours)
+            .all(|(have, want)| *have == Some(*want));
+    (!already).then_some(remove)
+}
+
 /// 1-based line and column of a byte offset.
 pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];

@@ -276,32 +276,11 @@ fn new_table_like(parent_inline: bool, parent_dotted: bool, implicit: bool) -> I
 /// are replaced, in place, so the array keeps its layout and comments.
 fn merge_jobs_args(old: &mut toml_edit::Array, ours: &toml_edit::Array) -> bool {
     let texts: Vec<Option<String>> = old.iter().map(|v| v.as_str().map(str::to_string)).collect();
-    let mut remove = vec![false; texts.len()];
-    let mut index = 0;
-    while index < texts.len() {
-        match texts[index].as_deref() {
-            Some("--jobs" | "-j") => {
-                remove[index] = true;
-                if index + 1 < texts.len() {
-                    remove[index + 1] = true;
-                }
-                index += 1;
-            }
-            Some(text) if text.starts_with("--jobs=") || (text.starts_with("-j") && text.len() > 2) => {
-                remove[index] = true;
-            }
-            _ => {}
-        }
-        index += 1;
-    }
-    let ours_text: Vec<Option<String>> = ours.iter().map(|v| v.as_str().map(str::to_string)).collect();
-    let tail = texts.len().saturating_sub(ours_text.len());
-    let only_ours_at_tail = remove.iter().filter(|r| **r).count() == ours_text.len()
-        && remove[tail..].iter().all(|r| *r)
-        && texts[tail..] == ours_text[..];
-    if only_ours_at_tail {
+    let borrowed: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
+    let ours_text: Vec<&str> = ours.iter().filter_map(Value::as_str).collect();
+    let Some(remove) = super::jobs_args_to_replace(&borrowed, &ours_text) else {
         return false;
-    }
+    };
     for index in (0..texts.len()).rev() {
         if remove[index] {
             old.remove(index);

@@ -141,28 +141,45 @@ fn check_toml_merge(name: &str, before: &str, generated: &str, managed: &[&str],
     after
 }
 
-#[test]
-fn cargo_toml_fixtures() {
-    let generated = Templates::new().render(render::CARGO_PROFILE, &safe_plan());
-    let headers = ["[profile.dev]", "[profile.dev.package.\"*\"]"];
+/// Merges the template into every fixture of a folder, checks each, and snapshots the diffs.
+fn check_toml_fixtures(
+    folder: &str,
+    template: render::TemplateId,
+    managed: &[&str],
+    headers: &[&str],
+    snapshot: &str,
+) {
+    let generated = Templates::new().render(template, &safe_plan());
     let mut report = String::new();
-    for (name, before) in fixtures("cargo-toml") {
-        let after = check_toml_merge(&name, &before, &generated, CARGO_MANAGED, &headers);
+    for (name, before) in fixtures(folder) {
+        let after = check_toml_merge(&name, &before, &generated, managed, headers);
         report.push_str(&format!("── {name} ──\n{}\n", diff(&name, &before, &after)));
     }
-    snapshots(|| insta::assert_snapshot!("merge_cargo_toml_fixtures", report));
+    snapshots(|| insta::assert_snapshot!(snapshot, report));
+}
+
+#[test]
+fn cargo_toml_fixtures() {
+    let headers = ["[profile.dev]", "[profile.dev.package.\"*\"]"];
+    check_toml_fixtures(
+        "cargo-toml",
+        render::CARGO_PROFILE,
+        CARGO_MANAGED,
+        &headers,
+        "merge_cargo_toml_fixtures",
+    );
 }
 
 #[test]
 fn cargo_config_fixtures() {
-    let generated = Templates::new().render(render::CARGO_CONFIG, &safe_plan());
     let headers = ["[build]", "[env]"];
-    let mut report = String::new();
-    for (name, before) in fixtures("cargo-config") {
-        let after = check_toml_merge(&name, &before, &generated, CONFIG_MANAGED, &headers);
-        report.push_str(&format!("── {name} ──\n{}\n", diff(&name, &before, &after)));
-    }
-    snapshots(|| insta::assert_snapshot!("merge_cargo_config_fixtures", report));
+    check_toml_fixtures(
+        "cargo-config",
+        render::CARGO_CONFIG,
+        CONFIG_MANAGED,
+        &headers,
+        "merge_cargo_config_fixtures",
+    );
 }
 
 /// Every comment in a JSONC text, in order.
