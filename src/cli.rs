@@ -73,6 +73,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Undo memsafe: put every file back as it was before memsafe first touched it
     Remove(RemoveArgs),
+    /// Measure the memory of every rustc of this project, then re-plan from the measurements
+    Calibrate(CalibrateArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell)
     ///
     /// For bash: `memsafe completions bash > ~/.local/share/bash-completion/completions/memsafe`
@@ -151,6 +153,26 @@ pub struct RemoveArgs {
     /// Print a diff of every file that would change or go, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `memsafe calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Start looking for the project here (default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// What to build: `test` is `cargo test --no-run` (tests and their dependencies), `dev` is
+    /// `cargo build`
+    #[arg(long, value_name = "PROFILE", default_value = "test", value_parser = ["test", "dev"])]
+    pub profile: String,
+    /// Print what would change in the files after measuring, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Extra arguments for cargo (after `--`), e.g. `-- --workspace --all-features`
+    #[arg(last = true, value_name = "CARGO_ARGS")]
+    pub cargo_args: Vec<String>,
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
 }
 
 /// `memsafe check`.

@@ -56,7 +56,8 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     };
     let overrides = record.as_ref().map(|r| r.overrides).unwrap_or_default();
     let hardware = detect(&args.hardware);
-    let plan = Plan::compute_with(&hardware, &answers, &overrides);
+    let calibration = record.as_ref().and_then(|r| r.calibration.as_ref());
+    let plan = Plan::compute_full(&hardware, &answers, &overrides, calibration);
     if args.json {
         ui::data(format!(
             "{}\n",
@@ -166,7 +167,8 @@ pub fn init(args: &InitArgs) -> Result<()> {
         defaults
     };
     let overrides = record.as_ref().map(|r| r.overrides).unwrap_or_default();
-    let plan = Plan::compute_with(&hardware, &answers, &overrides);
+    let calibration = record.as_ref().and_then(|r| r.calibration.as_ref());
+    let plan = Plan::compute_full(&hardware, &answers, &overrides, calibration);
     ui::detail(format!("project root: {}", project.root.display()));
     ui::detail(format!("the plan, with its reasons:\n{}", plan_text(&plan)));
     let changes = files::changes(&project, &plan, &Templates::new(), record.as_ref())?;

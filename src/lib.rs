@@ -4,6 +4,7 @@
 //! promise. The core (`plan`, `render`, `merge`, `change`) is pure; detection (`hardware`,
 //! `project`), prompts (`prompt`), printing (`ui`) and writing (`write`) sit at the edges.
 
+pub mod calibrate;
 pub mod change;
 pub mod cli;
 pub mod error;
@@ -35,6 +36,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Regen(args) => regen::regen(args),
         Command::Check(args) => regen::check(args),
         Command::Remove(args) => remove::remove(args),
+        Command::Calibrate(args) => regen::calibrate(args),
         Command::Completions { shell } => {
             ui::data(completions(*shell));
             Ok(())
@@ -62,6 +64,12 @@ pub fn completions(shell: cli::Shell) -> String {
 /// argument `memsafe` is dropped there.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
     use clap::Parser;
+    // Under `memsafe calibrate`, cargo runs memsafe as RUSTC_WRAPPER: `memsafe <rustc> ARGS`.
+    if let Some(log) = std::env::var_os(calibrate::LOG_ENV)
+        && args.len() >= 2
+    {
+        return calibrate::wrap(&args[1..], std::path::Path::new(&log));
+    }
     let mut args = args;
     if args.len() > 1 && args[1] == "memsafe" && is_cargo_subcommand(&args[0]) {
         args.remove(1);

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibrate::Calibration;
 use crate::hardware::{Hardware, MemorySource, Os, format_size};
 
 const MIB: u64 = 1 << 20;
@@ -345,6 +346,11 @@ pub struct Plan {
     pub hardware: Hardware,
     pub answers: Answers,
     pub overrides: Overrides,
+    /// Jobs come from `memsafe calibrate`'s measurements, not the preset's estimate.
+    pub measured: bool,
+    /// The measurements the plan used (written back to memsafe.toml).
+    #[serde(skip)]
+    pub calibration: Option<Calibration>,
     pub job_cost: JobCost,
     pub reserve_bytes: u64,
     pub budget_bytes: u64,
@@ -365,6 +371,17 @@ impl Plan {
 
     /// Computes the plan, keeping the values pinned in `overrides`.
     pub fn compute_with(hardware: &Hardware, answers: &Answers, overrides: &Overrides) -> Plan {
+        Plan::compute_full(hardware, answers, overrides, None)
+    }
+
+    /// Computes the plan from measurements when `calibration` is given (`memsafe calibrate`),
+    /// from the preset's estimate otherwise.
+    pub fn compute_full(
+        hardware: &Hardware,
+        answers: &Answers,
+        overrides: &Overrides,
+        calibration: Option<&Calibration>,
+    ) -> Plan {
         let mut reasons = Vec::new();
         let mut warnings = hardware.notes.clone();
         let mut reason = |setting: &str, value: String, why: String| {
@@ -422,8 +439,19 @@ impl Plan {
         // Jobs: the largest count whose estimated peak, plus headroom, fits in the budget.
         let job_cost = JobCost::for_preset(preset);
         let usable = budget_bytes * 100 / (100 + HEADROOM_PERCENT);
-        let memory_jobs = if usable < job_cost.first_bytes {
+        // Measured: the largest job count whose estimated peak fits; estimated: the model.
+        let measured = calibration.filter(|c| c.peak(1) > 0);
+        let peak = |jobs: u32| measured.map_or_else(|| job_cost.peak(jobs), |c| c.peak(jobs));
+        let first_bytes = peak(1);
+        let memory_jobs = if usable < first_bytes {
             1
+        } else if let Some(calibration) = measured {
+            let fitting = (1..=u32::try_from(crate::calibrate::MAX_JOBS).unwrap_or(64))
+                .take_while(|&jobs| calibration.peak(jobs) <= usable)
+                .last()
+                .unwrap_or(1);
+            // Beyond the table, more jobs add no more (the estimate is flat there).
+            if fitting == 64 { u32::MAX } else { fitting }
         } else {
             let extra = (usable - job_cost.first_bytes) / job_cost.each_bytes;
             u32::try_from(extra).unwrap_or(u32::MAX).saturating_add(1)
@@ -434,22 +462,37 @@ impl Plan {
             format!(
                 "pinned to {pinned} in memsafe.toml [overrides] (the plan would choose {planned_jobs}, \
                  estimated peak {} against a {} budget)",
-                format_size(job_cost.peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
+                format_size(peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
                 format_size(budget_bytes)
             )
         } else if memory_jobs > cpus {
             format!(
-                "memory fits {memory_jobs} jobs, capped at the {cpus} logical CPUs (more jobs than \
-                 CPUs cost memory and gain no speed)"
+                "memory fits {} jobs, capped at the {cpus} logical CPUs (more jobs than \
+                 CPUs cost memory and gain no speed)",
+                if memory_jobs == u32::MAX {
+                    "any number of".to_string()
+                } else {
+                    memory_jobs.to_string()
+                }
             )
-        } else if usable < job_cost.first_bytes {
+        } else if usable < first_bytes {
             warnings.push(format!(
                 "the budget ({}) is below the estimate for even one job ({} plus {HEADROOM_PERCENT}%): \
                  builds may still run out of memory; close other programs or plan with --editor none",
                 format_size(budget_bytes),
-                format_size(job_cost.first_bytes)
+                format_size(first_bytes)
             ));
             "1 job, the minimum: the budget is below even one job's estimate".to_string()
+        } else if measured.is_some() {
+            format!(
+                "{jobs} jobs peak at about {}, {} with {HEADROOM_PERCENT}% headroom, within the {} budget; \
+                 {} would need {}",
+                format_size(peak(jobs)),
+                format_size(peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
+                format_size(budget_bytes),
+                jobs + 1,
+                format_size(peak(jobs + 1) * (100 + HEADROOM_PERCENT) / 100)
+            )
         } else {
             format!(
                 "{jobs} jobs peak at about {} ({} + {} x {}), {} with {HEADROOM_PERCENT}% headroom, \
@@ -463,11 +506,17 @@ impl Plan {
                 jobs + 1
             )
         };
-        reason(
-            "build.jobs",
-            jobs.to_string(),
-            format!("{fits}; {}", job_cost.source),
-        );
+        let source = match measured {
+            Some(calibration) => format!(
+                "{}; the estimate per job count replays the recorded build timeline (src/calibrate.rs)",
+                calibration.words()
+            ),
+            None => format!(
+                "{} (`memsafe calibrate` measures this project instead)",
+                job_cost.source
+            ),
+        };
+        reason("build.jobs", jobs.to_string(), format!("{fits}; {source}"));
 
         // Tests run after the build finishes, so they get the whole budget.
         let per_test = test_thread_bytes(preset);
@@ -654,6 +703,8 @@ impl Plan {
             hardware: hardware.clone(),
             answers: *answers,
             overrides: *overrides,
+            measured: measured.is_some(),
+            calibration: calibration.cloned(),
             job_cost,
             reserve_bytes,
             budget_bytes,
@@ -748,6 +799,48 @@ mod tests {
         assert!(
             why.starts_with("pinned to 7 in memsafe.toml [overrides] (the plan would choose 3"),
             "{why}"
+        );
+    }
+
+    #[test]
+    fn measurements_replace_the_estimate() {
+        let hw = hardware(8, 16, Os::Linux);
+        let calibration = Calibration {
+            rustc: "rustc 1.95.0".into(),
+            date: "2026-11-27".into(),
+            profile: "test".into(),
+            crates: 3,
+            total_seconds: 10,
+            median_peak_bytes: 200 * MIB,
+            p90_peak_bytes: 300 * MIB,
+            max_peak_bytes: 400 * MIB,
+            link_peak_bytes: 400 * MIB,
+            heaviest: vec![("app".into(), "bin".into(), 400 * MIB)],
+            // A light project: 500 MiB plus 300 MiB a job.
+            peak_by_jobs: (0..64).map(|k| 500 * MIB + k * 300 * MIB).collect(),
+        };
+        let plan = Plan::compute_full(
+            &hw,
+            &Answers::default(),
+            &Overrides::default(),
+            Some(&calibration),
+        );
+        // 5 GiB budget / 1.15 = 4452 MiB: 500 + 13 x 300 = 4400 fits, 14 would not.
+        assert_eq!(plan.jobs, 14);
+        assert!(plan.measured);
+        let why = &plan
+            .reasons
+            .iter()
+            .find(|r| r.setting == "build.jobs")
+            .unwrap()
+            .why;
+        assert!(
+            why.contains("measured by `memsafe calibrate` on 2026-11-27"),
+            "{why}"
+        );
+        assert!(
+            Plan::compute(&hw, &Answers::default()).jobs < plan.jobs,
+            "the guess is more careful here"
         );
     }
 

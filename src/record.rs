@@ -7,6 +7,7 @@
 use serde::Serialize;
 use toml_edit::{DocumentMut, Item, TableLike};
 
+use crate::calibrate::Calibration;
 use crate::hardware::{Hardware, MemorySource, Os, format_size};
 use crate::merge::line_column;
 use crate::plan::{Answers, Editor, Editors, Overrides, Plan, Preset, Scripts};
@@ -46,6 +47,8 @@ pub struct Record {
     pub overrides: Overrides,
     pub managed: Vec<Managed>,
     pub undo: Vec<FileUndo>,
+    /// What `memsafe calibrate` measured, if it ran.
+    pub calibration: Option<Calibration>,
 }
 
 /// A problem in memsafe.toml, with the line and the key.
@@ -126,6 +129,9 @@ pub fn render(
     };
     let rendered = templates.render_context(crate::render::MEMSAFE_TOML, &context);
     let mut document: DocumentMut = rendered.parse().expect("the rendered record parses");
+    if let Some(calibration) = &plan.calibration {
+        append_calibration(&mut document, calibration);
+    }
     append_undo(&mut document, undo);
     let old = existing.and_then(|text| text.parse::<DocumentMut>().ok());
     if let Some(old_overrides) = old
@@ -164,6 +170,103 @@ fn string_array(lines: &[String]) -> Item {
 
 fn unterminated(lines: &[String]) -> bool {
     lines.last().is_some_and(|line| !line.ends_with('\n'))
+}
+
+fn integer(value: u64) -> Item {
+    toml_edit::value(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+/// `[calibration]`: what `memsafe calibrate` measured.
+fn append_calibration(document: &mut DocumentMut, calibration: &Calibration) {
+    let mut table = toml_edit::Table::new();
+    table.decor_mut().set_prefix(
+        "\n# What `memsafe calibrate` measured: peak memory per rustc of this project. The plan uses\n\
+         # it instead of the preset's estimate; `memsafe check` says when it is stale.\n",
+    );
+    table.insert("rustc", toml_edit::value(calibration.rustc.as_str()));
+    table.insert("date", toml_edit::value(calibration.date.as_str()));
+    table.insert("profile", toml_edit::value(calibration.profile.as_str()));
+    table.insert("crates", integer(calibration.crates));
+    table.insert("total_seconds", integer(calibration.total_seconds));
+    table.insert("median_peak_bytes", integer(calibration.median_peak_bytes));
+    table.insert("p90_peak_bytes", integer(calibration.p90_peak_bytes));
+    table.insert("max_peak_bytes", integer(calibration.max_peak_bytes));
+    table.insert("link_peak_bytes", integer(calibration.link_peak_bytes));
+    let mut heaviest = toml_edit::Array::new();
+    for (krate, kind, peak) in &calibration.heaviest {
+        let mut entry = toml_edit::InlineTable::new();
+        entry.insert("crate", krate.as_str().into());
+        entry.insert("kind", kind.as_str().into());
+        entry.insert("peak_bytes", i64::try_from(*peak).unwrap_or(i64::MAX).into());
+        let mut value = toml_edit::Value::InlineTable(entry);
+        value.decor_mut().set_prefix("\n  ");
+        heaviest.push_formatted(value);
+    }
+    heaviest.set_trailing("\n");
+    heaviest.set_trailing_comma(true);
+    table.insert("heaviest", Item::Value(toml_edit::Value::Array(heaviest)));
+    let mut peaks = toml_edit::Array::new();
+    for peak in &calibration.peak_by_jobs {
+        peaks.push(i64::try_from(*peak).unwrap_or(i64::MAX));
+    }
+    table.insert("peak_by_jobs", Item::Value(toml_edit::Value::Array(peaks)));
+    document.insert("calibration", Item::Table(table));
+}
+
+fn parse_calibration(reader: &Reader<'_>) -> Result<Option<Calibration>, RecordError> {
+    if reader.root.get("calibration").is_none() {
+        return Ok(None);
+    }
+    let bytes = |key: &str| {
+        reader
+            .integer("calibration", key)
+            .and_then(|v| u64::try_from(v).map_err(|_| reader.wrong("calibration", key, "a size in bytes")))
+    };
+    let list = |key: &str| -> Result<&toml_edit::Array, RecordError> {
+        reader
+            .item("calibration", key)
+            .and_then(Item::as_array)
+            .ok_or_else(|| reader.wrong("calibration", key, "a list"))
+    };
+    let mut heaviest = Vec::new();
+    for entry in list("heaviest")? {
+        let table = entry.as_inline_table().ok_or_else(|| {
+            reader.wrong("calibration", "heaviest", "a list of { crate, kind, peak_bytes }")
+        })?;
+        let text = |key: &str| {
+            table
+                .get(key)
+                .and_then(toml_edit::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let peak = table
+            .get("peak_bytes")
+            .and_then(toml_edit::Value::as_integer)
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0);
+        heaviest.push((text("crate"), text("kind"), peak));
+    }
+    let peak_by_jobs: Vec<u64> = list("peak_by_jobs")?
+        .iter()
+        .filter_map(|v| v.as_integer().and_then(|v| u64::try_from(v).ok()))
+        .collect();
+    if peak_by_jobs.is_empty() {
+        return Err(reader.wrong("calibration", "peak_by_jobs", "a non-empty list of sizes"));
+    }
+    Ok(Some(Calibration {
+        rustc: reader.string("calibration", "rustc")?,
+        date: reader.string("calibration", "date")?,
+        profile: reader.string("calibration", "profile")?,
+        crates: bytes("crates")?,
+        total_seconds: bytes("total_seconds")?,
+        median_peak_bytes: bytes("median_peak_bytes")?,
+        p90_peak_bytes: bytes("p90_peak_bytes")?,
+        max_peak_bytes: bytes("max_peak_bytes")?,
+        link_peak_bytes: bytes("link_peak_bytes")?,
+        heaviest,
+        peak_by_jobs,
+    }))
 }
 
 /// `[[undo]]` tables, one per file, each with its `[[undo.hunk]]` tables.
@@ -467,6 +570,7 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         overrides,
         managed,
         undo,
+        calibration: parse_calibration(&reader)?,
     })
 }
 

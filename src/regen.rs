@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::change::{FileChange, Kind};
 use crate::cli::{CheckArgs, HardwareArgs, RegenArgs};
@@ -18,7 +18,7 @@ use crate::plan::Plan;
 use crate::project::{self, Project};
 use crate::record::{self, Record};
 use crate::render::Templates;
-use crate::{files, ui};
+use crate::{calibrate, files, ui};
 
 /// Two memory figures closer than this (1%) are the same machine: firmware and kernels
 /// reserve slightly different amounts across boots and updates.
@@ -94,7 +94,12 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
     let record = files::load_record(&project)?.unwrap_or(record);
     let hardware = planned_hardware(&record, &args.hardware);
     let templates = Templates::new();
-    let plan = Plan::compute_with(&hardware, &record.answers, &record.overrides);
+    let plan = Plan::compute_full(
+        &hardware,
+        &record.answers,
+        &record.overrides,
+        record.calibration.as_ref(),
+    );
     ui::detail(format!(
         "the plan, with its reasons:\n{}",
         crate::init::plan_text(&plan)
@@ -111,7 +116,12 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
         jobs: Some(record.jobs),
         test_threads: Some(record.test_threads),
     };
-    let recorded_plan = Plan::compute_with(&record.hardware, &record.answers, &recorded_values);
+    let recorded_plan = Plan::compute_full(
+        &record.hardware,
+        &record.answers,
+        &recorded_values,
+        record.calibration.as_ref(),
+    );
     let hand_edited: Vec<(String, String)> =
         files::changes(&project, &recorded_plan, &templates, Some(&record))?
             .iter()
@@ -205,6 +215,151 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
     apply(&changes)
 }
 
+/// `memsafe calibrate`: measure, record, and re-plan from the measurements.
+pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
+    let (project, record) = load(args.dir.as_ref())?;
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(crate::lock::acquire(&project.root)?)
+    };
+    let hardware = planned_hardware(&record, &args.hardware);
+    let before_plan = Plan::compute_full(
+        &hardware,
+        &record.answers,
+        &record.overrides,
+        record.calibration.as_ref(),
+    );
+    let target = calibrate::target_dir(&project.root);
+    std::fs::create_dir_all(&target).with_context(|| format!("cannot create `{}`", target.display()))?;
+    let log = target.join("rustc-log.jsonl");
+    let _ = std::fs::remove_file(&log);
+
+    ui::status(
+        "Calibrating",
+        format!(
+            "{} with {} jobs in {} (your own target folder stays as it is)",
+            if args.profile == "test" {
+                "cargo test --no-run"
+            } else {
+                "cargo build"
+            },
+            before_plan.jobs,
+            files::display(&project.root, &target)
+        ),
+    );
+    let expected = record.calibration.as_ref().map_or(0, |c| c.crates);
+    let bar = if ui::is_quiet() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(expected)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} crates  {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut heaviest: (String, u64) = (String::new(), 0);
+    let mut read_so_far = 0;
+    let total_seconds = calibrate::build(
+        &project.root,
+        &target,
+        &log,
+        &args.profile,
+        before_plan.jobs,
+        &args.cargo_args,
+        &mut |name| {
+            bar.inc(1);
+            if bar.position() > bar.length().unwrap_or(0) {
+                bar.set_length(bar.position());
+            }
+            // The wrapper's new lines since the last unit: the heaviest so far.
+            if let Ok(text) = std::fs::read_to_string(&log) {
+                for invocation in calibrate::read_log(text.get(read_so_far..).unwrap_or_default()) {
+                    if invocation.peak_bytes > heaviest.1 {
+                        heaviest = (invocation.krate, invocation.peak_bytes);
+                    }
+                }
+                read_so_far = text.len();
+            }
+            bar.set_message(format!(
+                "{name} built; heaviest so far {} ({})",
+                heaviest.0,
+                format_size(heaviest.1)
+            ));
+        },
+    );
+    bar.finish_and_clear();
+    let total_seconds = total_seconds?;
+    let invocations = calibrate::read_log(&std::fs::read_to_string(&log).unwrap_or_default());
+    if invocations.is_empty() || invocations.iter().all(|i| i.peak_bytes == 0) {
+        return Err(anyhow::anyhow!(
+            "the build recorded no compilation with a measured peak (is everything already built, or is \
+             this Windows, where memsafe cannot measure yet?); nothing was recorded"
+        ));
+    }
+    let rustc = calibrate::rustc_version(&project.root).unwrap_or_else(|| "rustc (unknown version)".into());
+    let date = calibrate::civil_from_days(calibrate::today());
+    let calibration = calibrate::summarize(&invocations, &rustc, &date, &args.profile, total_seconds);
+    ui::line(format!(
+        "{} compilations in {}s: median {}, p90 {}, largest {} ({}), links up to {}",
+        calibration.crates,
+        calibration.total_seconds,
+        format_size(calibration.median_peak_bytes),
+        format_size(calibration.p90_peak_bytes),
+        format_size(calibration.max_peak_bytes),
+        calibration.heaviest.first().map_or("?", |h| h.0.as_str()),
+        format_size(calibration.link_peak_bytes)
+    ));
+
+    let plan = Plan::compute_full(&hardware, &record.answers, &record.overrides, Some(&calibration));
+    let mut updated = record.clone();
+    updated.calibration = Some(calibration);
+    let changes = files::changes(&project, &plan, &Templates::new(), Some(&updated))?;
+    if before_plan.jobs != plan.jobs {
+        ui::line(format!(
+            "measured: build.jobs {} -> {}",
+            before_plan.jobs, plan.jobs
+        ));
+    } else {
+        ui::line(format!("measured: build.jobs stays {}", plan.jobs));
+    }
+    if args.dry_run {
+        for change in changes.iter().filter(|c| !c.is_noop()) {
+            ui::data(change.unified_diff());
+        }
+        ui::status("Dry run", "nothing was written");
+        return Ok(());
+    }
+    apply(&changes)
+}
+
+/// Days after which `check` calls a calibration stale.
+const STALE_DAYS: i64 = 90;
+
+/// Why the recorded calibration no longer describes this project's builds, if it does not.
+fn stale_calibration(project: &Project, calibration: &calibrate::Calibration) -> Option<String> {
+    let current = calibrate::rustc_version(&project.root);
+    if let Some(current) = current
+        && current != calibration.rustc
+    {
+        return Some(format!(
+            "the calibration was measured with {}, this is {current}: run `memsafe calibrate` again",
+            calibration.rustc
+        ));
+    }
+    let age = calibrate::parse_date(&calibration.date).map(|day| calibrate::today() - day);
+    match age {
+        Some(days) if days > STALE_DAYS => Some(format!(
+            "the calibration is {days} days old (more than {STALE_DAYS}): run `memsafe calibrate` again"
+        )),
+        None => Some(format!(
+            "the calibration's date `{}` is not YYYY-MM-DD",
+            calibration.date
+        )),
+        _ => None,
+    }
+}
+
 /// `memsafe check`.
 pub fn check(args: &CheckArgs) -> Result<()> {
     let (project, record) = load(args.dir.as_ref())?;
@@ -243,7 +398,19 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         }
         this_machine
     };
-    let plan = Plan::compute_with(&hardware, &record.answers, &record.overrides);
+    if let Some(stale) = record
+        .calibration
+        .as_ref()
+        .and_then(|c| stale_calibration(&project, c))
+    {
+        differences.push(stale);
+    }
+    let plan = Plan::compute_full(
+        &hardware,
+        &record.answers,
+        &record.overrides,
+        record.calibration.as_ref(),
+    );
     let changes = files::changes(&project, &plan, &Templates::new(), Some(&record))?;
     for change in changes.iter().filter(|c| c.kind != Kind::Record && !c.is_noop()) {
         if change.before.is_none() {

@@ -1,5 +1,6 @@
 //! memsafe's one integration-test binary.
 
+mod calibrate;
 mod cli;
 mod common;
 mod editors;

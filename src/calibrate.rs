@@ -1,0 +1,514 @@
+//! `memsafe calibrate`: measure what each rustc of this project takes, so that the plan can
+//! use measurements instead of a per-preset guess.
+//!
+//! memsafe builds the project once in a target folder of its own
+//! (`target/memsafe-calibrate`), with itself as `RUSTC_WRAPPER`. In that role ([`wrap`]) it
+//! runs the real rustc untouched (arguments, stdin, stdout, stderr and exit code pass through:
+//! cargo parses rustc's output) and appends one JSON line per compilation to a log: crate,
+//! kind, start, duration, and the peak RSS of the process tree it waited for (`wait4`'s
+//! `ru_maxrss`, which on Linux also covers the children rustc waited for, the linker
+//! included; KiB on Linux, bytes on macOS). Windows records no peak (0): the plan then keeps
+//! its estimate.
+//!
+//! The model ([`estimate_peaks`]): a build's memory at `k` jobs is cargo's own plus the peaks
+//! of the compilations running at that moment. Two estimates, and the smaller one is used:
+//! 1. the recorded timeline replayed on `k` slots: compilations in their recorded start order,
+//!    each on the first free slot, with their recorded durations, taking the largest sum of
+//!    peaks running at once. Dependencies are ignored, so this overlaps heavy crates more than
+//!    cargo can; it over-estimates, the safe side;
+//! 2. the bound measured on mdBook and ripgrep (REFERENCE.md F3): `peak(k) <= P1 + (k - 1) * m`,
+//!    P1 the largest single compilation (plus cargo), m the median compilation.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::hardware::format_size;
+
+/// The environment variable that puts memsafe in wrapper mode and names the log.
+pub const LOG_ENV: &str = "MEMSAFE_CALIBRATE_LOG";
+
+/// Memory of cargo itself during a build, added to every estimate.
+const CARGO_BYTES: u64 = 100 << 20;
+
+/// The largest job count the estimates cover.
+pub const MAX_JOBS: usize = 64;
+
+/// One rustc run, as the wrapper recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invocation {
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// `lib`, `bin`, `test`, `proc-macro`, `build-script`, ...
+    pub kind: String,
+    pub start_ms: u64,
+    pub duration_ms: u64,
+    pub peak_bytes: u64,
+    pub exit_code: i32,
+}
+
+/// Wrapper mode: `memsafe <rustc> <args...>` under cargo. Runs rustc, records it, and exits
+/// with rustc's code.
+pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
+    let Some((program, rest)) = args.split_first() else {
+        return ExitCode::from(2);
+    };
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let clock = Instant::now();
+    let (code, peak_bytes) = match run_measured(program, rest) {
+        Ok(result) => result,
+        Err(error) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "memsafe: cannot run `{}`: {error}",
+                program.to_string_lossy()
+            );
+            return ExitCode::from(127);
+        }
+    };
+    // cargo's probes (`rustc - --crate-name ___ --print=...`) compile nothing: not recorded.
+    let probe = rest.iter().any(|a| a.to_string_lossy().starts_with("--print"));
+    if let Some(krate) = flag_value(rest, "--crate-name").filter(|_| !probe) {
+        let invocation = Invocation {
+            kind: kind_of(rest, &krate),
+            krate,
+            start_ms: u64::try_from(started).unwrap_or(u64::MAX),
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            peak_bytes,
+            exit_code: code,
+        };
+        // One write of one line to a file opened for appending: concurrent wrappers do not
+        // interleave (O_APPEND positions every write at the end atomically).
+        if let Ok(line) = serde_json::to_string(&invocation)
+            && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log)
+        {
+            let _ = file.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+fn flag_value(args: &[OsString], flag: &str) -> Option<String> {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let arg = arg.to_string_lossy();
+        if arg == flag {
+            return iter.next().map(|v| v.to_string_lossy().into_owned());
+        }
+        if let Some(value) = arg.strip_prefix(&format!("{flag}=")) {
+            return Some(value.to_string());
+        }
+    }
+    None
+}
+
+fn kind_of(args: &[OsString], krate: &str) -> String {
+    if args.iter().any(|a| a == "--test") {
+        return "test".into();
+    }
+    if krate.starts_with("build_script_") {
+        return "build-script".into();
+    }
+    flag_value(args, "--crate-type").unwrap_or_else(|| "lib".into())
+}
+
+#[cfg(unix)]
+fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(i32, u64)> {
+    let child = Command::new(program).args(args).spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child, which std
+    // has not reaped (we never call Child::wait).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: pid is our child; status and usage are valid for writes.
+        let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
+        if waited == pid {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    };
+    let max_rss = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    // Linux reports KiB, macOS bytes.
+    let peak = if cfg!(target_os = "macos") {
+        max_rss
+    } else {
+        max_rss * 1024
+    };
+    Ok((code, peak))
+}
+
+#[cfg(not(unix))]
+fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(i32, u64)> {
+    // No peak on Windows yet (PeakWorkingSetSize needs the Win32 API): 0 means "not measured".
+    let status = Command::new(program).args(args).status()?;
+    Ok((status.code().unwrap_or(1), 0))
+}
+
+/// What `calibrate` records in memsafe.toml.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub rustc: String,
+    /// The UTC day of the measurement, `YYYY-MM-DD`.
+    pub date: String,
+    pub profile: String,
+    pub crates: u64,
+    pub total_seconds: u64,
+    pub median_peak_bytes: u64,
+    pub p90_peak_bytes: u64,
+    pub max_peak_bytes: u64,
+    pub link_peak_bytes: u64,
+    /// The heaviest compilations, heaviest first: (crate, kind, peak bytes).
+    pub heaviest: Vec<(String, String, u64)>,
+    /// The estimated peak of a build with 1, 2, ... [`MAX_JOBS`] jobs.
+    pub peak_by_jobs: Vec<u64>,
+}
+
+impl Calibration {
+    /// The estimated peak of a build with `jobs` jobs.
+    pub fn peak(&self, jobs: u32) -> u64 {
+        let index = usize::try_from(jobs.max(1)).unwrap_or(usize::MAX) - 1;
+        self.peak_by_jobs
+            .get(index)
+            .or(self.peak_by_jobs.last())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// `heaviest 10 crates peak 0.9 to 2.4 GiB`, for the plan's reasons.
+    pub fn words(&self) -> String {
+        let (Some(first), Some(last)) = (self.heaviest.first(), self.heaviest.last()) else {
+            return "no compilation recorded".into();
+        };
+        format!(
+            "measured by `memsafe calibrate` on {} ({}, {} profile): heaviest {} crates peak {} to {}",
+            self.date,
+            self.rustc,
+            self.profile,
+            self.heaviest.len(),
+            format_size(last.2),
+            format_size(first.2)
+        )
+    }
+}
+
+/// Reads the wrapper's log (lines that do not parse are skipped).
+pub fn read_log(text: &str) -> Vec<Invocation> {
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+fn percentile(sorted: &[u64], percent: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = (sorted.len() - 1) * percent / 100;
+    sorted[index]
+}
+
+/// The estimated peak for 1 to [`MAX_JOBS`] jobs (see the module docs for the model).
+pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
+    let mut peaks: Vec<u64> = invocations.iter().map(|i| i.peak_bytes).collect();
+    peaks.sort_unstable();
+    let largest = peaks.last().copied().unwrap_or(0);
+    let median = percentile(&peaks, 50);
+    let mut order: Vec<&Invocation> = invocations.iter().collect();
+    order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
+    (1..=MAX_JOBS)
+        .map(|jobs| {
+            let bound = CARGO_BYTES + largest + (jobs as u64 - 1) * median;
+            CARGO_BYTES + replay(&order, jobs).min(bound - CARGO_BYTES)
+        })
+        .collect()
+}
+
+/// The largest sum of peaks running at once when `order` runs on `jobs` slots.
+fn replay(order: &[&Invocation], jobs: usize) -> u64 {
+    // (end time, peak) of what runs on each slot.
+    let mut slots: Vec<(u64, u64)> = vec![(0, 0); jobs];
+    let mut events: Vec<(u64, i128)> = Vec::new();
+    for invocation in order {
+        let (index, _) = slots
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (end, _))| *end)
+            .expect("jobs >= 1");
+        let start = slots[index].0;
+        let end = start + invocation.duration_ms.max(1);
+        slots[index] = (end, invocation.peak_bytes);
+        events.push((start, i128::from(invocation.peak_bytes)));
+        events.push((end, -i128::from(invocation.peak_bytes)));
+    }
+    // Ends before starts at the same moment: a slot is freed before it is reused.
+    events.sort_by_key(|(time, delta)| (*time, *delta));
+    let mut running: i128 = 0;
+    let mut peak: i128 = 0;
+    for (_, delta) in events {
+        running += delta;
+        peak = peak.max(running);
+    }
+    u64::try_from(peak).unwrap_or(0)
+}
+
+/// Summarizes a calibration build.
+pub fn summarize(
+    invocations: &[Invocation],
+    rustc: &str,
+    date: &str,
+    profile: &str,
+    total_seconds: u64,
+) -> Calibration {
+    let mut peaks: Vec<u64> = invocations.iter().map(|i| i.peak_bytes).collect();
+    peaks.sort_unstable();
+    let mut heaviest: Vec<(String, String, u64)> = invocations
+        .iter()
+        .map(|i| (i.krate.clone(), i.kind.clone(), i.peak_bytes))
+        .collect();
+    heaviest.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    heaviest.truncate(10);
+    let link_peak_bytes = invocations
+        .iter()
+        .filter(|i| matches!(i.kind.as_str(), "bin" | "test"))
+        .map(|i| i.peak_bytes)
+        .max()
+        .unwrap_or(0);
+    Calibration {
+        rustc: rustc.to_string(),
+        date: date.to_string(),
+        profile: profile.to_string(),
+        crates: invocations.len() as u64,
+        total_seconds,
+        median_peak_bytes: percentile(&peaks, 50),
+        p90_peak_bytes: percentile(&peaks, 90),
+        max_peak_bytes: peaks.last().copied().unwrap_or(0),
+        link_peak_bytes,
+        heaviest,
+        peak_by_jobs: estimate_peaks(invocations),
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The civil date of a day count since 1970-01-01, as `YYYY-MM-DD`.
+pub fn civil_from_days(days: i64) -> String {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Today, UTC, as days since 1970-01-01.
+pub fn today() -> i64 {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    i64::try_from(seconds / 86_400).unwrap_or(0)
+}
+
+/// Parses `YYYY-MM-DD` into days since 1970-01-01.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let mut parts = text.split('-');
+    let year = parts.next()?.parse().ok()?;
+    let month = parts.next()?.parse().ok().filter(|m| (1..=12).contains(m))?;
+    let day = parts.next()?.parse().ok().filter(|d| (1..=31).contains(d))?;
+    parts.next().is_none().then(|| days_from_civil(year, month, day))
+}
+
+/// `rustc --version` as cargo would run it (`$RUSTC`, else `rustc`), in `dir`.
+pub fn rustc_version(dir: &Path) -> Option<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(rustc)
+        .arg("--version")
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// The calibration build: `cargo test --no-run` (profile `test`) or `cargo build` (`dev`),
+/// with `jobs` jobs, in `target_dir`, memsafe as the wrapper. Calls `progress` with each
+/// finished unit's name; returns the wall time in seconds.
+pub fn build(
+    root: &Path,
+    target_dir: &Path,
+    log: &Path,
+    profile: &str,
+    jobs: u32,
+    extra: &[String],
+    progress: &mut dyn FnMut(&str),
+) -> Result<u64> {
+    let exe = std::env::current_exe().context("cannot find memsafe's own binary for RUSTC_WRAPPER")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    if profile == "test" {
+        command.args(["test", "--no-run"]);
+    } else {
+        command.arg("build");
+    }
+    command
+        .args([
+            "--message-format=json-render-diagnostics",
+            "--jobs",
+            &jobs.to_string(),
+        ])
+        .args(extra)
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("RUSTC_WRAPPER", &exe)
+        .env(LOG_ENV, log)
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .stdout(Stdio::piped());
+    let clock = Instant::now();
+    let mut child = command.spawn().context("cannot run cargo")?;
+    let stdout = child.stdout.take().expect("piped");
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Ok(message) = serde_json::from_str::<serde_json::Value>(&line)
+            && message["reason"] == "compiler-artifact"
+        {
+            progress(message["target"]["name"].as_str().unwrap_or("?"));
+        }
+    }
+    let status = child.wait().context("cargo did not finish")?;
+    if !status.success() {
+        bail!("the calibration build failed ({status}); nothing was recorded");
+    }
+    Ok(clock.elapsed().as_secs())
+}
+
+/// Where calibration builds and logs.
+pub fn target_dir(root: &Path) -> PathBuf {
+    root.join("target").join("memsafe-calibrate")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(krate: &str, start_ms: u64, duration_ms: u64, peak_mib: u64) -> Invocation {
+        Invocation {
+            krate: krate.into(),
+            kind: "lib".into(),
+            start_ms,
+            duration_ms,
+            peak_bytes: peak_mib << 20,
+            exit_code: 0,
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(civil_from_days(days_from_civil(2026, 11, 27)), "2026-11-27");
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), "2024-02-29");
+        assert_eq!(parse_date("2026-11-27"), Some(days_from_civil(2026, 11, 27)));
+        assert_eq!(parse_date("2026-13-01"), None);
+    }
+
+    #[test]
+    fn one_job_is_the_largest_compilation_plus_cargo() {
+        let log = [
+            invocation("a", 0, 10, 100),
+            invocation("b", 0, 10, 300),
+            invocation("c", 5, 10, 200),
+        ];
+        let peaks = estimate_peaks(&log);
+        assert_eq!(peaks[0], CARGO_BYTES + (300 << 20));
+        // Two slots: a and b together (400 MiB) is the worst replayed moment, and the bound
+        // (300 + 200 median) is higher.
+        assert_eq!(peaks[1], CARGO_BYTES + (400 << 20));
+        // Never more than everything at once, and never decreasing.
+        assert!(peaks.windows(2).all(|w| w[0] <= w[1]));
+        assert!(peaks[63] <= CARGO_BYTES + (600 << 20));
+    }
+
+    #[test]
+    fn the_bound_caps_a_replay_that_stacks_everything() {
+        // Ten equal compilations that all started together: the replay at 10 jobs stacks them
+        // all; the measured bound (largest + 9 x median) is the same here, and smaller with a
+        // long tail of small crates.
+        let mut log: Vec<Invocation> = (0..10)
+            .map(|i| invocation(&format!("c{i}"), 0, 100, 500))
+            .collect();
+        log.extend((0..30).map(|i| invocation(&format!("s{i}"), 0, 100, 50)));
+        let peaks = estimate_peaks(&log);
+        let replayed = 10 * 500 + 10 * 50; // ten slots, heaviest first in the recorded order
+        assert!(peaks[19] < CARGO_BYTES + (replayed << 20), "{}", peaks[19] >> 20);
+    }
+
+    #[test]
+    fn summary_picks_the_heaviest_and_the_link() {
+        let mut log = vec![invocation("syn", 0, 10, 400), invocation("app", 20, 10, 900)];
+        log[1].kind = "bin".into();
+        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 12);
+        assert_eq!(summary.heaviest[0].0, "app");
+        assert_eq!(summary.link_peak_bytes, 900 << 20);
+        assert_eq!(summary.crates, 2);
+        assert!(
+            summary
+                .words()
+                .starts_with("measured by `memsafe calibrate` on 2026-11-27")
+        );
+    }
+
+    #[test]
+    fn flags_are_read_from_rustc_arguments() {
+        let args: Vec<OsString> = [
+            "--crate-name",
+            "foo",
+            "--edition=2021",
+            "--crate-type",
+            "proc-macro",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(flag_value(&args, "--crate-name").as_deref(), Some("foo"));
+        assert_eq!(kind_of(&args, "foo"), "proc-macro");
+        let test: Vec<OsString> = ["--crate-name", "foo", "--test"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(kind_of(&test, "foo"), "test");
+        assert_eq!(kind_of(&[], "build_script_build"), "build-script");
+    }
+}

@@ -1,0 +1,191 @@
+//! `memsafe calibrate` on a tiny project (no dependencies, offline): every compilation is
+//! recorded with a real peak, rustc's output and exit code pass through, and the plan uses the
+//! measurements.
+
+#![cfg(unix)]
+
+use crate::common::{TestContext, text};
+
+fn tiny_project(ctx: &TestContext) {
+    ctx.cargo_new("p");
+    ctx.write("p/src/lib.rs", "pub fn add(a: u64, b: u64) -> u64 {\n    let unused = 1;\n    a + b\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() {\n        assert_eq!(super::add(1, 2), 3);\n    }\n}\n");
+    ctx.write(
+        "p/tests/sums.rs",
+        "#[test]\nfn sums() {\n    assert_eq!(p::add(2, 2), 4);\n}\n",
+    );
+    ctx.write(
+        "p/src/bin/tool.rs",
+        "fn main() {\n    println!(\"{}\", p::add(1, 1));\n}\n",
+    );
+    let init = ctx
+        .memsafe("p")
+        .args(["init", "--yes", "--ram", "8", "--cpus", "4"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init.stderr));
+}
+
+#[test]
+fn records_every_compilation_and_replans_from_them() {
+    let ctx = TestContext::new();
+    tiny_project(&ctx);
+    let output = ctx
+        .memsafe("p")
+        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // rustc's own output reached the terminal through the wrapper.
+    assert!(stderr.contains("warning: unused variable: `unused`"), "{stderr}");
+
+    let log = ctx.read("p/target/memsafe-calibrate/rustc-log.jsonl");
+    let invocations = memsafe::calibrate::read_log(&log);
+    let mut seen: Vec<(String, String)> = invocations
+        .iter()
+        .map(|i| (i.krate.clone(), i.kind.clone()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("p".to_string(), "lib".to_string()),
+            ("p".into(), "test".into()),
+            ("sums".into(), "test".into()),
+            ("tool".into(), "bin".into()),
+            ("tool".into(), "test".into()),
+        ],
+        "{log}"
+    );
+    for invocation in &invocations {
+        assert!(
+            invocation.peak_bytes > 10 << 20,
+            "{invocation:?}: a rustc takes more than 10 MiB"
+        );
+        assert_eq!(invocation.exit_code, 0);
+    }
+    // The user's own target folder was not used.
+    assert!(!ctx.exists("p/target/debug"));
+
+    let record = ctx.read("p/memsafe.toml");
+    assert!(
+        record.contains("[calibration]") && record.contains("crates = 5"),
+        "{record}"
+    );
+    let plan = ctx
+        .memsafe("p")
+        .args(["plan", "--json", "--ram", "8", "--cpus", "4"])
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["measured"], true);
+    let why = plan["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["setting"] == "build.jobs")
+        .unwrap()["why"]
+        .clone();
+    assert!(
+        why.as_str().unwrap().contains("measured by `memsafe calibrate`"),
+        "{why}"
+    );
+    // A light project: the measurements allow every CPU where the balanced guess allowed 3.
+    assert_eq!(plan["jobs"], 4);
+    assert!(ctx.read("p/.cargo/config.toml").contains("jobs = 4"));
+
+    // Later runs keep the measurements.
+    let regen = ctx
+        .memsafe("p")
+        .args(["regen", "--ram", "8", "--cpus", "4"])
+        .output()
+        .unwrap();
+    assert!(regen.status.success());
+    assert!(ctx.read("p/memsafe.toml").contains("[calibration]"));
+    let check = ctx
+        .memsafe("p")
+        .args(["check", "--ram", "8", "--cpus", "4"])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check.stdout));
+}
+
+#[test]
+fn a_failing_compile_fails_with_rustcs_message_and_records_nothing() {
+    let ctx = TestContext::new();
+    tiny_project(&ctx);
+    ctx.write("p/src/lib.rs", "pub fn broken() -> u32 { \"not a number\" }\n");
+    let before = ctx.read("p/memsafe.toml");
+    let output = ctx
+        .memsafe("p")
+        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E0308]: mismatched types"),
+        "rustc's message passes through: {stderr}"
+    );
+    assert!(stderr.contains("the calibration build failed"), "{stderr}");
+    assert_eq!(ctx.read("p/memsafe.toml"), before);
+    let log = memsafe::calibrate::read_log(&ctx.read("p/target/memsafe-calibrate/rustc-log.jsonl"));
+    assert!(
+        log.iter().any(|i| i.krate == "p" && i.exit_code != 0),
+        "the failing rustc's exit code was recorded"
+    );
+}
+
+#[test]
+fn a_calibration_from_another_rustc_is_stale() {
+    let ctx = TestContext::new();
+    tiny_project(&ctx);
+    let output = ctx
+        .memsafe("p")
+        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let record = ctx.read("p/memsafe.toml");
+    let line = record
+        .lines()
+        .find(|l| l.starts_with("rustc = "))
+        .unwrap()
+        .to_string();
+    ctx.write(
+        "p/memsafe.toml",
+        &record.replace(&line, "rustc = \"rustc 1.80.0 (old)\""),
+    );
+    let check = ctx
+        .memsafe("p")
+        .args(["check", "--ram", "8", "--cpus", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check.stdout).contains("the calibration was measured with rustc 1.80.0 (old)"),
+        "{}",
+        text(&check.stdout)
+    );
+
+    let record = ctx
+        .read("p/memsafe.toml")
+        .replace("rustc = \"rustc 1.80.0 (old)\"", &line);
+    let date = record
+        .lines()
+        .find(|l| l.starts_with("date = "))
+        .unwrap()
+        .to_string();
+    ctx.write("p/memsafe.toml", &record.replace(&date, "date = \"2020-01-01\""));
+    let check = ctx
+        .memsafe("p")
+        .args(["check", "--ram", "8", "--cpus", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check.stdout).contains("days old (more than 90)"),
+        "{}",
+        text(&check.stdout)
+    );
+}
