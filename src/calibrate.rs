@@ -226,16 +226,24 @@ fn percentile(sorted: &[u64], percent: usize) -> u64 {
 
 /// The estimated peak for 1 to [`MAX_JOBS`] jobs (see the module docs for the model).
 pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
-    let mut peaks: Vec<u64> = invocations.iter().map(|i| i.peak_bytes).collect();
+    let mut peaks: Vec<u64> = invocations.iter().map(|i| i.peak_bytes).filter(|p| *p > 0).collect();
     peaks.sort_unstable();
-    let largest = peaks.last().copied().unwrap_or(0);
-    let median = percentile(&peaks, 50);
-    let mut order: Vec<&Invocation> = invocations.iter().collect();
+    // The smallest compilation's RSS is mostly rustc's own shared library, mapped by every
+    // rustc and counted in each one's RSS but resident once, and not anonymous memory at all:
+    // it is taken off every compilation before they are added up.
+    let shared = peaks.first().copied().unwrap_or(0);
+    let largest = peaks.last().copied().unwrap_or(0) - shared;
+    let median = percentile(&peaks, 50) - shared;
+    let mut order: Vec<Invocation> = invocations.to_vec();
+    for invocation in &mut order {
+        invocation.peak_bytes = invocation.peak_bytes.saturating_sub(shared);
+    }
     order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
+    let order: Vec<&Invocation> = order.iter().collect();
     (1..=MAX_JOBS)
         .map(|jobs| {
-            let bound = CARGO_BYTES + largest + (jobs as u64 - 1) * median;
-            CARGO_BYTES + replay(&order, jobs).min(bound - CARGO_BYTES)
+            let bound = largest + (jobs as u64 - 1) * median;
+            CARGO_BYTES + replay(&order, jobs).min(bound)
         })
         .collect()
 }
@@ -445,34 +453,29 @@ mod tests {
     }
 
     #[test]
-    fn one_job_is_the_largest_compilation_plus_cargo() {
-        let log = [
-            invocation("a", 0, 10, 100),
-            invocation("b", 0, 10, 300),
-            invocation("c", 5, 10, 200),
-        ];
+    fn one_job_is_the_largest_compilation_less_the_shared_part_plus_cargo() {
+        let log = [invocation("a", 0, 10, 100), invocation("b", 0, 10, 300), invocation("c", 5, 10, 200)];
         let peaks = estimate_peaks(&log);
-        assert_eq!(peaks[0], CARGO_BYTES + (300 << 20));
-        // Two slots: a and b together (400 MiB) is the worst replayed moment, and the bound
-        // (300 + 200 median) is higher.
-        assert_eq!(peaks[1], CARGO_BYTES + (400 << 20));
-        // Never more than everything at once, and never decreasing.
+        // Shared part: 100 MiB (the smallest); largest 300 - 100, median 200 - 100.
+        assert_eq!(peaks[0], CARGO_BYTES + (200 << 20));
+        // Two slots: the bound (200 + 100) is below the replay (a and b together: 0 + 200).
+        assert_eq!(peaks[1], CARGO_BYTES + (200 << 20));
+        // Never decreasing, never more than everything at once.
         assert!(peaks.windows(2).all(|w| w[0] <= w[1]));
-        assert!(peaks[63] <= CARGO_BYTES + (600 << 20));
+        assert!(peaks[63] <= CARGO_BYTES + (300 << 20));
     }
 
     #[test]
     fn the_bound_caps_a_replay_that_stacks_everything() {
-        // Ten equal compilations that all started together: the replay at 10 jobs stacks them
-        // all; the measured bound (largest + 9 x median) is the same here, and smaller with a
-        // long tail of small crates.
-        let mut log: Vec<Invocation> = (0..10)
-            .map(|i| invocation(&format!("c{i}"), 0, 100, 500))
-            .collect();
+        // Ten heavy compilations that all started together, and thirty light ones: replayed on
+        // 20 slots they all stack, while the bound (largest + 19 x median) stays lower.
+        let mut log: Vec<Invocation> = (0..10).map(|i| invocation(&format!("c{i}"), 0, 100, 500)).collect();
         log.extend((0..30).map(|i| invocation(&format!("s{i}"), 0, 100, 50)));
         let peaks = estimate_peaks(&log);
-        let replayed = 10 * 500 + 10 * 50; // ten slots, heaviest first in the recorded order
+        let shared = 50;
+        let replayed = 10 * (500 - shared) + 10 * (50 - shared);
         assert!(peaks[19] < CARGO_BYTES + (replayed << 20), "{}", peaks[19] >> 20);
+        assert_eq!(peaks[19], CARGO_BYTES + ((500 - shared) << 20));
     }
 
     #[test]
