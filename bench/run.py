@@ -159,10 +159,13 @@ def calibrate(cpus):
     common = ["--ram", "24GiB", "--cpus", str(cpus)]
     subprocess.run([str(MEMSAFE), "init", "--yes", "-q", "--editor", "none", "--script", "none", *common],
                    cwd=PROJECT, check=True)
-    subprocess.run([str(MEMSAFE), "calibrate", "-q", "--profile", "dev", *common, "--", "--tests", "--offline"],
-                   cwd=PROJECT, check=True)
-    text = record.read_text()
-    subprocess.run([str(MEMSAFE), "remove", "-q"], cwd=PROJECT, check=True)
+    try:
+        subprocess.run([str(MEMSAFE), "calibrate", "-q", "--profile", "dev", *common, "--", "--tests", "--offline"],
+                       cwd=PROJECT, check=True)
+        text = record.read_text()
+    finally:
+        # Put the project back whatever happened, so every build below starts from it as it is.
+        subprocess.run([str(MEMSAFE), "remove", "-q"], cwd=PROJECT, check=True)
     record.write_text(text)
 
 

@@ -231,6 +231,11 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         record.calibration.as_ref(),
     );
     let target = calibrate::target_dir(&project.root);
+    // A measurement needs every crate compiled: start from an empty target folder (memsafe's
+    // own, never the user's).
+    if target.exists() {
+        std::fs::remove_dir_all(&target).with_context(|| format!("cannot empty `{}`", target.display()))?;
+    }
     std::fs::create_dir_all(&target).with_context(|| format!("cannot create `{}`", target.display()))?;
     let log = target.join("rustc-log.jsonl");
     let _ = std::fs::remove_file(&log);
