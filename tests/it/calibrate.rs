@@ -189,3 +189,27 @@ fn a_calibration_from_another_rustc_is_stale() {
         text(&check.stdout)
     );
 }
+
+/// The model on a recorded log: `memsafe calibrate` on bench/mdbook-app (2026-11-27, this
+/// machine), against the peaks bench/run.py measured for the same project and settings
+/// (`[profile.dev.package."*"] debug = false`): 449 MiB at 2 jobs, 971 to 1001 MiB at 8.
+#[test]
+fn the_model_predicts_a_recorded_project_within_25_percent() {
+    let log =
+        std::fs::read_to_string(crate::common::fixtures_dir().join("calibration/mdbook-app.jsonl")).unwrap();
+    let invocations = memsafe::calibrate::read_log(&log);
+    assert!(invocations.len() > 200, "{} compilations", invocations.len());
+    let peaks = memsafe::calibrate::estimate_peaks(&invocations);
+    let mib = |bytes: u64| bytes >> 20;
+    for (jobs, measured) in [(2usize, 449u64), (8, 971), (8, 1001)] {
+        let predicted = mib(peaks[jobs - 1]);
+        let error = predicted.abs_diff(measured) as f64 / measured as f64;
+        assert!(
+            error <= 0.25,
+            "{jobs} jobs: predicted {predicted} MiB, measured {measured} MiB ({:.0}%)",
+            error * 100.0
+        );
+    }
+    // More jobs never need less memory.
+    assert!(peaks.windows(2).all(|pair| pair[0] <= pair[1]));
+}
