@@ -226,7 +226,11 @@ fn percentile(sorted: &[u64], percent: usize) -> u64 {
 
 /// The estimated peak for 1 to [`MAX_JOBS`] jobs (see the module docs for the model).
 pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
-    let mut peaks: Vec<u64> = invocations.iter().map(|i| i.peak_bytes).filter(|p| *p > 0).collect();
+    let mut peaks: Vec<u64> = invocations
+        .iter()
+        .map(|i| i.peak_bytes)
+        .filter(|p| *p > 0)
+        .collect();
     peaks.sort_unstable();
     // The smallest compilation's RSS is mostly rustc's own shared library, mapped by every
     // rustc and counted in each one's RSS but resident once, and not anonymous memory at all:
@@ -454,7 +458,11 @@ mod tests {
 
     #[test]
     fn one_job_is_the_largest_compilation_less_the_shared_part_plus_cargo() {
-        let log = [invocation("a", 0, 10, 100), invocation("b", 0, 10, 300), invocation("c", 5, 10, 200)];
+        let log = [
+            invocation("a", 0, 10, 100),
+            invocation("b", 0, 10, 300),
+            invocation("c", 5, 10, 200),
+        ];
         let peaks = estimate_peaks(&log);
         // Shared part: 100 MiB (the smallest); largest 300 - 100, median 200 - 100.
         assert_eq!(peaks[0], CARGO_BYTES + (200 << 20));
@@ -469,7 +477,9 @@ mod tests {
     fn the_bound_caps_a_replay_that_stacks_everything() {
         // Ten heavy compilations that all started together, and thirty light ones: replayed on
         // 20 slots they all stack, while the bound (largest + 19 x median) stays lower.
-        let mut log: Vec<Invocation> = (0..10).map(|i| invocation(&format!("c{i}"), 0, 100, 500)).collect();
+        let mut log: Vec<Invocation> = (0..10)
+            .map(|i| invocation(&format!("c{i}"), 0, 100, 500))
+            .collect();
         log.extend((0..30).map(|i| invocation(&format!("s{i}"), 0, 100, 50)));
         let peaks = estimate_peaks(&log);
         let shared = 50;
