@@ -364,6 +364,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The reason given for `setting`, if the plan has one.
+    pub fn reason(&self, setting: &str) -> Option<&Reason> {
+        self.reasons.iter().find(|reason| reason.setting == setting)
+    }
+
     /// Computes the plan. Pure: the same inputs always give the same plan.
     pub fn compute(hardware: &Hardware, answers: &Answers) -> Plan {
         Plan::compute_with(hardware, answers, &Overrides::default())
@@ -789,13 +794,8 @@ mod tests {
         };
         let plan = Plan::compute_with(&hw, &Answers::default(), &pins);
         assert_eq!((plan.jobs, plan.test_threads), (7, 1));
-        assert_eq!(plan.rust_analyzer.unwrap().check_jobs, 7);
-        let why = &plan
-            .reasons
-            .iter()
-            .find(|r| r.setting == "build.jobs")
-            .unwrap()
-            .why;
+        assert_eq!(plan.rust_analyzer.as_ref().unwrap().check_jobs, 7);
+        let why = &plan.reason("build.jobs").unwrap().why;
         assert!(
             why.starts_with("pinned to 7 in memsafe.toml [overrides] (the plan would choose 3"),
             "{why}"
@@ -828,12 +828,7 @@ mod tests {
         // 5 GiB budget / 1.15 = 4452 MiB: 500 + 13 x 300 = 4400 fits, 14 would not.
         assert_eq!(plan.jobs, 14);
         assert!(plan.measured);
-        let why = &plan
-            .reasons
-            .iter()
-            .find(|r| r.setting == "build.jobs")
-            .unwrap()
-            .why;
+        let why = &plan.reason("build.jobs").unwrap().why;
         assert!(
             why.contains("measured by `memsafe calibrate` on 2026-11-27"),
             "{why}"

@@ -75,14 +75,7 @@ fn windows_reserves_more_and_keeps_packed_debuginfo() {
     let linux = Plan::compute(&hardware(16.0, 8, Os::Linux), &answers);
     let macos = Plan::compute(&hardware(16.0, 8, Os::Macos), &answers);
     assert!(windows.budget_bytes < macos.budget_bytes && macos.budget_bytes < linux.budget_bytes);
-    let split = |plan: &Plan| {
-        plan.reasons
-            .iter()
-            .find(|r| r.setting == "profile.dev.split-debuginfo")
-            .unwrap()
-            .why
-            .clone()
-    };
+    let split = |plan: &Plan| plan.reason("profile.dev.split-debuginfo").unwrap().why.clone();
     assert!(split(&windows).contains("MSVC supports only `packed`"));
     assert!(split(&macos).contains("already uses `unpacked` on macOS"));
     // No platform gets a split-debuginfo key written.
@@ -100,11 +93,7 @@ fn wsl_is_said_in_the_plan() {
     let mut wsl = hardware(8.0, 4, Os::Linux);
     wsl.wsl = true;
     let plan = Plan::compute(&wsl, &Answers::default());
-    let reason = plan
-        .reasons
-        .iter()
-        .find(|r| r.setting == "wsl")
-        .expect("a WSL reason");
+    let reason = plan.reason("wsl").expect("a WSL reason");
     assert!(reason.why.contains(".wslconfig"), "{}", reason.why);
     assert!(
         common::plan(8.0, 4, memsafe::plan::Preset::Balanced)
