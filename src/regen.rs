@@ -298,8 +298,7 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
     let invocations = calibrate::read_log(&std::fs::read_to_string(&log).unwrap_or_default());
     if invocations.is_empty() || invocations.iter().all(|i| i.peak_bytes == 0) {
         return Err(anyhow::anyhow!(
-            "the build recorded no compilation with a measured peak (is everything already built, or is \
-             this Windows, where memsafe cannot measure yet?); nothing was recorded"
+            "the build recorded no compilation with a measured peak; nothing was recorded"
         ));
     }
     let rustc = calibrate::rustc_version(&project.root).unwrap_or_else(|| "rustc (unknown version)".into());
