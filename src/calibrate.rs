@@ -426,9 +426,20 @@ pub fn rustc_version(dir: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// What the calibration build reports while it runs.
+pub trait Progress: Send + Sync {
+    /// A unit (crate) was built.
+    fn unit(&self, name: &str);
+    /// A line cargo or rustc wrote for the user (warnings, errors, cargo's status).
+    fn line(&self, line: &str);
+}
+
 /// The calibration build: `cargo test --no-run` (profile `test`) or `cargo build` (`dev`),
-/// with `jobs` jobs, in `target_dir`, memsafe as the wrapper. Calls `progress` with each
-/// finished unit's name; returns the wall time in seconds.
+/// with `jobs` jobs, in `target_dir`, memsafe as the wrapper. cargo's stderr goes through
+/// `progress`, line by line, so that a progress bar and cargo's output do not write over each
+/// other; `color` keeps cargo's colours although its stderr is then a pipe. Returns the wall
+/// time in seconds.
+#[expect(clippy::too_many_arguments, reason = "one build, described in full")]
 pub fn build(
     root: &Path,
     target_dir: &Path,
@@ -436,7 +447,8 @@ pub fn build(
     profile: &str,
     jobs: u32,
     extra: &[String],
-    progress: &mut dyn FnMut(&str),
+    color: bool,
+    progress: &dyn Progress,
 ) -> Result<u64> {
     let exe = std::env::current_exe().context("cannot find memsafe's own binary for RUSTC_WRAPPER")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -446,29 +458,42 @@ pub fn build(
     } else {
         command.arg("build");
     }
+    if crate::ui::is_quiet() {
+        command.arg("--quiet");
+    }
     command
         .args([
             "--message-format=json-render-diagnostics",
             "--jobs",
             &jobs.to_string(),
         ])
+        .args(["--color", if color { "always" } else { "never" }])
         .args(extra)
         .current_dir(root)
         .env("CARGO_TARGET_DIR", target_dir)
         .env("RUSTC_WRAPPER", &exe)
         .env(LOG_ENV, log)
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .stdout(Stdio::piped());
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let clock = Instant::now();
     let mut child = command.spawn().context("cannot run cargo")?;
     let stdout = child.stdout.take().expect("piped");
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if let Ok(message) = serde_json::from_str::<serde_json::Value>(&line)
-            && message["reason"] == "compiler-artifact"
-        {
-            progress(message["target"]["name"].as_str().unwrap_or("?"));
+    let stderr = child.stderr.take().expect("piped");
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                progress.line(&line);
+            }
+        });
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(message) = serde_json::from_str::<serde_json::Value>(&line)
+                && message["reason"] == "compiler-artifact"
+            {
+                progress.unit(message["target"]["name"].as_str().unwrap_or("?"));
+            }
         }
-    }
+    });
     let status = child.wait().context("cargo did not finish")?;
     if !status.success() {
         bail!("the calibration build failed ({status}); nothing was recorded");

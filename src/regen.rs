@@ -1,5 +1,6 @@
-//! `memsafe regen` and `memsafe check`: keep the configuration right after the machine
-//! changes, from the answers recorded in memsafe.toml, without a question.
+//! `memsafe regen`, `memsafe check` and `memsafe calibrate`: keep the configuration right
+//! after the machine (or what the project is measured to need) changes, from the answers
+//! recorded in memsafe.toml, without a question.
 //!
 //! In team mode (`team = true` in memsafe.toml) the plan is for the recorded machine, the
 //! team's smallest: every teammate's `regen` writes the same files, and `check` warns a
@@ -263,8 +264,12 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} crates  {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let mut heaviest: (String, u64) = (String::new(), 0);
-    let mut read_so_far = 0;
+    let progress = CalibrationProgress {
+        bar,
+        log: log.clone(),
+        heaviest: std::sync::Mutex::default(),
+    };
+    let color = dialoguer::console::colors_enabled_stderr();
     let total_seconds = calibrate::build(
         &project.root,
         &target,
@@ -272,27 +277,10 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         &args.profile,
         before_plan.jobs,
         &args.cargo_args,
-        &mut |name| {
-            bar.inc(1);
-            if bar.position() > bar.length().unwrap_or(0) {
-                bar.set_length(bar.position());
-            }
-            // The wrapper's new lines since the last unit: the heaviest so far.
-            if let Ok(text) = std::fs::read_to_string(&log) {
-                for invocation in calibrate::read_log(text.get(read_so_far..).unwrap_or_default()) {
-                    if invocation.peak_bytes > heaviest.1 {
-                        heaviest = (invocation.krate, invocation.peak_bytes);
-                    }
-                }
-                read_so_far = text.len();
-            }
-            bar.set_message(format!(
-                "{name} built; heaviest so far {} ({})",
-                heaviest.0,
-                format_size(heaviest.1)
-            ));
-        },
+        color,
+        &progress,
     );
+    let bar = progress.bar;
     bar.finish_and_clear();
     let total_seconds = total_seconds?;
     let invocations = calibrate::read_log(&std::fs::read_to_string(&log).unwrap_or_default());
@@ -335,6 +323,49 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         return Ok(());
     }
     apply(&changes)
+}
+
+/// The progress bar of `calibrate`: units built, the heaviest compilation so far; cargo's own
+/// lines are printed above it.
+struct CalibrationProgress {
+    bar: indicatif::ProgressBar,
+    log: std::path::PathBuf,
+    /// The heaviest compilation so far, and how much of the log has been read.
+    heaviest: std::sync::Mutex<(String, u64, usize)>,
+}
+
+impl calibrate::Progress for CalibrationProgress {
+    fn unit(&self, name: &str) {
+        self.bar.inc(1);
+        if self.bar.position() > self.bar.length().unwrap_or(0) {
+            self.bar.set_length(self.bar.position());
+        }
+        let Ok(mut heaviest) = self.heaviest.lock() else {
+            return;
+        };
+        // The wrapper's new lines since the last unit.
+        if let Ok(text) = std::fs::read_to_string(&self.log) {
+            for invocation in calibrate::read_log(text.get(heaviest.2..).unwrap_or_default()) {
+                if invocation.peak_bytes > heaviest.1 {
+                    (heaviest.0, heaviest.1) = (invocation.krate, invocation.peak_bytes);
+                }
+            }
+            heaviest.2 = text.len();
+        }
+        self.bar.set_message(format!(
+            "{name} built; heaviest so far {} ({})",
+            heaviest.0,
+            format_size(heaviest.1)
+        ));
+    }
+
+    fn line(&self, line: &str) {
+        if self.bar.is_hidden() {
+            ui::passthrough(line);
+        } else {
+            self.bar.println(line);
+        }
+    }
 }
 
 /// Days after which `check` calls a calibration stale.

@@ -92,6 +92,11 @@ pub fn line(message: impl Display) {
     eprintln!("{message}");
 }
 
+/// A line of another program's output (cargo's warnings and errors), on stderr, always.
+pub fn passthrough(line: impl Display) {
+    eprintln!("{line}");
+}
+
 /// A detail only `--verbose` shows, on stderr.
 pub fn detail(message: impl Display) {
     if is_verbose() {
