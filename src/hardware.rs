@@ -78,6 +78,29 @@ pub struct Hardware {
     pub notes: Vec<String>,
 }
 
+impl Hardware {
+    /// `16 GiB of RAM`, `a 2 GiB container limit`, `8 GiB (given with --ram)`.
+    pub fn memory_words(&self) -> String {
+        let size = format_size(self.memory_bytes);
+        match self.memory_source {
+            MemorySource::Ram => format!("{size} of RAM"),
+            MemorySource::CgroupLimit => format!("a {size} container limit"),
+            MemorySource::Flag => format!("{size} (given with --ram)"),
+        }
+    }
+
+    /// `16 GiB of RAM, 8 logical CPUs (4 physical), linux`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}, {} logical CPUs ({} physical), {}",
+            self.memory_words(),
+            self.logical_cpus,
+            self.physical_cpus,
+            self.os
+        )
+    }
+}
+
 /// Values that replace detection (from `--ram`, `--cpus`, `--os`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Overrides {

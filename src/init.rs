@@ -153,7 +153,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         _ => detect(&args.hardware),
     };
     let answers = if interactive {
-        ui::line(hardware_line(&hardware));
+        ui::line(format!("This machine: {}", hardware.describe()));
         if record.is_some() {
             ui::line(format!("{} found: its answers are the defaults.", record::FILE));
         }
@@ -275,15 +275,4 @@ pub(crate) fn recorded_with_flags(recorded: &Hardware, args: &HardwareArgs) -> H
         hardware.os = os;
     }
     hardware
-}
-
-fn hardware_line(hardware: &Hardware) -> String {
-    let memory = match hardware.memory_source {
-        MemorySource::CgroupLimit => format!("{} (container limit)", format_size(hardware.memory_bytes)),
-        _ => format_size(hardware.memory_bytes),
-    };
-    format!(
-        "This machine: {memory} of memory, {} logical CPUs ({} physical), {}",
-        hardware.logical_cpus, hardware.physical_cpus, hardware.os
-    )
 }

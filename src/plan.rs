@@ -406,13 +406,7 @@ impl Plan {
         let editor_bytes = editor_reserve(answers).min(after_os / 2);
         let reserve_bytes = os_bytes + editor_bytes;
         let budget_bytes = hardware.memory_bytes.saturating_sub(reserve_bytes);
-        let memory_words = match hardware.memory_source {
-            MemorySource::Ram => format!("{} of RAM", format_size(hardware.memory_bytes)),
-            MemorySource::CgroupLimit => {
-                format!("a {} container limit", format_size(hardware.memory_bytes))
-            }
-            MemorySource::Flag => format!("{} (given with --ram)", format_size(hardware.memory_bytes)),
-        };
+        let memory_words = hardware.memory_words();
         let editor_words = if editor_bytes > 0 && editor_bytes < editor_reserve(answers) {
             format!(
                 ", {} for the editor and rust-analyzer (half of what is left: too little for the usual {})",

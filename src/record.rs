@@ -8,7 +8,7 @@ use serde::Serialize;
 use toml_edit::{DocumentMut, Item, TableLike};
 
 use crate::calibrate::Calibration;
-use crate::hardware::{Hardware, MemorySource, Os, format_size};
+use crate::hardware::{Hardware, MemorySource, Os};
 use crate::merge::line_column;
 use crate::plan::{Answers, Editor, Editors, Overrides, Plan, Preset, Scripts};
 use crate::undo::Hunk;
@@ -101,11 +101,6 @@ pub fn render(
     existing: Option<&str>,
 ) -> String {
     let hardware = &plan.hardware;
-    let source = match hardware.memory_source {
-        MemorySource::Ram => "of RAM",
-        MemorySource::CgroupLimit => "(a container limit)",
-        MemorySource::Flag => "(given with --ram)",
-    };
     let context = RecordContext {
         version: env!("CARGO_PKG_VERSION"),
         format: FORMAT,
@@ -113,13 +108,7 @@ pub fn render(
         editors: plan.answers.editors.list().iter().map(|e| e.as_str()).collect(),
         scripts: plan.answers.scripts.as_str(),
         team: plan.answers.team,
-        hardware_words: format!(
-            "{} {source}, {} logical CPUs ({} physical), {}",
-            format_size(hardware.memory_bytes),
-            hardware.logical_cpus,
-            hardware.physical_cpus,
-            hardware.os
-        ),
+        hardware_words: hardware.describe(),
         hardware,
         budget_bytes: plan.budget_bytes,
         jobs: plan.jobs,
