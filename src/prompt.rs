@@ -47,19 +47,15 @@ pub fn ask(defaults: Answers, given: Given) -> Result<Answers> {
         ];
         let chosen = defaults.editors.list();
         let checked: Vec<bool> = choices.iter().map(|c| chosen.contains(c)).collect();
-        let picked = match MultiSelect::with_theme(&theme)
-            .with_prompt("Which editors run rust-analyzer here? (space toggles, enter accepts; none is fine)")
-            .items(items)
-            .defaults(&checked)
-            .interact_opt()
-        {
-            Ok(Some(picked)) => picked,
-            Ok(None) => return Err(Interrupted.into()),
-            Err(dialoguer::Error::IO(error)) if error.kind() == std::io::ErrorKind::Interrupted => {
-                return Err(Interrupted.into());
-            }
-            Err(error) => return Err(error.into()),
-        };
+        let picked = answered(
+            MultiSelect::with_theme(&theme)
+                .with_prompt(
+                    "Which editors run rust-analyzer here? (space toggles, enter accepts; none is fine)",
+                )
+                .items(items)
+                .defaults(&checked)
+                .interact_opt(),
+        )?;
         answers.editors = Editors::from_list(&picked.iter().map(|&i| choices[i]).collect::<Vec<_>>());
     }
     if !given.scripts {
@@ -83,28 +79,28 @@ pub fn ask(defaults: Answers, given: Given) -> Result<Answers> {
 /// Asks whether to write the changes shown.
 pub fn confirm_write() -> Result<bool> {
     let theme = ColorfulTheme::default();
-    match Confirm::with_theme(&theme)
-        .with_prompt("Write these changes?")
-        .default(true)
-        .interact_opt()
-    {
-        Ok(Some(answer)) => Ok(answer),
-        Ok(None) => Err(Interrupted.into()),
-        Err(dialoguer::Error::IO(error)) if error.kind() == std::io::ErrorKind::Interrupted => {
-            Err(Interrupted.into())
-        }
-        Err(error) => Err(error.into()),
-    }
+    answered(
+        Confirm::with_theme(&theme)
+            .with_prompt("Write these changes?")
+            .default(true)
+            .interact_opt(),
+    )
 }
 
 fn select(theme: &ColorfulTheme, prompt: &str, items: &[&str], default: usize) -> Result<usize> {
-    match Select::with_theme(theme)
-        .with_prompt(prompt)
-        .items(items)
-        .default(default)
-        .interact_opt()
-    {
-        Ok(Some(index)) => Ok(index),
+    answered(
+        Select::with_theme(theme)
+            .with_prompt(prompt)
+            .items(items)
+            .default(default)
+            .interact_opt(),
+    )
+}
+
+/// A prompt's answer; Esc, `q` and an interrupted read are [`Interrupted`].
+fn answered<T>(result: dialoguer::Result<Option<T>>) -> Result<T> {
+    match result {
+        Ok(Some(answer)) => Ok(answer),
         Ok(None) => Err(Interrupted.into()),
         Err(dialoguer::Error::IO(error)) if error.kind() == std::io::ErrorKind::Interrupted => {
             Err(Interrupted.into())
