@@ -164,7 +164,8 @@ fn strip_created(record: &Record, file: &str, path: PathBuf, current: String) ->
     let bad = |error: merge::MergeError| -> anyhow::Error {
         UsageError::new(format!("cannot edit `{file}`: {error}; nothing was written")).into()
     };
-    let stripped = if file.ends_with(".json") {
+    let json = file.ends_with(".json");
+    let stripped = if json {
         merge::jsonc::remove_keys(&current, &keys).map_err(bad)?
     } else {
         let mut text = current.clone();
@@ -179,7 +180,7 @@ fn strip_created(record: &Record, file: &str, path: PathBuf, current: String) ->
         }
         text
     };
-    if is_empty_config(&stripped) {
+    if is_empty_config(&stripped, json) {
         return Ok(Step::Delete {
             path,
             display: file.into(),
@@ -197,13 +198,12 @@ fn strip_created(record: &Record, file: &str, path: PathBuf, current: String) ->
 }
 
 /// Nothing but comments, blank lines, `{}` or empty tables is left.
-fn is_empty_config(text: &str) -> bool {
-    let body = Shape::of(text).1;
-    if let Ok(document) = body.parse::<toml_edit::DocumentMut>() {
-        return merge::toml::leaves(&body).is_empty()
-            && document.iter().all(|(_, item)| item.is_table_like());
+fn is_empty_config(text: &str, json: bool) -> bool {
+    if json {
+        merge::jsonc::values(text).is_empty()
+    } else {
+        merge::toml::leaves(text).is_empty()
     }
-    merge::jsonc::values(&body).is_empty()
 }
 
 fn deletion_diff(display: &str, before: &str) -> String {
