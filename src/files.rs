@@ -19,6 +19,9 @@ use crate::undo;
 /// Files larger than this are not a configuration file memsafe should parse.
 const MAX_FILE_BYTES: u64 = 16 << 20;
 
+/// The note on a script of the user's that has memsafe's file name.
+const LEFT_ALONE: &str = "left alone: this file was not written by memsafe";
+
 /// The first line(s) that mark a script as memsafe's own, safe to overwrite.
 const SCRIPT_MARK: &str = "# Written by memsafe";
 
@@ -181,7 +184,7 @@ pub fn changes(
         if let Some(text) = &before
             && !text.lines().take(3).any(|line| line.starts_with(SCRIPT_MARK))
         {
-            let note = "left alone: this file was not written by memsafe".to_string();
+            let note = LEFT_ALONE.to_string();
             changes.push(change(root, path, before.clone(), text.clone(), kind, vec![note]));
             continue;
         }
@@ -215,7 +218,9 @@ fn undo_entries(changes: &mut [FileChange], previous: Option<&Record>) -> Vec<Fi
     let mut out = Vec::new();
     for change in changes.iter_mut() {
         let earlier = previous_undo.iter().find(|u| u.file == change.display);
-        let left_alone = change.notes.iter().any(|n| n.starts_with("left alone"));
+        // A file of the user's that memsafe did not touch has nothing to undo, even where an
+        // earlier run had created a file of that name.
+        let left_alone = change.notes.iter().any(|n| n == LEFT_ALONE);
         if left_alone {
             continue;
         }
