@@ -146,48 +146,43 @@ fn a_calibration_from_another_rustc_is_stale() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
+    let rustc = replace_line(&ctx, "rustc = ", "rustc = \"rustc 1.80.0 (old)\"");
+    let checked = run_check(&ctx);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(
+        text(&checked.stdout).contains("the calibration was measured with rustc 1.80.0 (old)"),
+        "{}",
+        text(&checked.stdout)
+    );
+
+    replace_line(&ctx, "rustc = ", &rustc);
+    replace_line(&ctx, "date = ", "date = \"2020-01-01\"");
+    let checked = run_check(&ctx);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(
+        text(&checked.stdout).contains("days old (more than 90)"),
+        "{}",
+        text(&checked.stdout)
+    );
+}
+
+/// Replaces the memsafe.toml line that starts with `prefix`; returns the line it replaced.
+fn replace_line(ctx: &TestContext, prefix: &str, with: &str) -> String {
     let record = ctx.read("p/memsafe.toml");
     let line = record
         .lines()
-        .find(|l| l.starts_with("rustc = "))
+        .find(|l| l.starts_with(prefix))
         .unwrap()
         .to_string();
-    ctx.write(
-        "p/memsafe.toml",
-        &record.replace(&line, "rustc = \"rustc 1.80.0 (old)\""),
-    );
-    let check = ctx
-        .memsafe("p")
-        .args(["check", "--ram", "8", "--cpus", "4"])
-        .output()
-        .unwrap();
-    assert_eq!(check.status.code(), Some(1));
-    assert!(
-        text(&check.stdout).contains("the calibration was measured with rustc 1.80.0 (old)"),
-        "{}",
-        text(&check.stdout)
-    );
+    ctx.write("p/memsafe.toml", &record.replace(&line, with));
+    line
+}
 
-    let record = ctx
-        .read("p/memsafe.toml")
-        .replace("rustc = \"rustc 1.80.0 (old)\"", &line);
-    let date = record
-        .lines()
-        .find(|l| l.starts_with("date = "))
-        .unwrap()
-        .to_string();
-    ctx.write("p/memsafe.toml", &record.replace(&date, "date = \"2020-01-01\""));
-    let check = ctx
-        .memsafe("p")
+fn run_check(ctx: &TestContext) -> std::process::Output {
+    ctx.memsafe("p")
         .args(["check", "--ram", "8", "--cpus", "4"])
         .output()
-        .unwrap();
-    assert_eq!(check.status.code(), Some(1));
-    assert!(
-        text(&check.stdout).contains("days old (more than 90)"),
-        "{}",
-        text(&check.stdout)
-    );
+        .unwrap()
 }
 
 /// The model on a recorded log: `memsafe calibrate` on bench/mdbook-app (2026-11-27, this
