@@ -1,284 +1,286 @@
-//! The files memsafe reads and would write for a plan: computed in full, written by nobody
-//! here. Reading is IO; the merges it calls are pure.
+//! The changeset: every file change for a plan (or for `remove`), computed in full from the
+//! files as they are and the record, written by nobody here. Reading is IO at the edge; the
+//! decisions are [`crate::sync`]'s, which is pure.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde_json::Value;
 
-use crate::change::{FileChange, Kind};
+use crate::change::FileChange;
 use crate::error::UsageError;
 use crate::hardware::format_size;
-use crate::merge::text::Shape;
 use crate::merge::{self, MergeError};
-use crate::plan::Plan;
+use crate::owned::{self, FileId, Format, Want};
+use crate::plan::{Overrides, Plan};
 use crate::project::Project;
-use crate::record::{self, FileUndo, Managed, Record};
+use crate::record::{self, FileRecord, Record};
 use crate::render::{self, Templates};
-use crate::undo;
+use crate::sync::{self, Event, Synced};
 
 /// Files larger than this are not a configuration file memsafe should parse.
 const MAX_FILE_BYTES: u64 = 16 << 20;
 
-/// The note on a script of the user's that has memsafe's file name.
-const LEFT_ALONE: &str = "left alone: this file was not written by memsafe";
+/// What a run does.
+pub enum Goal<'a> {
+    /// Bring every file to this plan.
+    Plan(&'a Plan, Overrides),
+    /// Give every file back (`memsafe remove`).
+    Remove,
+}
 
-/// The first line(s) that mark a script as memsafe's own, safe to overwrite.
-const SCRIPT_MARK: &str = "# Written by memsafe";
+/// Every change a run makes, memsafe.toml first.
+pub struct Changeset {
+    pub changes: Vec<FileChange>,
+    /// The record after the run (`None` after `remove`).
+    pub record: Option<Record>,
+    /// What happened, file by file, that the user should hear about.
+    pub events: Vec<(String, Event)>,
+}
 
-/// Every file change for `plan` in `project`, memsafe.toml last. Reads the files; writes nothing.
-/// `previous` is the current record, whose undo information is carried forward.
-pub fn changes(
+impl Changeset {
+    /// The changes that write something.
+    pub fn pending(&self) -> impl Iterator<Item = &FileChange> {
+        self.changes.iter().filter(|c| !c.is_noop())
+    }
+
+    /// Whether a file of the user's (not memsafe.toml) changes.
+    pub fn touches_user_files(&self) -> bool {
+        self.pending().any(|c| !c.is_record)
+    }
+}
+
+/// The CargoConfig file cargo reads: the legacy `.cargo/config` when it exists.
+fn cargo_config_path(root: &Path) -> &'static str {
+    if root.join(".cargo/config").is_file() {
+        ".cargo/config"
+    } else {
+        ".cargo/config.toml"
+    }
+}
+
+/// Computes the changeset. Reads files; writes nothing.
+pub fn changeset(
     project: &Project,
-    plan: &Plan,
+    goal: &Goal<'_>,
     templates: &Templates,
     previous: Option<&Record>,
-) -> Result<Vec<FileChange>> {
+) -> Result<Changeset> {
     let root = &project.root;
+    let wants = match goal {
+        Goal::Plan(plan, _) => owned::wants(plan),
+        Goal::Remove => owned::registry()
+            .into_iter()
+            .map(|key| (key, Want::Release))
+            .collect(),
+    };
+    let recorded = previous.map(|r| r.files.as_slice()).unwrap_or_default();
+
+    // The files to look at: each file's current path, and any other path a record names.
+    let mut targets: Vec<(FileId, String, bool)> = Vec::new();
+    for id in FileId::ALL {
+        let current = if id == FileId::CargoConfig {
+            cargo_config_path(root)
+        } else {
+            id.path()
+        };
+        let active = matches!(goal, Goal::Plan(..));
+        if active || recorded.iter().any(|f| f.path == current) {
+            targets.push((id, current.to_string(), active));
+        }
+        for other in recorded.iter().filter(|f| f.path != current && FileId::from_path(&f.path) == Some(id)) {
+            targets.push((id, other.path.clone(), false));
+        }
+    }
+
     let mut changes = Vec::new();
-    let mut managed = Vec::new();
-
-    // Cargo.toml: the profile keys, and a misplaced `[build] jobs` taken out.
-    let manifest = root.join("Cargo.toml");
-    let before = read_existing(root, &manifest)?.context("the root Cargo.toml disappeared")?;
-    let generated = templates.render(render::CARGO_PROFILE, plan);
-    let mut after = merge_toml(root, &manifest, &before, &generated)?;
-    let mut notes = Vec::new();
-    if let Some(removed) =
-        merge::toml::remove(&after, &["build", "jobs"]).map_err(|e| bad_file(root, &manifest, &e))?
-    {
-        after = removed;
-        notes.push(
-            "took out `[build] jobs`: cargo ignores a `[build]` table in Cargo.toml (\"unused manifest key\"); \
-             the job count now lives in .cargo/config.toml"
-                .to_string(),
-        );
-    }
-    if let Ok(document) = merge::toml::parse(&merge::text::Shape::of(&after).1)
-        && document.get("build").is_some()
-    {
-        notes.push(
-            "a `[build]` table is still in Cargo.toml, where cargo ignores it; memsafe left its other keys \
-             alone (moving them to .cargo/config.toml would switch on settings that were never in effect)"
-                .to_string(),
-        );
-    }
-    managed.push(Managed {
-        name: "Cargo.toml".into(),
-        keys: merge::toml::leaf_paths(&generated),
-    });
-    changes.push(change(root, manifest, Some(before), after, Kind::Toml, notes));
-
-    // .cargo/config.toml, or the legacy .cargo/config that cargo reads first (REFERENCE.md A1).
-    let legacy = root.join(".cargo/config");
-    let config = if legacy.is_file() {
-        legacy
-    } else {
-        root.join(".cargo/config.toml")
-    };
-    let generated = templates.render(render::CARGO_CONFIG, plan);
-    let config_before = read_existing(root, &config)?;
-    let (config_after, notes) = match &config_before {
-        Some(text) => {
-            let notes = if config.ends_with("config") {
-                vec!["edited the legacy `.cargo/config`: cargo reads it instead of `config.toml`".to_string()]
-            } else {
-                Vec::new()
-            };
-            (merge_toml(root, &config, text, &generated)?, notes)
-        }
-        None => (generated.clone(), Vec::new()),
-    };
-    managed.push(Managed {
-        name: display(root, &config),
-        keys: merge::toml::leaf_paths(&generated),
-    });
-    changes.push(change(
-        root,
-        config,
-        config_before,
-        config_after,
-        Kind::Toml,
-        notes,
-    ));
-
-    // No editor-neutral `rust-analyzer.toml`: rust-analyzer's docs call it "work in progress,
-    // many configuration options aren't supported yet" (rust-lang/rust-analyzer#20799,
-    // docs/book/src/configuration.md), and its config.rs puts numThreads and cachePriming.*
-    // in the `client` section, "Configs that only make sense when they are set by a client",
-    // so that file could not carry the limits that matter here.
-    let editors = plan.answers.editors;
-    let editor_files = [
-        (
-            editors.vscode,
-            ".vscode/settings.json",
-            render::VSCODE_SETTINGS,
-            Some(merge::jsonc::Style::Vscode),
-        ),
-        (
-            editors.zed,
-            ".zed/settings.json",
-            render::ZED_SETTINGS,
-            Some(merge::jsonc::Style::Nested),
-        ),
-        (
-            editors.helix,
-            ".helix/languages.toml",
-            render::HELIX_LANGUAGES,
-            None,
-        ),
-    ];
-    for (wanted, name, template, json_style) in editor_files {
-        if !wanted {
-            continue;
-        }
-        let path = root.join(name);
-        let generated = templates.render(template, plan);
-        let before = read_existing(root, &path)?;
-        let (after, notes, kind, keys) = match json_style {
-            Some(style) => {
-                let (after, notes) = match &before {
-                    Some(text) => {
-                        let merged = merge::jsonc::merge_styled(text, &generated, style)
-                            .map_err(|e| bad_file(root, &path, &e))?;
-                        (merged.text, merged.notes)
-                    }
-                    None => (generated.clone(), Vec::new()),
+    let mut events = Vec::new();
+    let mut files: Vec<FileRecord> = Vec::new();
+    for (id, path, active) in targets {
+        let previous_file = recorded.iter().find(|f| f.path == path);
+        let (full, before) = read_inside(root, &path)?;
+        let synced = match id.format() {
+            Format::Script { .. } => {
+                let wanted = match goal {
+                    Goal::Plan(plan, _) if active && owned::script_wanted(plan, id) => Some(templates.render(
+                        if id == FileId::TestSh {
+                            render::TEST_SH
+                        } else {
+                            render::TEST_PS1
+                        },
+                        plan,
+                    )),
+                    _ => None,
                 };
-                (after, notes, Kind::Jsonc, merge::jsonc::key_paths(&generated))
+                sync::script(&path, before.as_deref(), previous_file, wanted.as_deref())
             }
-            None => {
-                let after = match &before {
-                    Some(text) => merge_toml(root, &path, text, &generated)?,
-                    None => generated.clone(),
+            format => {
+                let file_wants: Vec<(owned::Key, Want)> = wants
+                    .iter()
+                    .filter(|(key, _)| key.file == id)
+                    .map(|(key, want)| {
+                        let want = if active { want.clone() } else { Want::Release };
+                        (key.clone(), want)
+                    })
+                    .collect();
+                let preset = match goal {
+                    Goal::Plan(plan, _) => plan.answers.preset.as_str(),
+                    Goal::Remove => "",
                 };
-                (after, Vec::new(), Kind::Toml, merge::toml::leaf_paths(&generated))
+                let set: Vec<(Vec<String>, Value)> = file_wants
+                    .iter()
+                    .filter_map(|(key, want)| match want {
+                        Want::Set(value) => Some((key.path.clone(), value.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let new_file = || match format {
+                    Format::Jsonc => {
+                        let mut text = serde_json::to_string_pretty(&Value::Object(owned::nested(&set)))
+                            .expect("JSON serializes");
+                        text.push('\n');
+                        text
+                    }
+                    _ => templates.render_toml(
+                        if id == FileId::Helix {
+                            render::HELIX_LANGUAGES
+                        } else {
+                            render::CARGO_CONFIG
+                        },
+                        preset,
+                        &set,
+                    ),
+                };
+                let header = match id {
+                    FileId::CargoConfig => templates.render_toml(render::CARGO_CONFIG, preset, &[]),
+                    FileId::Helix => templates.render_toml(render::HELIX_LANGUAGES, preset, &[]),
+                    _ => String::new(),
+                };
+                let header = header
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .map(|l| {
+                        // The preset named in the header may differ from the one that wrote it.
+                        l.split(" (").next().unwrap_or(l).to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                sync::keyed(
+                    id,
+                    &path,
+                    before.as_deref(),
+                    previous_file,
+                    &file_wants,
+                    id == FileId::Vscode,
+                    &new_file,
+                    &header_matcher(&header, before.as_deref()),
+                )
+                .map_err(|error| bad_file(&path, &error))?
             }
         };
-        managed.push(Managed {
-            name: name.into(),
-            keys,
-        });
-        changes.push(change(root, path, before, after, kind, notes));
-    }
-
-    let scripts = [
-        (
-            plan.answers.scripts.sh(),
-            "test-safe.sh",
-            render::TEST_SH,
-            Kind::Executable,
-        ),
-        (
-            plan.answers.scripts.ps1(),
-            "test-safe.ps1",
-            render::TEST_PS1,
-            Kind::Whole,
-        ),
-    ];
-    for (wanted, name, template, kind) in scripts {
-        if !wanted {
-            continue;
+        let Synced {
+            after,
+            record,
+            events: file_events,
+            diffs,
+        } = synced;
+        events.extend(file_events.into_iter().map(|e| (path.clone(), e)));
+        // Folders: those a new file needs are created and recorded; those memsafe created go
+        // with the file when empty.
+        let mut create_dirs = Vec::new();
+        let mut dirs: Vec<String> = previous_file.map(|f| f.dirs.clone()).unwrap_or_default();
+        if before.is_none() && after.is_some() {
+            let mut folder = String::new();
+            for part in path.split('/').rev().skip(1).collect::<Vec<_>>().into_iter().rev() {
+                if !folder.is_empty() {
+                    folder.push('/');
+                }
+                folder.push_str(part);
+                if !root.join(&folder).exists() {
+                    create_dirs.push(root.join(&folder));
+                    if !dirs.contains(&folder) {
+                        dirs.push(folder.clone());
+                    }
+                }
+            }
         }
-        let path = root.join(name);
-        let before = read_existing(root, &path)?;
-        if let Some(text) = &before
-            && !text.lines().take(3).any(|line| line.starts_with(SCRIPT_MARK))
-        {
-            let note = LEFT_ALONE.to_string();
-            changes.push(change(root, path, before.clone(), text.clone(), kind, vec![note]));
-            continue;
+        let remove_dirs = if after.is_none() && before.is_some() {
+            dirs.iter().rev().map(|d| root.join(d)).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(mut record) = record {
+            record.dirs = dirs;
+            files.push(record);
         }
-        managed.push(Managed {
-            name: name.into(),
-            keys: vec![WHOLE_FILE.into()],
-        });
-        changes.push(change(
-            root,
-            path,
+        changes.push(FileChange {
+            path: full,
+            display: path.clone(),
             before,
-            templates.render(template, plan),
-            kind,
-            Vec::new(),
-        ));
+            after,
+            executable: matches!(id.format(), Format::Script { executable: true }),
+            is_record: false,
+            create_dirs,
+            remove_dirs,
+            notes: Vec::new(),
+            keys: diffs,
+        });
     }
 
-    let undo = undo_entries(&mut changes, previous);
-    let record_path = root.join(record::FILE);
-    let before = read_existing(root, &record_path)?;
-    let after = record::render(templates, plan, &managed, &undo, before.as_deref());
-    changes.push(change(root, record_path, before, after, Kind::Record, Vec::new()));
-    Ok(changes)
+    // memsafe.toml: first, so that the undo data is written before the files it undoes.
+    let (record_full, record_before) = read_inside(root, record::FILE)?;
+    let record = match goal {
+        Goal::Plan(plan, overrides) => Some(Record::new(plan, *overrides, files)),
+        Goal::Remove => None,
+    };
+    let record_after = record
+        .as_ref()
+        .map(|r| record::render(r, record_before.as_deref()));
+    // An unchanged plan rewrites nothing, not even the record's formatting.
+    let record_after = match (&record_before, &record_after, previous, &record) {
+        (Some(text), Some(_), Some(old), Some(new)) if old == new => Some(text.clone()),
+        _ => record_after,
+    };
+    changes.insert(
+        0,
+        FileChange {
+            path: record_full,
+            display: record::FILE.into(),
+            before: record_before,
+            after: record_after,
+            executable: false,
+            is_record: true,
+            create_dirs: Vec::new(),
+            remove_dirs: Vec::new(),
+            notes: Vec::new(),
+            keys: Vec::new(),
+        },
+    );
+    Ok(Changeset {
+        changes,
+        record,
+        events,
+    })
 }
 
-/// What `memsafe remove` will need after these changes: for each file memsafe touches, the
-/// hunks between the original (before memsafe first touched it) and the new content. Files
-/// touched before but not now keep their entry.
-fn undo_entries(changes: &mut [FileChange], previous: Option<&Record>) -> Vec<FileUndo> {
-    let previous_undo = previous.map(|r| r.undo.as_slice()).unwrap_or_default();
-    let mut out = Vec::new();
-    for change in changes.iter_mut() {
-        let earlier = previous_undo.iter().find(|u| u.file == change.display);
-        // A file of the user's that memsafe did not touch has nothing to undo, even where an
-        // earlier run had created a file of that name.
-        let left_alone = change.notes.iter().any(|n| n == LEFT_ALONE);
-        if left_alone {
-            continue;
-        }
-        let original: Option<String> = match (earlier, &change.before) {
-            (Some(entry), _) if entry.created => None,
-            (_, None) => None,
-            (Some(entry), Some(before)) => {
-                let (shape, body) = Shape::of(before);
-                match undo::unpatch(&body, &entry.hunks) {
-                    Ok(original) => Some(shape.restore(&original)),
-                    Err(_) => {
-                        change.notes.push(
-                            "memsafe's earlier lines were edited by hand: `memsafe remove` will now restore \
-                             this file as it is before this run"
-                                .into(),
-                        );
-                        Some(before.clone())
-                    }
-                }
-            }
-            (None, Some(before)) => Some(before.clone()),
-        };
-        let entry = match original {
-            None => FileUndo {
-                file: change.display.clone(),
-                created: true,
-                hunks: Vec::new(),
-            },
-            Some(original) => {
-                let hunks = undo::hunks(&Shape::of(&original).1, &Shape::of(&change.after).1);
-                if hunks.is_empty() {
-                    continue;
-                }
-                FileUndo {
-                    file: change.display.clone(),
-                    created: false,
-                    hunks,
-                }
-            }
-        };
-        out.push(entry);
-    }
-    for entry in previous_undo {
-        if !out.iter().any(|u| u.file == entry.file) && !changes.iter().any(|c| c.display == entry.file) {
-            out.push(entry.clone());
-        }
-    }
-    out
+/// memsafe's header comment as it stands in the file (any preset): the lines of the file that
+/// start like the header's lines.
+fn header_matcher(header: &str, before: Option<&str>) -> String {
+    let Some(before) = before else {
+        return header.to_string();
+    };
+    before
+        .lines()
+        .filter(|line| header.lines().any(|h| !h.is_empty() && line.starts_with(h)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
-
-/// How a managed script is named in memsafe.toml: memsafe owns the whole file.
-pub const WHOLE_FILE: &str = "(whole file)";
 
 /// Reads memsafe.toml: `None` when there is none; a usage error naming the line and key when
-/// it is broken.
+/// it is broken or names anything memsafe does not own.
 pub fn load_record(project: &Project) -> Result<Option<Record>> {
-    let path = project.root.join(record::FILE);
-    let Some(text) = read_existing(&project.root, &path)? else {
+    let (_, text) = read_inside(&project.root, record::FILE)?;
+    let Some(text) = text else {
         return Ok(None);
     };
     record::parse(&text).map(Some).map_err(|error| {
@@ -286,27 +288,21 @@ pub fn load_record(project: &Project) -> Result<Option<Record>> {
             "cannot read `{}`: {error}; nothing was written",
             record::FILE
         ))
-        .with_help("fix it by hand, or delete it and run `memsafe init` again")
+        .with_help("fix it by hand, or restore it from version control")
         .into()
     })
 }
 
-fn change(
-    root: &Path,
-    path: PathBuf,
-    before: Option<String>,
-    after: String,
-    kind: Kind,
-    notes: Vec<String>,
-) -> FileChange {
-    FileChange {
-        display: display(root, &path),
-        path,
-        before,
-        after,
-        kind,
-        notes,
-    }
+fn bad_file(display: &str, error: &MergeError) -> anyhow::Error {
+    let help = match error {
+        MergeError::Syntax { .. } => {
+            "fix the file (or restore it from version control), then run memsafe again"
+        }
+        MergeError::WrongType { .. } => "memsafe only edits files whose shape cargo and the editors accept",
+    };
+    UsageError::new(format!("cannot edit `{display}`: {error}; nothing was written"))
+        .with_help(help)
+        .into()
 }
 
 pub fn display(root: &Path, path: &Path) -> String {
@@ -316,32 +312,84 @@ pub fn display(root: &Path, path: &Path) -> String {
         .replace('\\', "/")
 }
 
-fn merge_toml(root: &Path, path: &Path, before: &str, generated: &str) -> Result<String> {
-    merge::toml::merge(before, generated).map_err(|error| bad_file(root, path, &error))
+/// Where `relative` finally leads, checked to stay inside the project: a symlink is followed
+/// only to a target inside the project; a dangling link, or one that leads out, is a usage
+/// error. Returns the path to read and write, and the file's text (`None`: no file).
+pub fn read_inside(root: &Path, relative: &str) -> Result<(PathBuf, Option<String>)> {
+    let target = resolve_inside(root, relative)?;
+    let text = read_existing(relative, &target)?;
+    Ok((target, text))
 }
 
-fn bad_file(root: &Path, path: &Path, error: &MergeError) -> anyhow::Error {
-    let help = match error {
-        MergeError::Syntax { .. } => {
-            "fix the file (or restore it from version control), then run memsafe again"
-        }
-        MergeError::WrongType { .. } => "memsafe only edits files whose shape cargo and VS Code accept",
+fn resolve_inside(root: &Path, relative: &str) -> Result<PathBuf> {
+    let outside = |what: &str| -> anyhow::Error {
+        UsageError::new(format!("`{relative}` {what}; memsafe only writes inside the project, nothing was written"))
+            .with_help("replace the link with a file, or point it inside the project")
+            .into()
     };
-    UsageError::new(format!(
-        "cannot edit `{}`: {error}; nothing was written",
-        display(root, path)
-    ))
-    .with_help(help)
-    .into()
+    let canonical_root = root
+        .canonicalize()
+        .with_context(|| format!("cannot resolve `{}`", root.display()))?;
+    let mut current = root.join(relative);
+    for _ in 0..32 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current).with_context(|| format!("cannot read the link `{relative}`"))?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            Ok(_) => {
+                let canonical = current
+                    .canonicalize()
+                    .with_context(|| format!("cannot resolve `{relative}`"))?;
+                if !canonical.starts_with(&canonical_root) {
+                    return Err(outside(&format!("leads to `{}`, outside the project", canonical.display())));
+                }
+                return Ok(canonical);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                if current != root.join(relative) {
+                    return Err(outside(&format!("is a link to `{}`, which does not exist", current.display())));
+                }
+                // No file: its nearest existing folder must be inside the project (a folder
+                // may itself be a link).
+                let mut folder = current.parent().map(Path::to_path_buf).unwrap_or_default();
+                while !folder.exists() {
+                    if std::fs::symlink_metadata(&folder).is_ok() {
+                        return Err(outside(&format!("is in `{}`, a link that leads nowhere", folder.display())));
+                    }
+                    if !folder.pop() {
+                        break;
+                    }
+                }
+                let canonical = folder
+                    .canonicalize()
+                    .with_context(|| format!("cannot resolve `{}`", folder.display()))?;
+                if !canonical.starts_with(&canonical_root) {
+                    return Err(outside(&format!("is in `{}`, outside the project", canonical.display())));
+                }
+                return Ok(current);
+            }
+            Err(error) => return Err(error).with_context(|| format!("cannot read `{relative}`")),
+        }
+    }
+    Err(outside("is a chain of more than 32 links"))
 }
 
 /// Reads a file memsafe will edit: `None` when it does not exist; a usage error when it is a
 /// folder, too large, or not UTF-8.
-pub fn read_existing(root: &Path, path: &Path) -> Result<Option<String>> {
-    let shown = display(root, path);
+pub fn read_existing(shown: &str, path: &Path) -> Result<Option<String>> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(UsageError::new(format!(
+                "cannot use `{shown}`: a file stands where memsafe expects a folder; nothing was written"
+            ))
+            .into());
+        }
         Err(error) => return Err(error).with_context(|| format!("cannot read `{shown}`")),
     };
     if metadata.is_dir() {

@@ -7,21 +7,21 @@
 pub mod calibrate;
 pub mod change;
 pub mod cli;
+pub mod commands;
 pub mod error;
 pub mod files;
 pub mod hardware;
-pub mod init;
 pub mod lock;
 pub mod merge;
+pub mod owned;
 pub mod plan;
 pub mod project;
 pub mod prompt;
 pub mod record;
-pub mod regen;
-pub mod remove;
 pub mod render;
+pub mod session;
+pub mod sync;
 pub mod ui;
-pub mod undo;
 pub mod write;
 
 use cli::{Cli, Command};
@@ -31,12 +31,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     ui::configure(cli.output, no_color);
     match &cli.command {
-        Command::Init(args) => init::init(args),
-        Command::Plan(args) => init::plan(args),
-        Command::Regen(args) => regen::regen(args),
-        Command::Check(args) => regen::check(args),
-        Command::Remove(args) => remove::remove(args),
-        Command::Calibrate(args) => regen::calibrate(args),
+        Command::Init(args) => commands::init::init(args),
+        Command::Plan(args) => commands::plan::plan(args),
+        Command::Regen(args) => commands::regen::regen(args),
+        Command::Check(args) => commands::check::check(args),
+        Command::Remove(args) => commands::remove::remove(args),
+        Command::Calibrate(args) => commands::calibrate::calibrate(args),
         Command::Completions { shell } => {
             ui::data(completions(*shell));
             Ok(())

@@ -177,6 +177,7 @@ impl Scripts {
 
 /// The user's answers: every question `init` asks, each with a flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Answers {
     pub preset: Preset,
     pub editors: Editors,
@@ -189,8 +190,11 @@ pub struct Answers {
 
 /// Values the user pinned in memsafe.toml `[overrides]`: every plan keeps them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Overrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_threads: Option<u32>,
 }
 

@@ -83,7 +83,7 @@ pub fn find(start: &Path) -> Result<Project> {
 
 fn read_manifest(dir: &Path) -> Result<DocumentMut> {
     let path = dir.join("Cargo.toml");
-    let text = crate::files::read_existing(dir, &path)?
+    let text = crate::files::read_existing(&path.display().to_string(), &path)?
         .with_context(|| format!("cannot read `{}`", path.display()))?;
     let (_, body) = crate::merge::text::Shape::of(&text);
     crate::merge::toml::parse(&body)

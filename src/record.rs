@@ -1,54 +1,267 @@
 //! `memsafe.toml`: the answers, the machine the plan was made for, the planned values, the
-//! user's pins and the keys memsafe manages. Pure: text in, text out.
+//! user's pins, the calibration, and what memsafe owns in which file with what to put back.
+//! Pure: text in, text out, through one serde model.
 //!
-//! Reading is strict, because `regen` acts on it without asking: a missing, mistyped or
-//! unknown value is an error that names the line and the key.
+//! The record is untrusted input (teams commit it, so a cloned repo brings one): reading is
+//! strict, and every path, key, value and count in it is checked before memsafe acts on it.
+//! A problem is an error that names the line and the key.
 
-use serde::Serialize;
-use toml_edit::{DocumentMut, Item, TableLike};
+use serde::{Deserialize, Serialize};
+use toml_edit::{DocumentMut, Item};
 
 use crate::calibrate::Calibration;
 use crate::hardware::{Hardware, MemorySource, Os};
 use crate::merge::line_column;
-use crate::plan::{Answers, Editor, Editors, Overrides, Plan, Preset, Scripts};
-use crate::undo::Hunk;
+use crate::owned::{self, COUNT_MAX, FileId, Format};
+use crate::plan::{Answers, Overrides, Plan};
 
 /// The record's file name, at the project root.
 pub const FILE: &str = "memsafe.toml";
 
+/// The largest valueless file memsafe keeps whole in the record.
+pub const BLANK_MAX: usize = 4096;
+
 /// The record format this memsafe reads and writes.
-pub const FORMAT: i64 = 1;
-
-/// The keys memsafe manages in one file (`"(whole file)"` for a script).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Managed {
-    pub name: String,
-    pub keys: Vec<String>,
-}
-
-/// What `memsafe remove` needs for one file: whether memsafe created it, or the lines it
-/// changed (with the original lines).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileUndo {
-    pub file: String,
-    pub created: bool,
-    pub hunks: Vec<Hunk>,
-}
+pub const FORMAT: i64 = 2;
 
 /// What memsafe.toml holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
-    pub version: String,
+    pub memsafe: Meta,
     pub answers: Answers,
-    pub hardware: Hardware,
+    pub hardware: MachineRecord,
+    pub plan: Planned,
+    #[serde(default)]
+    pub overrides: Overrides,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationRecord>,
+    /// What memsafe owns, file by file.
+    #[serde(default, rename = "file", skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub version: String,
+    pub format: i64,
+}
+
+/// The machine the plan was made for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineRecord {
+    pub memory_bytes: u64,
+    pub memory_source: MemorySource,
+    pub logical_cpus: u32,
+    pub physical_cpus: u32,
+    pub os: Os,
+}
+
+/// The planned values, for people and for `regen`'s summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Planned {
     pub budget_bytes: u64,
     pub jobs: u32,
     pub test_threads: u32,
-    pub overrides: Overrides,
-    pub managed: Vec<Managed>,
-    pub undo: Vec<FileUndo>,
-    /// What `memsafe calibrate` measured, if it ran.
-    pub calibration: Option<Calibration>,
+}
+
+/// `[calibration]`, as [`Calibration`] with named fields for the heaviest compilations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationRecord {
+    pub rustc: String,
+    pub date: String,
+    pub profile: String,
+    pub crates: u64,
+    pub total_seconds: u64,
+    pub median_peak_bytes: u64,
+    pub p90_peak_bytes: u64,
+    pub max_peak_bytes: u64,
+    pub link_peak_bytes: u64,
+    pub heaviest: Vec<Heavy>,
+    pub peak_by_jobs: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heavy {
+    #[serde(rename = "crate")]
+    pub krate: String,
+    pub kind: String,
+    pub peak_bytes: u64,
+}
+
+/// What memsafe owns in one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecord {
+    /// From the project root, `/`-separated.
+    pub path: String,
+    /// memsafe created the file: it goes when nothing but memsafe's keys is left in it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created: bool,
+    /// Folders memsafe created for it, outermost first: each goes when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
+    /// Tables (TOML) or objects (JSON) memsafe created: each goes when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<Vec<String>>,
+    /// The whole file as it was when it held no value at all (blank, `{}`, only comments):
+    /// what `remove` gives back when memsafe's keys were all it held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blank: Option<String>,
+    /// A script: the hash of the bytes memsafe last wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, rename = "key", skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyRecord>,
+}
+
+/// What memsafe did to one key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// memsafe sets the value; `original` is the user's value text before (none: absent).
+    #[default]
+    Set,
+    /// memsafe took the user's entry out; `original` is the entry, `anchor` the key before it.
+    Delete,
+    /// memsafe renamed an old setting `from` to `path`; `original` is the whole old property.
+    Rename,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRecord {
+    pub path: Vec<String>,
+    pub change: Change,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
+    /// What memsafe wrote, as JSON text (a `set` or `rename`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// A `set` that added the key to an inline table or object of the user's: that
+    /// container's text before, given back when the key goes and nothing else changed in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// A `delete` that took the emptied `[table]` out too: its position among the tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_position: Option<i64>,
+    /// ... and the blank lines above its header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_prefix: Option<String>,
+}
+
+impl KeyRecord {
+    /// The value memsafe wrote, parsed (validated when the record was read).
+    pub fn written_value(&self) -> Option<serde_json::Value> {
+        self.written.as_deref().and_then(|text| serde_json::from_str(text).ok())
+    }
+}
+
+impl Record {
+    /// The record for `plan`, owning `files`.
+    pub fn new(plan: &Plan, overrides: Overrides, files: Vec<FileRecord>) -> Record {
+        let hardware = &plan.hardware;
+        Record {
+            memsafe: Meta {
+                version: env!("CARGO_PKG_VERSION").into(),
+                format: FORMAT,
+            },
+            answers: plan.answers,
+            hardware: MachineRecord {
+                memory_bytes: hardware.memory_bytes,
+                memory_source: hardware.memory_source,
+                logical_cpus: hardware.logical_cpus,
+                physical_cpus: hardware.physical_cpus,
+                os: hardware.os,
+            },
+            plan: Planned {
+                budget_bytes: plan.budget_bytes,
+                jobs: plan.jobs,
+                test_threads: plan.test_threads,
+            },
+            overrides,
+            calibration: plan.calibration.as_ref().map(CalibrationRecord::from),
+            files,
+        }
+    }
+
+    /// The recorded machine.
+    pub fn hardware(&self) -> Hardware {
+        Hardware {
+            memory_bytes: self.hardware.memory_bytes,
+            memory_source: self.hardware.memory_source,
+            logical_cpus: self.hardware.logical_cpus,
+            physical_cpus: self.hardware.physical_cpus,
+            os: self.hardware.os,
+            wsl: false,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn calibration(&self) -> Option<Calibration> {
+        self.calibration.as_ref().map(Calibration::from)
+    }
+
+    pub fn file(&self, path: &str) -> Option<&FileRecord> {
+        self.files.iter().find(|f| f.path == path)
+    }
+}
+
+impl From<&Calibration> for CalibrationRecord {
+    fn from(c: &Calibration) -> Self {
+        CalibrationRecord {
+            rustc: c.rustc.clone(),
+            date: c.date.clone(),
+            profile: c.profile.clone(),
+            crates: c.crates,
+            total_seconds: c.total_seconds,
+            median_peak_bytes: c.median_peak_bytes,
+            p90_peak_bytes: c.p90_peak_bytes,
+            max_peak_bytes: c.max_peak_bytes,
+            link_peak_bytes: c.link_peak_bytes,
+            heaviest: c
+                .heaviest
+                .iter()
+                .map(|(krate, kind, peak_bytes)| Heavy {
+                    krate: krate.clone(),
+                    kind: kind.clone(),
+                    peak_bytes: *peak_bytes,
+                })
+                .collect(),
+            peak_by_jobs: c.peak_by_jobs.clone(),
+        }
+    }
+}
+
+impl From<&CalibrationRecord> for Calibration {
+    fn from(c: &CalibrationRecord) -> Self {
+        Calibration {
+            rustc: c.rustc.clone(),
+            date: c.date.clone(),
+            profile: c.profile.clone(),
+            crates: c.crates,
+            total_seconds: c.total_seconds,
+            median_peak_bytes: c.median_peak_bytes,
+            p90_peak_bytes: c.p90_peak_bytes,
+            max_peak_bytes: c.max_peak_bytes,
+            link_peak_bytes: c.link_peak_bytes,
+            heaviest: c
+                .heaviest
+                .iter()
+                .map(|h| (h.krate.clone(), h.kind.clone(), h.peak_bytes))
+                .collect(),
+            peak_by_jobs: c.peak_by_jobs.clone(),
+        }
+    }
 }
 
 /// A problem in memsafe.toml, with the line and the key.
@@ -74,330 +287,127 @@ impl std::fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
-#[derive(Serialize)]
-struct RecordContext<'a> {
-    version: &'a str,
-    format: i64,
-    preset: &'static str,
-    editors: Vec<&'static str>,
-    scripts: &'static str,
-    team: bool,
-    hardware_words: String,
-    hardware: &'a Hardware,
-    budget_bytes: u64,
-    jobs: u32,
-    test_threads: u32,
-    managed: &'a [Managed],
-    undo_count: usize,
-}
+const HEADER: &str = "\
+# memsafe's record for this project: the answers given to `memsafe init`, the machine the
+# plan was made for, the planned values, and what memsafe owns in which file.
+#   memsafe regen   re-plan after a hardware change, from these answers, without questions
+#   memsafe check   exit 1 when this machine or an owned key no longer matches the plan
+#   memsafe remove  put every file back as it was before memsafe
+# Edit [answers] or [overrides] by hand if you like; memsafe rewrites the rest.
+";
 
-/// Renders the record for `plan`; `existing` is the current file, whose `[overrides]` table
-/// (with its comments) is carried over as it is.
-pub fn render(
-    templates: &crate::render::Templates,
-    plan: &Plan,
-    managed: &[Managed],
-    undo: &[FileUndo],
-    existing: Option<&str>,
-) -> String {
-    let hardware = &plan.hardware;
-    let context = RecordContext {
-        version: env!("CARGO_PKG_VERSION"),
-        format: FORMAT,
-        preset: plan.answers.preset.as_str(),
-        editors: plan.answers.editors.list().iter().map(|e| e.as_str()).collect(),
-        scripts: plan.answers.scripts.as_str(),
-        team: plan.answers.team,
-        hardware_words: hardware.describe(),
-        hardware,
-        budget_bytes: plan.budget_bytes,
-        jobs: plan.jobs,
-        test_threads: plan.test_threads,
-        managed,
-        undo_count: undo.len(),
-    };
-    let rendered = templates.render_context(crate::render::MEMSAFE_TOML, &context);
-    let mut document: DocumentMut = rendered.parse().expect("the rendered record parses");
-    if let Some(calibration) = &plan.calibration {
-        append_calibration(&mut document, calibration);
+const OVERRIDES_HELP: &str = "\
+# Pin a value here and every plan keeps it (1 to 1024), e.g.:
+# jobs = 3
+# test_threads = 2
+";
+
+const FILES_HELP: &str = "\
+# What memsafe owns in each file, and what `memsafe remove` puts back. Do not edit.
+";
+
+/// Renders the record; `existing` is the current file, whose `[overrides]` table (with its
+/// comments) is carried over when it says the same.
+pub fn render(record: &Record, existing: Option<&str>) -> String {
+    let mut document = toml_edit::ser::to_document(record).expect("the record serializes");
+    // Every section as a [table], even an empty one.
+    let inline: Vec<String> = document
+        .iter()
+        .filter(|(_, item)| item.is_inline_table())
+        .map(|(key, _)| key.to_string())
+        .collect();
+    for key in inline {
+        if let Some(Item::Value(toml_edit::Value::InlineTable(table))) = document.remove(&key) {
+            document.insert(&key, Item::Table(table.into_table()));
+        }
     }
-    append_undo(&mut document, undo);
+    // `[[file]]` and `[[file.key]]` tables, not one long inline array.
+    if let Some(Item::Value(toml_edit::Value::Array(files))) = document.remove("file") {
+        let mut tables = toml_edit::ArrayOfTables::new();
+        for file in files {
+            let toml_edit::Value::InlineTable(file) = file else {
+                continue;
+            };
+            let mut table = file.into_table();
+            if let Some(Item::Value(toml_edit::Value::Array(keys))) = table.remove("key") {
+                let mut key_tables = toml_edit::ArrayOfTables::new();
+                for key in keys {
+                    if let toml_edit::Value::InlineTable(key) = key {
+                        key_tables.push(key.into_table());
+                    }
+                }
+                table.insert("key", Item::ArrayOfTables(key_tables));
+            }
+            tables.push(table);
+        }
+        document.insert("file", Item::ArrayOfTables(tables));
+    }
+    if !document.contains_key("overrides") {
+        document.insert("overrides", Item::Table(toml_edit::Table::new()));
+    }
+    // The sections in the record's order: the user's first, memsafe's bookkeeping last.
+    for (position, name) in ["memsafe", "answers", "hardware", "plan", "overrides", "calibration"]
+        .iter()
+        .enumerate()
+    {
+        if let Some(table) = document.get_mut(name).and_then(Item::as_table_mut) {
+            table.set_position(Some(isize::try_from(position).unwrap_or(0)));
+        }
+    }
+    if let Some(table) = document.get_mut("calibration").and_then(Item::as_table_mut) {
+        table.decor_mut().set_prefix("\n# what `memsafe calibrate` measured\n");
+    }
+    if let Some(Item::Table(memsafe)) = document.get_mut("memsafe") {
+        memsafe.decor_mut().set_prefix(HEADER.to_string() + "\n");
+    }
+    let overrides_table = document
+        .get_mut("overrides")
+        .and_then(Item::as_table_mut)
+        .expect("overrides serialize as a table");
+    overrides_table.set_implicit(false);
+    overrides_table.decor_mut().set_prefix("\n");
+    if overrides_table.is_empty() {
+        overrides_table.decor_mut().set_suffix(format!("\n{}", OVERRIDES_HELP.trim_end()));
+    }
+    // The user's [overrides] table, comments and all, when it says what the record says.
     let old = existing.and_then(|text| text.parse::<DocumentMut>().ok());
     if let Some(old_overrides) = old
         .as_ref()
-        .and_then(|old| old.get("overrides"))
+        .and_then(|d| d.get("overrides"))
         .and_then(Item::as_table)
     {
-        let position = document["overrides"]
-            .as_table()
-            .and_then(toml_edit::Table::position);
-        let mut kept = old_overrides.clone();
-        kept.set_position(position);
-        document["overrides"] = Item::Table(kept);
-        // Comments after the last pin belong, in TOML, to the next table's header: keep them too.
-        if let (Some(old_next), Some(next)) = (
-            old.as_ref()
-                .and_then(|old| old.get("managed"))
-                .and_then(Item::as_table),
-            document.get_mut("managed").and_then(Item::as_table_mut),
-        ) {
-            *next.decor_mut() = old_next.decor().clone();
+        let new = document["overrides"].as_table().expect("a table");
+        let same = new.len() == old_overrides.len()
+            && new
+                .iter()
+                .all(|(k, v)| old_overrides.get(k).and_then(Item::as_integer) == v.as_integer());
+        if same {
+            let mut kept = old_overrides.clone();
+            kept.set_position(new.position());
+            document["overrides"] = Item::Table(kept);
         }
     }
-    document.to_string()
-}
-
-/// Lines are stored without their `\n`, which every line has but the file's last one may lack:
-/// the lists whose last line lacks it are named in `no_newline_at_end`.
-fn string_array(lines: &[String]) -> Item {
-    let mut array = toml_edit::Array::new();
-    for line in lines {
-        array.push(line.strip_suffix('\n').unwrap_or(line));
-    }
-    Item::Value(toml_edit::Value::Array(array))
-}
-
-fn unterminated(lines: &[String]) -> bool {
-    lines.last().is_some_and(|line| !line.ends_with('\n'))
-}
-
-fn integer(value: u64) -> Item {
-    toml_edit::value(i64::try_from(value).unwrap_or(i64::MAX))
-}
-
-/// `[calibration]`: what `memsafe calibrate` measured.
-fn append_calibration(document: &mut DocumentMut, calibration: &Calibration) {
-    let mut table = toml_edit::Table::new();
-    table.decor_mut().set_prefix(
-        "\n# What `memsafe calibrate` measured: peak memory per rustc of this project. The plan uses\n\
-         # it instead of the preset's estimate; `memsafe check` says when it is stale.\n",
-    );
-    table.insert("rustc", toml_edit::value(calibration.rustc.as_str()));
-    table.insert("date", toml_edit::value(calibration.date.as_str()));
-    table.insert("profile", toml_edit::value(calibration.profile.as_str()));
-    table.insert("crates", integer(calibration.crates));
-    table.insert("total_seconds", integer(calibration.total_seconds));
-    table.insert("median_peak_bytes", integer(calibration.median_peak_bytes));
-    table.insert("p90_peak_bytes", integer(calibration.p90_peak_bytes));
-    table.insert("max_peak_bytes", integer(calibration.max_peak_bytes));
-    table.insert("link_peak_bytes", integer(calibration.link_peak_bytes));
-    let mut heaviest = toml_edit::Array::new();
-    for (krate, kind, peak) in &calibration.heaviest {
-        let mut entry = toml_edit::InlineTable::new();
-        entry.insert("crate", krate.as_str().into());
-        entry.insert("kind", kind.as_str().into());
-        entry.insert("peak_bytes", i64::try_from(*peak).unwrap_or(i64::MAX).into());
-        let mut value = toml_edit::Value::InlineTable(entry);
-        value.decor_mut().set_prefix("\n  ");
-        heaviest.push_formatted(value);
-    }
-    heaviest.set_trailing("\n");
-    heaviest.set_trailing_comma(true);
-    table.insert("heaviest", Item::Value(toml_edit::Value::Array(heaviest)));
-    let mut peaks = toml_edit::Array::new();
-    for peak in &calibration.peak_by_jobs {
-        peaks.push(i64::try_from(*peak).unwrap_or(i64::MAX));
-    }
-    table.insert("peak_by_jobs", Item::Value(toml_edit::Value::Array(peaks)));
-    document.insert("calibration", Item::Table(table));
-}
-
-fn parse_calibration(reader: &Reader<'_>) -> Result<Option<Calibration>, RecordError> {
-    if reader.root.get("calibration").is_none() {
-        return Ok(None);
-    }
-    let bytes = |key: &str| {
-        reader
-            .integer("calibration", key)
-            .and_then(|v| u64::try_from(v).map_err(|_| reader.wrong("calibration", key, "a size in bytes")))
-    };
-    let list = |key: &str| -> Result<&toml_edit::Array, RecordError> {
-        reader
-            .item("calibration", key)
-            .and_then(Item::as_array)
-            .ok_or_else(|| reader.wrong("calibration", key, "a list"))
-    };
-    let mut heaviest = Vec::new();
-    for entry in list("heaviest")? {
-        let table = entry.as_inline_table().ok_or_else(|| {
-            reader.wrong("calibration", "heaviest", "a list of { crate, kind, peak_bytes }")
-        })?;
-        let text = |key: &str| {
-            table
-                .get(key)
-                .and_then(toml_edit::Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let peak = table
-            .get("peak_bytes")
-            .and_then(toml_edit::Value::as_integer)
-            .and_then(|v| u64::try_from(v).ok())
-            .unwrap_or(0);
-        heaviest.push((text("crate"), text("kind"), peak));
-    }
-    let peak_by_jobs: Vec<u64> = list("peak_by_jobs")?
-        .iter()
-        .filter_map(|v| v.as_integer().and_then(|v| u64::try_from(v).ok()))
-        .collect();
-    if peak_by_jobs.is_empty() {
-        return Err(reader.wrong("calibration", "peak_by_jobs", "a non-empty list of sizes"));
-    }
-    Ok(Some(Calibration {
-        rustc: reader.string("calibration", "rustc")?,
-        date: reader.string("calibration", "date")?,
-        profile: reader.string("calibration", "profile")?,
-        crates: bytes("crates")?,
-        total_seconds: bytes("total_seconds")?,
-        median_peak_bytes: bytes("median_peak_bytes")?,
-        p90_peak_bytes: bytes("p90_peak_bytes")?,
-        max_peak_bytes: bytes("max_peak_bytes")?,
-        link_peak_bytes: bytes("link_peak_bytes")?,
-        heaviest,
-        peak_by_jobs,
-    }))
-}
-
-/// `[[undo]]` tables, one per file, each with its `[[undo.hunk]]` tables.
-fn append_undo(document: &mut DocumentMut, undo: &[FileUndo]) {
-    if undo.is_empty() {
-        return;
-    }
-    let mut files = toml_edit::ArrayOfTables::new();
-    for (index, entry) in undo.iter().enumerate() {
-        let mut table = toml_edit::Table::new();
-        if index == 0 {
-            table.decor_mut().set_prefix(
-                "\n# What `memsafe remove` puts back: for each file, whether memsafe created it, or the\n\
-                 # lines it changed with the original lines. Do not edit.\n",
-            );
+    if let Some(files) = document.get_mut("file").and_then(Item::as_array_of_tables_mut) {
+        for (index, table) in files.iter_mut().enumerate() {
+            table.decor_mut().set_prefix(if index == 0 {
+                format!("\n{FILES_HELP}")
+            } else {
+                "\n".into()
+            });
         }
-        table.insert("file", toml_edit::value(entry.file.as_str()));
-        table.insert("created", toml_edit::value(entry.created));
-        // A count, so that a truncated file is an error rather than a silently shorter undo.
-        table.insert(
-            "hunks",
-            toml_edit::value(i64::try_from(entry.hunks.len()).unwrap_or(i64::MAX)),
-        );
-        let mut hunks = toml_edit::ArrayOfTables::new();
-        for hunk in &entry.hunks {
-            let mut item = toml_edit::Table::new();
-            item.insert(
-                "line",
-                toml_edit::value(i64::try_from(hunk.line).unwrap_or(i64::MAX)),
-            );
-            // Before the line lists, so that a file cut short loses a required key, not this.
-            let open_ended: Vec<&str> = [
-                ("removed", &hunk.removed),
-                ("added", &hunk.added),
-                ("after", &hunk.after),
-            ]
-            .into_iter()
-            .filter(|(_, lines)| unterminated(lines))
-            .map(|(name, _)| name)
-            .collect();
-            if !open_ended.is_empty() {
-                let mut names = toml_edit::Array::new();
-                names.extend(open_ended);
-                item.insert("no_newline_at_end", toml_edit::value(names));
-            }
-            item.insert("before", string_array(&hunk.before));
-            item.insert("removed", string_array(&hunk.removed));
-            item.insert("added", string_array(&hunk.added));
-            item.insert("after", string_array(&hunk.after));
-            hunks.push(item);
-        }
-        if !hunks.is_empty() {
-            table.insert("hunk", Item::ArrayOfTables(hunks));
-        }
-        files.push(table);
     }
-    document.insert("undo", Item::ArrayOfTables(files));
+    for (_, item) in document.as_table_mut().iter_mut() {
+        if let Item::Table(table) = item
+            && table.decor().prefix().is_none()
+        {
+            table.decor_mut().set_prefix("\n");
+        }
+    }
+    let text = document.to_string();
+    text.trim_start_matches('\n').to_string()
 }
 
-fn parse_undo(reader: &Reader<'_>) -> Result<Vec<FileUndo>, RecordError> {
-    let Some(item) = reader.root.get("undo") else {
-        return Ok(Vec::new());
-    };
-    let bad = |message: &str| RecordError {
-        line: item.span().map(|s| line_column(reader.body, s.start).0),
-        key: "undo".into(),
-        message: message.into(),
-    };
-    let files = item
-        .as_array_of_tables()
-        .ok_or_else(|| bad("must be [[undo]] tables"))?;
-    let lines = |table: &toml_edit::Table, key: &str| -> Result<Vec<String>, RecordError> {
-        let open_ended = table
-            .get("no_newline_at_end")
-            .and_then(Item::as_array)
-            .is_some_and(|names| names.iter().any(|name| name.as_str() == Some(key)));
-        let array = table
-            .get(key)
-            .and_then(Item::as_array)
-            .ok_or_else(|| bad(&format!("has a hunk without `{key}`")))?;
-        let count = array.len();
-        Ok(array
-            .iter()
-            .enumerate()
-            .filter_map(|(index, value)| {
-                let line = value.as_str()?;
-                Some(if open_ended && index + 1 == count {
-                    line.to_string()
-                } else {
-                    format!("{line}\n")
-                })
-            })
-            .collect())
-    };
-    let mut out = Vec::new();
-    for table in files {
-        let file = table
-            .get("file")
-            .and_then(Item::as_str)
-            .ok_or_else(|| bad("has an entry without `file`"))?;
-        let created = table
-            .get("created")
-            .and_then(Item::as_bool)
-            .ok_or_else(|| bad("has an entry without `created`"))?;
-        let mut hunks = Vec::new();
-        if let Some(list) = table.get("hunk").and_then(Item::as_array_of_tables) {
-            for hunk in list {
-                let line = hunk
-                    .get("line")
-                    .and_then(Item::as_integer)
-                    .and_then(|n| usize::try_from(n).ok())
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| bad("has a hunk without a positive `line`"))?;
-                hunks.push(Hunk {
-                    line,
-                    before: lines(hunk, "before")?,
-                    removed: lines(hunk, "removed")?,
-                    added: lines(hunk, "added")?,
-                    after: lines(hunk, "after")?,
-                });
-            }
-        }
-        let expected = table
-            .get("hunks")
-            .and_then(Item::as_integer)
-            .ok_or_else(|| bad("has an entry without `hunks`"))?;
-        if usize::try_from(expected).ok() != Some(hunks.len()) {
-            return Err(bad(&format!(
-                "lists {} of {expected} changes for `{file}`: the file looks truncated",
-                hunks.len()
-            )));
-        }
-        out.push(FileUndo {
-            file: file.to_string(),
-            created,
-            hunks,
-        });
-    }
-    Ok(out)
-}
-
-/// Reads memsafe.toml.
+/// Reads memsafe.toml, checking everything in it.
 pub fn parse(text: &str) -> Result<Record, RecordError> {
     let (_, body) = crate::merge::text::Shape::of(text);
     let document = toml_edit::Document::parse(body.as_str()).map_err(|error| {
@@ -408,280 +418,262 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
             message: error.message().trim().to_string(),
         }
     })?;
-    let reader = Reader {
-        body: &body,
-        root: document.as_table(),
+    // The format first: an older or newer record gets its own words, not a field error.
+    let format = document
+        .get("memsafe")
+        .and_then(|m| m.get("format"))
+        .and_then(Item::as_integer);
+    let version = document
+        .get("memsafe")
+        .and_then(|m| m.get("version"))
+        .and_then(Item::as_str)
+        .unwrap_or("?");
+    let line_of = |table: &str, key: &str| -> Option<usize> {
+        let item = document.get(table)?;
+        let span = item.get(key).and_then(Item::span).or_else(|| item.span())?;
+        Some(line_column(&body, span.start).0)
     };
-
-    let format = reader.integer("memsafe", "format")?;
-    let version = reader.string("memsafe", "version")?;
-    if format > FORMAT || newer(&version, env!("CARGO_PKG_VERSION")) {
-        return Err(RecordError {
-            line: reader.line("memsafe", "version"),
-            key: String::new(),
-            message: format!(
-                "written by memsafe {version} (record format {format}), newer than this memsafe {}: \
-                 update memsafe",
-                env!("CARGO_PKG_VERSION")
-            ),
-        });
-    }
-
-    let preset = match reader.string("answers", "preset")?.as_str() {
-        "safe" => Preset::Safe,
-        "balanced" => Preset::Balanced,
-        "fast" => Preset::Fast,
-        other => return Err(reader.invalid("answers", "preset", other, "safe, balanced or fast")),
-    };
-    let editors = match reader.item("answers", "editors") {
-        Some(item) => {
-            let names = item
-                .as_array()
-                .ok_or_else(|| reader.wrong("answers", "editors", "a list of editors"))?;
-            let mut list = Vec::new();
-            for name in names {
-                list.push(match name.as_str() {
-                    Some("vscode") => Editor::Vscode,
-                    Some("zed") => Editor::Zed,
-                    Some("helix") => Editor::Helix,
-                    Some("none") => Editor::None,
-                    other => {
-                        return Err(reader.invalid(
-                            "answers",
-                            "editors",
-                            other.unwrap_or("(not a string)"),
-                            "a list of vscode, zed, helix",
-                        ));
-                    }
-                });
-            }
-            Editors::from_list(&list)
+    match format {
+        Some(FORMAT) => {}
+        Some(newer) if newer > FORMAT => {
+            return Err(RecordError {
+                line: line_of("memsafe", "format"),
+                key: String::new(),
+                message: format!(
+                    "written by memsafe {version} (record format {newer}), newer than this memsafe {}: \
+                     update memsafe",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            });
         }
-        None => return Err(reader.missing("answers", "editors")),
-    };
-    let scripts = match reader.string("answers", "scripts")?.as_str() {
-        "sh" => Scripts::Sh,
-        "ps1" => Scripts::Ps1,
-        "both" => Scripts::Both,
-        "none" => Scripts::None,
-        other => return Err(reader.invalid("answers", "scripts", other, "sh, ps1, both or none")),
-    };
-    let team = reader.optional_bool("answers", "team")?.unwrap_or(false);
-
-    let os = match reader.string("hardware", "os")?.as_str() {
-        "linux" => Os::Linux,
-        "macos" => Os::Macos,
-        "windows" => Os::Windows,
-        other => return Err(reader.invalid("hardware", "os", other, "linux, macos or windows")),
-    };
-    let memory_source = match reader.string("hardware", "memory_source")?.as_str() {
-        "ram" => MemorySource::Ram,
-        "cgroup-limit" => MemorySource::CgroupLimit,
-        "flag" => MemorySource::Flag,
-        other => return Err(reader.invalid("hardware", "memory_source", other, "ram, cgroup-limit or flag")),
-    };
-    let hardware = Hardware {
-        memory_bytes: reader.positive("hardware", "memory_bytes")?,
-        memory_source,
-        logical_cpus: reader.count("hardware", "logical_cpus")?,
-        physical_cpus: reader.count("hardware", "physical_cpus")?,
-        os,
-        wsl: false,
-        notes: Vec::new(),
-    };
-
-    let overrides = Overrides {
-        jobs: reader.optional_count("overrides", "jobs")?,
-        test_threads: reader.optional_count("overrides", "test_threads")?,
-    };
-    if let Some(table) = reader.root.get("overrides").and_then(Item::as_table_like) {
-        for (key, _) in table.iter() {
-            if !matches!(key, "jobs" | "test_threads") {
-                return Err(RecordError {
-                    line: reader.line("overrides", key),
-                    key: format!("overrides.{key}"),
-                    message: "is not a value memsafe can pin: use `jobs` or `test_threads`".into(),
-                });
-            }
+        Some(older) => {
+            return Err(RecordError {
+                line: line_of("memsafe", "format"),
+                key: String::new(),
+                message: format!(
+                    "written by memsafe {version} (record format {older}), which this memsafe cannot \
+                     undo: run `memsafe remove` with memsafe {version}, or restore the files from \
+                     version control and delete memsafe.toml"
+                ),
+            });
         }
-    }
-
-    // The counts at the top catch a file cut short after them.
-    let count_of = |key: &str| reader.item("memsafe", key).and_then(Item::as_integer);
-    let truncated = |what: &str, found: usize, expected: i64| RecordError {
-        line: reader.line("memsafe", what),
-        key: format!("memsafe.{what}"),
-        message: format!("says {expected}, but the file lists {found}: it looks truncated"),
-    };
-    let mut managed = Vec::new();
-    if let Some(table) = reader.root.get("managed").and_then(Item::as_table_like) {
-        for (name, item) in table.iter() {
-            let keys = item
-                .as_array()
-                .map(|array| {
-                    array
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            managed.push(Managed {
-                name: name.to_string(),
-                keys,
+        None => {
+            return Err(RecordError {
+                line: line_of("memsafe", "format"),
+                key: "memsafe.format".into(),
+                message: "is missing or not an integer".into(),
             });
         }
     }
-
-    if let Some(expected) = count_of("managed")
-        && usize::try_from(expected).ok() != Some(managed.len())
-    {
-        return Err(truncated("managed", managed.len(), expected));
-    }
-    let undo = parse_undo(&reader)?;
-    if let Some(expected) = count_of("undo")
-        && usize::try_from(expected).ok() != Some(undo.len())
-    {
-        return Err(truncated("undo", undo.len(), expected));
-    }
-
-    Ok(Record {
-        version,
-        answers: Answers {
-            preset,
-            editors,
-            scripts,
-            team,
-        },
-        hardware,
-        budget_bytes: reader.positive("plan", "budget_bytes").unwrap_or(0),
-        jobs: reader.count("plan", "jobs")?,
-        test_threads: reader.count("plan", "test_threads")?,
-        overrides,
-        managed,
-        undo,
-        calibration: parse_calibration(&reader)?,
-    })
-}
-
-/// Whether dotted version `a` is newer than `b` (numeric parts, missing parts are 0).
-fn newer(a: &str, b: &str) -> bool {
-    let parts = |v: &str| -> Vec<u64> { v.split(['.', '-']).map_while(|p| p.parse().ok()).collect() };
-    let (a, b) = (parts(a), parts(b));
-    for index in 0..a.len().max(b.len()) {
-        let (x, y) = (
-            a.get(index).copied().unwrap_or(0),
-            b.get(index).copied().unwrap_or(0),
-        );
-        if x != y {
-            return x > y;
-        }
-    }
-    false
-}
-
-struct Reader<'a> {
-    body: &'a str,
-    root: &'a toml_edit::Table,
-}
-
-impl Reader<'_> {
-    fn table(&self, table: &str) -> Option<&dyn TableLike> {
-        self.root.get(table).and_then(Item::as_table_like)
-    }
-
-    fn item(&self, table: &str, key: &str) -> Option<&Item> {
-        self.table(table).and_then(|t| t.get(key))
-    }
-
-    fn line(&self, table: &str, key: &str) -> Option<usize> {
-        let span = self
-            .item(table, key)
-            .and_then(Item::span)
-            .or_else(|| self.root.get(table).and_then(Item::span))?;
-        Some(line_column(self.body, span.start).0)
-    }
-
-    fn missing(&self, table: &str, key: &str) -> RecordError {
+    let record: Record = toml_edit::de::from_str(body.as_str()).map_err(|error| {
+        let line = error.span().map(|span| line_column(&body, span.start).0);
         RecordError {
-            line: self
-                .root
-                .get(table)
-                .and_then(Item::span)
-                .map(|s| line_column(self.body, s.start).0),
-            key: format!("{table}.{key}"),
-            message: "is missing".into(),
+            line,
+            key: String::new(),
+            message: error.message().trim().to_string(),
         }
-    }
-
-    fn wrong(&self, table: &str, key: &str, expected: &str) -> RecordError {
-        RecordError {
-            line: self.line(table, key),
-            key: format!("{table}.{key}"),
-            message: format!("must be {expected}"),
-        }
-    }
-
-    fn invalid(&self, table: &str, key: &str, value: &str, expected: &str) -> RecordError {
-        RecordError {
-            line: self.line(table, key),
-            key: format!("{table}.{key}"),
-            message: format!("is `{value}`: expected {expected}"),
-        }
-    }
-
-    fn string(&self, table: &str, key: &str) -> Result<String, RecordError> {
-        let item = self.item(table, key).ok_or_else(|| self.missing(table, key))?;
-        item.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| self.wrong(table, key, "a string"))
-    }
-
-    fn integer(&self, table: &str, key: &str) -> Result<i64, RecordError> {
-        let item = self.item(table, key).ok_or_else(|| self.missing(table, key))?;
-        item.as_integer()
-            .ok_or_else(|| self.wrong(table, key, "an integer"))
-    }
-
-    fn positive(&self, table: &str, key: &str) -> Result<u64, RecordError> {
-        let value = self.integer(table, key)?;
-        u64::try_from(value)
-            .ok()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| self.wrong(table, key, "a positive integer"))
-    }
-
-    fn count(&self, table: &str, key: &str) -> Result<u32, RecordError> {
-        let value = self.positive(table, key)?;
-        u32::try_from(value).map_err(|_| self.wrong(table, key, "a positive integer below 2^32"))
-    }
-
-    fn optional_count(&self, table: &str, key: &str) -> Result<Option<u32>, RecordError> {
-        if self.item(table, key).is_none() {
-            return Ok(None);
-        }
-        self.count(table, key).map(Some)
-    }
-
-    fn optional_bool(&self, table: &str, key: &str) -> Result<Option<bool>, RecordError> {
-        match self.item(table, key) {
-            None => Ok(None),
-            Some(item) => item
-                .as_bool()
-                .map(Some)
-                .ok_or_else(|| self.wrong(table, key, "true or false")),
-        }
-    }
+    })?;
+    validate(&record, &|index, key| {
+        let files = document.get("file").and_then(Item::as_array_of_tables)?;
+        let table = files.get(index)?;
+        let span = table.get(key).and_then(Item::span).or_else(|| table.span())?;
+        Some(line_column(&body, span.start).0)
+    }, &line_of)?;
+    Ok(record)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+type FileLine<'a> = dyn Fn(usize, &str) -> Option<usize> + 'a;
+type TableLine<'a> = dyn Fn(&str, &str) -> Option<usize> + 'a;
 
-    #[test]
-    fn versions() {
-        assert!(newer("0.2.0", "0.1.9"));
-        assert!(newer("1.0", "0.99.99"));
-        assert!(!newer("0.1.0", "0.1.0"));
-        assert!(!newer("0.1", "0.1.0"));
+/// Everything serde cannot check: ranges, and that every path and key is one memsafe owns.
+fn validate(record: &Record, file_line: &FileLine<'_>, table_line: &TableLine<'_>) -> Result<(), RecordError> {
+    let count = |table: &str, key: &str, value: Option<u32>| -> Result<(), RecordError> {
+        match value {
+            Some(n) if !(1..=COUNT_MAX).contains(&i64::from(n)) => Err(RecordError {
+                line: table_line(table, key),
+                key: format!("{table}.{key}"),
+                message: format!("is {n}: it must be 1 to {COUNT_MAX}"),
+            }),
+            _ => Ok(()),
+        }
+    };
+    count("overrides", "jobs", record.overrides.jobs)?;
+    count("overrides", "test_threads", record.overrides.test_threads)?;
+    count("plan", "jobs", Some(record.plan.jobs))?;
+    count("plan", "test_threads", Some(record.plan.test_threads))?;
+    if record.hardware.memory_bytes == 0 || record.hardware.logical_cpus == 0 {
+        return Err(RecordError {
+            line: table_line("hardware", "memory_bytes"),
+            key: "hardware".into(),
+            message: "must name a machine with memory and CPUs".into(),
+        });
     }
+    let registry = owned::registry();
+    let mut seen: Vec<FileId> = Vec::new();
+    for (index, file) in record.files.iter().enumerate() {
+        let bad = |key: &str, message: String| RecordError {
+            line: file_line(index, key),
+            key: format!("file.{key}"),
+            message,
+        };
+        let Some(id) = FileId::from_path(&file.path) else {
+            return Err(bad(
+                "path",
+                format!(
+                    "is `{}`: memsafe.toml may only name the files memsafe manages ({})",
+                    file.path,
+                    FileId::ALL
+                        .iter()
+                        .flat_map(|id| id.paths())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        if seen.contains(&id) {
+            return Err(bad("path", format!("names `{}` twice", file.path)));
+        }
+        seen.push(id);
+        let mut expected_dirs: Vec<String> = Vec::new();
+        let mut folder = String::new();
+        for part in file.path.split('/').rev().skip(1).collect::<Vec<_>>().into_iter().rev() {
+            if !folder.is_empty() {
+                folder.push('/');
+            }
+            folder.push_str(part);
+            expected_dirs.push(folder.clone());
+        }
+        if let Some(dir) = file.dirs.iter().find(|d| !expected_dirs.contains(d)) {
+            return Err(bad(
+                "dirs",
+                format!("names `{dir}`, which is not a folder of `{}`", file.path),
+            ));
+        }
+        let format = id.format();
+        match (format, &file.hash) {
+            (Format::Script { .. }, Some(hash)) if !is_hash(hash) => {
+                return Err(bad("hash", format!("is `{hash}`, not a hash memsafe writes")));
+            }
+            (Format::Script { .. }, _) if !file.keys.is_empty() || !file.tables.is_empty() => {
+                return Err(bad("key", "lists keys for a script memsafe owns whole".into()));
+            }
+            (Format::Toml | Format::Jsonc, Some(_)) => {
+                return Err(bad("hash", "is only for scripts".into()));
+            }
+            _ => {}
+        }
+        if let Some(blank) = &file.blank {
+            let valueless = match format {
+                Format::Toml => crate::merge::toml::TomlDoc::parse(blank).is_ok_and(|d| d.has_no_values()),
+                Format::Jsonc => crate::merge::jsonc::JsonDoc::parse(blank).is_ok_and(|d| d.has_no_values()),
+                Format::Script { .. } => false,
+            };
+            if !valueless || blank.len() > BLANK_MAX {
+                return Err(bad("blank", "is not a file without values".into()));
+            }
+        }
+        let keys: Vec<&owned::Key> = registry.iter().filter(|k| k.file == id).collect();
+        for table in &file.tables {
+            if table.is_empty() || !keys.iter().any(|k| k.path.len() > table.len() && k.path.starts_with(table)) {
+                return Err(bad(
+                    "tables",
+                    format!("names `{}`, which memsafe never creates", table.join(".")),
+                ));
+            }
+        }
+        for key in &file.keys {
+            check_key(id, format, key, &keys).map_err(|message| RecordError {
+                line: file_line(index, "key"),
+                key: format!("file.key `{}`", owned::display_path(id, &key.path)),
+                message,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn check_key(id: FileId, format: Format, key: &KeyRecord, keys: &[&owned::Key]) -> Result<(), String> {
+    let registered = keys.iter().find(|k| k.path == key.path);
+    let written = match &key.written {
+        Some(text) => Some(
+            serde_json::from_str::<serde_json::Value>(text)
+                .map_err(|_| format!("has `written = {text:?}`, which is not JSON"))?,
+        ),
+        None => None,
+    };
+    match key.change {
+        Change::Set => {
+            let registered = registered.ok_or("is not a key memsafe owns in this file")?;
+            let written = written.ok_or("has no `written` value")?;
+            registered.value_type.check(&written)?;
+            for (name, raw) in [("original", &key.original), ("container", &key.container)] {
+                let Some(raw) = raw else { continue };
+                let parses = match format {
+                    Format::Toml => format!("k = {raw}").parse::<DocumentMut>().is_ok_and(|d| d.len() == 1),
+                    _ => crate::merge::jsonc::JsonDoc::parse(&format!("{{\"k\": {raw}}}"))
+                        .is_ok_and(|d| d.get(&["k".to_string()]).is_some()),
+                };
+                if !parses {
+                    return Err(format!("has a `{name}` that is not one value"));
+                }
+            }
+        }
+        Change::Delete => {
+            if registered.is_none() || format != Format::Toml {
+                return Err("is not a key memsafe takes out".into());
+            }
+            let original = key.original.as_deref().ok_or("has no `original` entry")?;
+            let last = key.path.last().map(String::as_str).unwrap_or_default();
+            let ok = original
+                .parse::<DocumentMut>()
+                .is_ok_and(|d| d.len() == 1 && d.contains_key(last));
+            if !ok {
+                return Err(format!("has an `original` that is not one `{last}` entry"));
+            }
+            if key.table_prefix.as_deref().is_some_and(|p| !p.trim().is_empty()) {
+                return Err("has a `table_prefix` that is not blank lines".into());
+            }
+        }
+        Change::Rename => {
+            let from = key.from.as_deref().ok_or("has no `from`")?;
+            if id != FileId::Vscode || key.path.len() != 1 || !crate::merge::jsonc::is_rename(from, &key.path[0]) {
+                return Err(format!("renames `{from}`, which is not a rename memsafe makes"));
+            }
+            if written.is_none() {
+                return Err("has no `written` value".into());
+            }
+            let original = key.original.as_deref().ok_or("has no `original` entry")?;
+            let ok = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&format!("{{{original}}}"))
+                .ok()
+                .or_else(|| {
+                    crate::merge::jsonc::check(&format!("{{{original}}}"))
+                        .ok()
+                        .map(|()| serde_json::Map::new())
+                })
+                .is_some();
+            if !ok || !original.trim_start().starts_with(&serde_json::Value::String(from.into()).to_string()) {
+                return Err(format!("has an `original` that is not one `{from}` property"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `fnv1a64:` and 16 hex digits.
+fn is_hash(text: &str) -> bool {
+    text.strip_prefix("fnv1a64:")
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The hash memsafe records for a script's bytes: FNV-1a, 64 bits (stable across Rust
+/// versions, unlike std's hasher; it tells memsafe's own bytes from an edit, not an attacker's
+/// forgery, which needs no forgery since the record is plain text).
+pub fn hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}")
 }

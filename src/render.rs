@@ -16,22 +16,14 @@ static TEMPLATES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 /// The name of one embedded template (its path below `templates/`, without `.tera`).
 pub type TemplateId = &'static str;
 
-/// Profile keys merged into Cargo.toml.
-pub const CARGO_PROFILE: TemplateId = "cargo/profile.toml";
-/// `[build] jobs` and `[env]`, merged into `.cargo/config.toml`.
+/// A new `.cargo/config.toml`: `[build] jobs` and `[env]`.
 pub const CARGO_CONFIG: TemplateId = "cargo/config.toml";
-/// rust-analyzer keys merged into `.vscode/settings.json`.
-pub const VSCODE_SETTINGS: TemplateId = "vscode/settings.json";
-/// rust-analyzer's settings merged into `.zed/settings.json`.
-pub const ZED_SETTINGS: TemplateId = "zed/settings.json";
-/// rust-analyzer's settings merged into `.helix/languages.toml`.
+/// A new `.helix/languages.toml`: rust-analyzer's settings.
 pub const HELIX_LANGUAGES: TemplateId = "helix/languages.toml";
 /// The POSIX test runner, written whole.
 pub const TEST_SH: TemplateId = "scripts/test-safe.sh";
 /// The PowerShell test runner, written whole.
 pub const TEST_PS1: TemplateId = "scripts/test-safe.ps1";
-/// memsafe's record, `memsafe.toml`.
-pub const MEMSAFE_TOML: TemplateId = "memsafe.toml";
 
 /// The embedded templates, parsed.
 pub struct Templates {
@@ -91,6 +83,75 @@ impl Templates {
             rust_analyzer: plan.rust_analyzer.as_ref(),
         };
         self.render_context(id, &context)
+    }
+
+    /// Renders a new TOML file holding `wanted` (key paths and values, in the registry's
+    /// order), grouped into one `[table]` per parent path.
+    pub fn render_toml(&self, id: TemplateId, preset: &str, wanted: &[(Vec<String>, serde_json::Value)]) -> String {
+        #[derive(Serialize)]
+        struct Entry {
+            key: String,
+            value: serde_json::Value,
+        }
+        #[derive(Serialize)]
+        struct Table {
+            header: String,
+            entries: Vec<Entry>,
+        }
+        #[derive(Serialize)]
+        struct Tables<'a> {
+            preset: &'a str,
+            tables: Vec<Table>,
+        }
+        let quote = |names: &[String]| -> String {
+            names
+                .iter()
+                .map(|n| toml_edit::Key::new(n.as_str()).to_string())
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        let mut tables: Vec<Table> = Vec::new();
+        for (path, value) in wanted {
+            let Some((key, parents)) = path.split_last() else {
+                continue;
+            };
+            let header = quote(parents);
+            let entry = Entry {
+                key: quote(std::slice::from_ref(key)),
+                value: value.clone(),
+            };
+            match tables.iter_mut().find(|t| t.header == header) {
+                Some(table) => table.entries.push(entry),
+                None => tables.push(Table {
+                    header,
+                    entries: vec![entry],
+                }),
+            }
+        }
+        self.render_context(id, &Tables { preset, tables })
+    }
+
+    /// The values `plan` sets in `file`, as a TOML or JSON text of their own (what memsafe
+    /// writes into a file of that kind; a new file gets this plus its header).
+    pub fn fragment(&self, file: crate::owned::FileId, plan: &Plan) -> String {
+        use crate::owned::{self, Format, Want};
+        let set: Vec<(Vec<String>, serde_json::Value)> = owned::wants(plan)
+            .into_iter()
+            .filter(|(key, _)| key.file == file)
+            .filter_map(|(key, want)| match want {
+                Want::Set(value) => Some((key.path, value)),
+                _ => None,
+            })
+            .collect();
+        match file.format() {
+            Format::Jsonc => {
+                let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(owned::nested(&set)))
+                    .expect("JSON serializes");
+                text.push('\n');
+                text
+            }
+            _ => self.render_toml(CARGO_CONFIG, plan.answers.preset.as_str(), &set),
+        }
     }
 
     /// Renders one template with a context of the caller's.
@@ -200,12 +261,12 @@ mod tests {
         let templates = Templates::new();
         for preset in [Preset::Safe, Preset::Balanced, Preset::Fast] {
             let plan = plan(preset);
-            for id in [CARGO_PROFILE, CARGO_CONFIG] {
-                let text = templates.render(id, &plan);
+            for file in [crate::owned::FileId::Manifest, crate::owned::FileId::CargoConfig, crate::owned::FileId::Helix] {
+                let text = templates.fragment(file, &plan);
                 text.parse::<toml_edit::DocumentMut>()
-                    .unwrap_or_else(|e| panic!("{id}: {e}\n{text}"));
+                    .unwrap_or_else(|e| panic!("{file:?}: {e}\n{text}"));
             }
-            let json = templates.render(VSCODE_SETTINGS, &plan);
+            let json = templates.fragment(crate::owned::FileId::Vscode, &plan);
             serde_json::from_str::<serde_json::Value>(&json).unwrap_or_else(|e| panic!("{e}\n{json}"));
             assert!(templates.render(TEST_SH, &plan).starts_with("#!/bin/sh\n"));
             assert!(templates.render(TEST_PS1, &plan).contains("$jobs = '"));

@@ -1,30 +1,72 @@
-//! The only module that writes the user's files.
+//! The only module that writes the user's files, with one commit protocol for every command
+//! that writes (init, regen, calibrate, remove):
 //!
-//! Every write is atomic: a temporary file in the same folder, flushed to disk, then renamed
-//! over the original, keeping the original's permissions. A symlink is written through: its
-//! target changes, the link stays a link. Before writing anything every target is checked;
-//! if a write still fails midway, the files already written are put back.
+//! 1. every target is checked (folder writable, file not read-only);
+//! 2. a journal, `.memsafe-journal` at the project root, is written and flushed to disk: each
+//!    file's bytes before the run and a hash of its bytes after. From here on, a run that dies
+//!    is rolled back by the next memsafe command that writes ([`recover`]);
+//! 3. each file is written atomically (a temporary file in the same folder, flushed, renamed
+//!    over the original, with the original's mode, owner and group), memsafe.toml first. Right
+//!    before each rename the target is read again: if it changed since memsafe read it, the run
+//!    rolls back, names the file and fails;
+//! 4. the journal is deleted: the run is committed.
+//!
+//! A failure or Ctrl-C during step 3 rolls back what was written, so exit 130 still means
+//! nothing was written. A symlink is written through (to its target, which [`crate::files`]
+//! checked to be inside the project). The rename replaces the file with a new one: a hardlink
+//! to the old file keeps the old content.
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 
-use crate::change::{FileChange, Kind};
+use crate::change::FileChange;
+use crate::error::{Interrupted, UsageError};
+use crate::owned::FileId;
+use crate::record::{self, hash};
+
+/// The journal's file name, at the project root.
+pub const JOURNAL: &str = ".memsafe-journal";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Journal {
+    files: Vec<JournalEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalEntry {
+    /// From the project root.
+    path: String,
+    /// The bytes before the run; `None`: there was no file.
+    before: Option<String>,
+    /// The hash of the bytes the run writes; `None`: the run deletes the file.
+    after: Option<String>,
+    /// Folders the run creates for the file, outermost first.
+    dirs: Vec<String>,
+}
 
 /// Checks that every change can be written: the folder exists or can be made, is writable,
 /// and the target is not a folder or read-only.
-pub fn preflight(changes: &[FileChange]) -> Result<()> {
-    for change in changes.iter().filter(|c| !c.is_noop()) {
-        let target = resolve(&change.path);
+pub fn preflight(changes: &[&FileChange]) -> Result<()> {
+    for change in changes {
+        let target = &change.path;
         if target.is_dir() {
-            bail!("cannot write `{}`: it is a folder", change.display);
+            bail!(UsageError::new(format!("cannot write `{}`: it is a folder", change.display)));
         }
-        if let Ok(metadata) = fs::metadata(&target)
+        if change.after.is_some()
+            && let Ok(metadata) = fs::metadata(target)
             && metadata.permissions().readonly()
         {
-            bail!("cannot write `{}`: the file is read-only", change.display);
+            bail!(UsageError::new(format!(
+                "cannot write `{}`: the file is read-only; nothing was written",
+                change.display
+            )));
         }
         let mut dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
         while !dir.exists() {
@@ -35,15 +77,15 @@ pub fn preflight(changes: &[FileChange]) -> Result<()> {
         // Checked by the mode bits too: root may create files in a read-only folder, and
         // memsafe should not write where the user said no.
         if fs::metadata(&dir).is_ok_and(|m| m.permissions().readonly()) {
-            bail!(
-                "cannot write `{}`: the folder `{}` is read-only",
+            bail!(UsageError::new(format!(
+                "cannot write `{}`: the folder `{}` is read-only; nothing was written",
                 change.display,
                 dir.display()
-            );
+            )));
         }
         tempfile::NamedTempFile::new_in(&dir).with_context(|| {
             format!(
-                "cannot write `{}`: `{}` is not writable",
+                "cannot write `{}`: `{}` is not writable; nothing was written",
                 change.display,
                 dir.display()
             )
@@ -52,49 +94,221 @@ pub fn preflight(changes: &[FileChange]) -> Result<()> {
     Ok(())
 }
 
-/// Writes every change that is not a no-op; on failure, restores what was already written.
-pub fn apply(changes: &[FileChange]) -> Result<()> {
+/// Set by Ctrl-C while files are being written.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+#[cfg(unix)]
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// While alive, Ctrl-C sets [`INTERRUPTED`] instead of ending the process.
+struct SigintGuard {
+    #[cfg(unix)]
+    previous: libc::sighandler_t,
+}
+
+impl SigintGuard {
+    fn install() -> SigintGuard {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        #[cfg(unix)]
+        {
+            // SAFETY: installs an async-signal-safe handler (one atomic store).
+            let previous = unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+            SigintGuard { previous }
+        }
+        #[cfg(not(unix))]
+        SigintGuard {}
+    }
+}
+
+impl Drop for SigintGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        // SAFETY: puts back the handler that was there before.
+        unsafe {
+            libc::signal(libc::SIGINT, self.previous);
+        }
+    }
+}
+
+/// Writes every change that is not a no-op, under the commit protocol above.
+pub fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
+    let pending: Vec<&FileChange> = changes.iter().filter(|c| !c.is_noop()).collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    preflight(&pending)?;
+    let journal = Journal {
+        files: pending
+            .iter()
+            .map(|c| JournalEntry {
+                path: c.display.clone(),
+                before: c.before.clone(),
+                after: c.after.as_deref().map(|a| hash(a.as_bytes())),
+                dirs: c.create_dirs.iter().map(|d| crate::files::display(root, d)).collect(),
+            })
+            .collect(),
+    };
+    let journal_path = root.join(JOURNAL);
+    write_atomic(
+        &journal_path,
+        serde_json::to_string(&journal).context("cannot write the journal")?.as_bytes(),
+        false,
+    )
+    .context("cannot write memsafe's journal; nothing was written")?;
+    let guard = SigintGuard::install();
     let mut done: Vec<&FileChange> = Vec::new();
-    for change in changes.iter().filter(|c| !c.is_noop()) {
-        if let Err(error) = write_one(change) {
-            let mut restore_failures = Vec::new();
-            for written in done.iter().rev() {
-                let restored = match &written.before {
-                    Some(before) => write_atomic(
-                        &resolve(&written.path),
-                        before.as_bytes(),
-                        written.kind == Kind::Executable,
-                    ),
-                    None => fs::remove_file(&written.path).map_err(Into::into),
-                };
-                if restored.is_err() {
-                    restore_failures.push(written.display.clone());
-                }
-            }
-            let undone = if done.is_empty() {
-                "no file was changed".to_string()
-            } else if restore_failures.is_empty() {
-                format!(
-                    "the files already written were restored ({})",
-                    done.iter()
-                        .map(|c| format!("`{}`", c.display))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                format!("could not restore {}", restore_failures.join(", "))
-            };
-            return Err(error.context(format!("failed to write `{}`; {undone}", change.display)));
+    let mut failure: Option<anyhow::Error> = None;
+    for change in &pending {
+        fault::checkpoint();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            failure = Some(Interrupted.into());
+            break;
         }
         done.push(change);
+        if let Err(error) = write_one(change) {
+            failure = Some(error.context(format!("failed to write `{}`", change.display)));
+            break;
+        }
     }
-    Ok(())
+    if failure.is_none() && INTERRUPTED.load(Ordering::SeqCst) {
+        failure = Some(Interrupted.into());
+    }
+    let result = match failure {
+        None => Ok(()),
+        Some(error) => {
+            let failed = rollback(root, &done);
+            let words = if failed.is_empty() {
+                "every file was put back as it was".to_string()
+            } else {
+                format!(
+                    "could not put back {} (memsafe's journal keeps them: run memsafe again to retry)",
+                    failed.join(", ")
+                )
+            };
+            if !failed.is_empty() {
+                drop(guard);
+                return Err(error.context(words));
+            }
+            Err(if error.is::<Interrupted>() {
+                error
+            } else {
+                error.context(words)
+            })
+        }
+    };
+    let _ = fs::remove_file(&journal_path);
+    sync_dir(root);
+    drop(guard);
+    result
+}
+
+/// Puts the files in `done` back as they were, newest first; returns those it could not.
+fn rollback(root: &Path, done: &[&FileChange]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for change in done.iter().rev() {
+        let current = fs::read(&change.path).ok();
+        let ours = change.after.as_ref().map(|a| a.as_bytes().to_vec());
+        // Put back only what memsafe wrote (not a write that never happened, nor another
+        // program's).
+        if current != change.before.as_ref().map(|b| b.as_bytes().to_vec()) && current == ours {
+            let restored = match &change.before {
+                Some(before) => {
+                    if let Some(dir) = change.path.parent() {
+                        let _ = fs::create_dir_all(dir);
+                    }
+                    write_atomic(&change.path, before.as_bytes(), change.executable)
+                }
+                None => fs::remove_file(&change.path).map_err(Into::into),
+            };
+            if restored.is_err() {
+                failed.push(format!("`{}`", change.display));
+            }
+        }
+        for dir in change.create_dirs.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+    let _ = root;
+    failed
+}
+
+/// Rolls back a run that died between its journal and its commit. Returns what it did, for
+/// the user; `None` when there was no journal.
+pub fn recover(root: &Path) -> Result<Option<String>> {
+    let path = root.join(JOURNAL);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("cannot read `{JOURNAL}`")),
+    };
+    let journal: Journal = serde_json::from_str(&text).map_err(|error| {
+        UsageError::new(format!("cannot read `{JOURNAL}`: {error}; nothing was written"))
+            .with_help(format!(
+                "an interrupted memsafe run left it; check the files it names, then delete `{JOURNAL}`"
+            ))
+    })?;
+    // Untrusted like the record: only the files memsafe manages, inside the project.
+    for entry in &journal.files {
+        if entry.path != record::FILE && FileId::from_path(&entry.path).is_none() {
+            return Err(UsageError::new(format!(
+                "`{JOURNAL}` names `{}`, which is not a file memsafe manages; nothing was written",
+                entry.path
+            ))
+            .with_help(format!("delete `{JOURNAL}`"))
+            .into());
+        }
+    }
+    let mut restored = Vec::new();
+    let mut left = Vec::new();
+    for entry in journal.files.iter().rev() {
+        let (full, current) = crate::files::read_inside(root, &entry.path)?;
+        if current == entry.before {
+            continue;
+        }
+        let ours = match (&current, &entry.after) {
+            (Some(text), Some(after)) => hash(text.as_bytes()) == *after,
+            (None, None) => true,
+            _ => false,
+        };
+        if !ours {
+            left.push(format!("`{}`", entry.path));
+            continue;
+        }
+        match &entry.before {
+            Some(before) => write_atomic(&full, before.as_bytes(), false)?,
+            None => fs::remove_file(&full).with_context(|| format!("cannot delete `{}`", entry.path))?,
+        }
+        for dir in entry.dirs.iter().rev() {
+            let _ = fs::remove_dir(root.join(dir));
+        }
+        restored.push(format!("`{}`", entry.path));
+    }
+    fs::remove_file(&path).with_context(|| format!("cannot delete `{JOURNAL}`"))?;
+    let mut words = "an earlier memsafe run was interrupted; it is rolled back".to_string();
+    if !restored.is_empty() {
+        words.push_str(&format!(": put back {}", restored.join(", ")));
+    }
+    if !left.is_empty() {
+        words.push_str(&format!(
+            "; left {} as they are (changed since)",
+            left.join(", ")
+        ));
+    }
+    Ok(Some(words))
+}
+
+/// Whether a journal waits for [`recover`].
+pub fn journal_exists(root: &Path) -> bool {
+    root.join(JOURNAL).exists()
 }
 
 /// Fault injection for memsafe's own tests (never set by users): `MEMSAFE_FAULT_FAIL_WRITE`
 /// names a file whose write fails; `MEMSAFE_FAULT_STOP_AT=K` makes the process print
 /// `memsafe-fault: stop K` on stderr and stop itself (SIGSTOP) at the K-th step of writing
-/// (before, inside and after each file's write), so a test can kill it there.
+/// (before, inside and after each file's write), so a test can kill it there, or send it
+/// Ctrl-C.
 mod fault {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -130,31 +344,48 @@ fn write_one(change: &FileChange) -> Result<()> {
     if fault::fail_write(&change.display) {
         bail!("injected failure (MEMSAFE_FAULT_FAIL_WRITE)");
     }
-    let target = resolve(&change.path);
-    if let Some(dir) = target.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    for dir in &change.create_dirs {
+        fs::create_dir(dir)
+            .or_else(|e| if dir.is_dir() { Ok(()) } else { Err(e) })
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
-    write_atomic(&target, change.after.as_bytes(), change.kind == Kind::Executable)
-}
-
-/// The file a path finally names: a symlink's target (relative targets resolved), or itself.
-fn resolve(path: &Path) -> PathBuf {
-    let mut current = path.to_path_buf();
-    for _ in 0..32 {
-        match fs::read_link(&current) {
-            Ok(target) => {
-                current = match current.parent() {
-                    Some(parent) if target.is_relative() => parent.join(target),
-                    _ => target,
-                };
+    let unchanged = || -> Result<()> {
+        let current = match fs::read(&change.path) {
+            Ok(bytes) => Some(bytes),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => return Err(error).with_context(|| format!("cannot read `{}`", change.display)),
+        };
+        if current.as_deref() != change.before.as_deref().map(str::as_bytes) {
+            bail!(
+                "`{}` changed while memsafe was working (another program wrote it); run memsafe again",
+                change.display
+            );
+        }
+        Ok(())
+    };
+    match &change.after {
+        Some(after) => write_checked(&change.path, after.as_bytes(), change.executable, &unchanged),
+        None => {
+            fault::checkpoint();
+            unchanged()?;
+            fs::remove_file(&change.path).with_context(|| format!("cannot delete `{}`", change.display))?;
+            for dir in &change.remove_dirs {
+                // Only an empty folder goes: remove_dir fails on one with files in it.
+                let _ = fs::remove_dir(dir);
             }
-            Err(_) => break,
+            fault::checkpoint();
+            Ok(())
         }
     }
-    current
 }
 
 fn write_atomic(target: &Path, bytes: &[u8], executable: bool) -> Result<()> {
+    write_checked(target, bytes, executable, &|| Ok(()))
+}
+
+/// Writes `bytes` to a temporary file next to `target`, then, if `still_ok` agrees, renames it
+/// over `target`, keeping the target's mode, owner and group.
+fn write_checked(target: &Path, bytes: &[u8], executable: bool, still_ok: &dyn Fn() -> Result<()>) -> Result<()> {
     let dir = target.parent().context("a file path has a folder")?;
     let mut temporary = tempfile::Builder::new()
         .prefix(".memsafe-")
@@ -164,19 +395,45 @@ fn write_atomic(target: &Path, bytes: &[u8], executable: bool) -> Result<()> {
     temporary.write_all(bytes)?;
     temporary.as_file().sync_all()?;
     fault::checkpoint();
-    let permissions = match fs::metadata(target) {
-        Ok(metadata) => Some(metadata.permissions()),
-        Err(_) => default_permissions(executable),
-    };
-    if let Some(permissions) = permissions {
-        temporary.as_file().set_permissions(permissions)?;
+    match fs::metadata(target) {
+        Ok(metadata) => {
+            temporary.as_file().set_permissions(metadata.permissions())?;
+            keep_owner(temporary.as_file(), &metadata);
+        }
+        Err(_) => {
+            if let Some(permissions) = default_permissions(executable) {
+                temporary.as_file().set_permissions(permissions)?;
+            }
+        }
     }
+    still_ok()?;
     temporary
         .persist(target)
         .map_err(|error| error.error)
         .with_context(|| format!("cannot replace `{}`", target.display()))?;
+    sync_dir(dir);
     fault::checkpoint();
     Ok(())
+}
+
+#[cfg(unix)]
+fn keep_owner(file: &fs::File, metadata: &fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    // Only root can give a file away; for anyone else this is a no-op or fails harmlessly.
+    let _ = std::os::unix::fs::fchown(file, Some(metadata.uid()), Some(metadata.gid()));
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_: &fs::File, _: &fs::Metadata) {}
+
+/// Flushes a folder's entries (the rename) to disk, where the platform can.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 #[cfg(unix)]

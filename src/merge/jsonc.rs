@@ -83,80 +83,36 @@ fn root_object(body: &str) -> Result<(CstRootNode, CstObject), MergeError> {
     Ok((root, object))
 }
 
-/// How to merge into a settings file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Style {
-    /// VS Code: flat dotted keys; old rust-analyzer names are migrated.
-    Vscode,
-    /// Zed and others: nested objects, merged level by level.
-    Nested,
-}
-
-/// Merges the generated JSON object into `existing` (VS Code style); returns `existing`
-/// unchanged (byte for byte) when every generated value is already there and nothing needed
-/// migrating.
+/// Sets every value of the generated JSON object in `existing`, objects level by level,
+/// after renaming old rust-analyzer settings (VS Code's flat keys), through [`JsonDoc`];
+/// returns `existing` unchanged (byte for byte) when nothing needed changing.
 pub fn merge(existing: &str, generated: &str) -> Result<Merged, MergeError> {
-    merge_styled(existing, generated, Style::Vscode)
-}
-
-/// Merges the generated JSON object into `existing`, objects level by level.
-pub fn merge_styled(existing: &str, generated: &str, style: Style) -> Result<Merged, MergeError> {
-    let ours: Map<String, Value> = serde_json::from_str(generated).expect("generated JSON parses");
-    let (shape, body) = Shape::of(existing);
-    if body.trim().is_empty() {
-        // An empty file: nothing of the user's to keep.
-        return Ok(Merged {
-            text: shape.restore(generated),
-            notes: Vec::new(),
-        });
+    fn leaves(prefix: &mut Vec<String>, value: &Value, out: &mut Vec<(Vec<String>, Value)>) {
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (key, value) in map {
+                    prefix.push(key.clone());
+                    leaves(prefix, value, out);
+                    prefix.pop();
+                }
+            }
+            other => out.push((prefix.clone(), other.clone())),
+        }
     }
-    let (root, object) = root_object(&body)?;
-    let notes = if style == Style::Vscode {
-        migrate_renamed(&object)
-    } else {
-        Vec::new()
-    };
-    let mut changed = !notes.is_empty();
-    changed |= merge_object(&object, &ours, &mut Vec::new());
-    if !changed {
-        return Ok(Merged {
-            text: existing.to_string(),
-            notes,
-        });
-    }
-    let mut text = root.to_string();
-    if !text.ends_with('\n') && (body.ends_with('\n') || body.trim().is_empty()) {
-        text.push('\n');
+    let ours: Value = serde_json::from_str(generated).expect("generated JSON parses");
+    let mut wanted = Vec::new();
+    leaves(&mut Vec::new(), &ours, &mut wanted);
+    let mut doc = JsonDoc::parse(existing)?;
+    let (renamed, mut notes) = doc.migrate_renamed();
+    let mut changed = !renamed.is_empty();
+    notes.splice(0..0, renamed.into_iter().map(|r| r.note));
+    for (path, value) in wanted {
+        changed |= doc.set(&path, &value, &mut Vec::new())?;
     }
     Ok(Merged {
-        text: shape.restore(&text),
+        text: if changed { doc.finish() } else { existing.to_string() },
         notes,
     })
-}
-
-/// Merges `ours` into `object`, descending into objects; returns whether anything changed.
-fn merge_object(object: &CstObject, ours: &Map<String, Value>, path: &mut Vec<String>) -> bool {
-    let mut changed = false;
-    for (key, value) in ours {
-        path.push(key.clone());
-        changed |= match value {
-            Value::Array(args) if is_jobs_args(path) => set_jobs_args(object, key, args),
-            Value::Object(entries) => {
-                let existing = object.get(key).and_then(|prop| prop.object_value());
-                let inner = match existing {
-                    Some(inner) => inner,
-                    None => {
-                        changed = true;
-                        object.object_value_or_set(key)
-                    }
-                };
-                merge_object(&inner, entries, path)
-            }
-            _ => set_value(object, key, value),
-        };
-        path.pop();
-    }
-    changed
 }
 
 /// rust-analyzer's `check.extraArgs`, flat (VS Code) or nested (Zed).
@@ -165,195 +121,22 @@ fn is_jobs_args(path: &[String]) -> bool {
         || (path.len() >= 2 && path[path.len() - 2] == "check" && path[path.len() - 1] == "extraArgs")
 }
 
-/// Sets `key` to `value` unless it already holds it; returns whether anything changed.
-fn set_value(object: &CstObject, key: &str, value: &Value) -> bool {
-    match object.get(key) {
-        Some(prop) => {
-            if prop.to_serde_value().as_ref() == Some(value) {
-                return false;
-            }
-            prop.set_value(to_input(value));
-        }
-        None => {
-            object.append(key, to_input(value));
-        }
+/// Whether renaming `from` to `to` is one memsafe makes (see [`migrate`]).
+pub fn is_rename(from: &str, to: &str) -> bool {
+    match from {
+        "rust-analyzer.inlayHints.enable" => return to == "[rust]",
+        "rust-analyzer.cargo.allFeatures" => return to == "rust-analyzer.cargo.features",
+        "rust-analyzer.checkOnSave.allFeatures" => return to == "rust-analyzer.check.features",
+        _ => {}
     }
-    true
-}
-
-/// `check.extraArgs` may hold the user's own arguments: only `--jobs`/`-j` are replaced,
-/// element by element, so the array keeps its layout and comments.
-fn set_jobs_args(object: &CstObject, key: &str, ours: &[Value]) -> bool {
-    let Some(array) = object.get(key).and_then(|prop| prop.array_value()) else {
-        return set_value(object, key, &Value::Array(ours.to_vec()));
-    };
-    let elements = array.elements();
-    let values: Vec<Option<Value>> = elements.iter().map(|element| element.to_serde_value()).collect();
-    let texts: Vec<Option<&str>> = values
-        .iter()
-        .map(|v| v.as_ref().and_then(Value::as_str))
-        .collect();
-    let ours_text: Vec<&str> = ours.iter().filter_map(Value::as_str).collect();
-    let Some(remove) = super::jobs_args_to_replace(&texts, &ours_text) else {
-        return false;
-    };
-    for (element, remove) in elements.into_iter().zip(remove) {
-        if remove {
-            element.remove();
-        }
-    }
-    for value in ours {
-        array.append(to_input(value));
-    }
-    true
-}
-
-/// Renames old rust-analyzer keys in place (the value, its comments and its position stay).
-/// Returns one note per old key found.
-fn migrate_renamed(object: &CstObject) -> Vec<String> {
     let renamed: Map<String, Value> = serde_json::from_str(RENAMED_SETTINGS).expect("embedded data parses");
-    let mut notes = Vec::new();
-    for prop in object.properties() {
-        let Some(name) = prop.name().and_then(|name| name.decoded_value().ok()) else {
-            continue;
-        };
-        let Some(entry) = renamed.get(&name) else { continue };
-        let current = entry.get("current").and_then(Value::as_str);
-        let value = prop.to_serde_value();
-        match (name.as_str(), current) {
-            ("rust-analyzer.inlayHints.enable", _) => {
-                prop.remove();
-                if value == Some(Value::Bool(false)) {
-                    let rust = object.object_value_or_set("[rust]");
-                    if rust.get("editor.inlayHints.enabled").is_none() {
-                        rust.append("editor.inlayHints.enabled", CstInputValue::from("off"));
-                    }
-                    notes.push(format!(
-                        "replaced `{name}` (removed from rust-analyzer) with VS Code's \
-                         `\"[rust]\": {{ \"editor.inlayHints.enabled\": \"off\" }}`"
-                    ));
-                } else {
-                    notes.push(format!(
-                        "removed `{name}`: rust-analyzer no longer has it, and hints are on by default"
-                    ));
-                }
-            }
-            ("rust-analyzer.cargo.allFeatures" | "rust-analyzer.checkOnSave.allFeatures", _) => {
-                let target = if name.starts_with("rust-analyzer.cargo.") {
-                    "rust-analyzer.cargo.features"
-                } else {
-                    "rust-analyzer.check.features"
-                };
-                if value == Some(Value::Bool(true)) && object.get(target).is_none() {
-                    prop.replace_with(target, CstInputValue::from("all"));
-                    notes.push(format!("replaced `{name}` with `\"{target}\": \"all\"`"));
-                } else {
-                    prop.remove();
-                    notes.push(format!(
-                        "removed `{name}`: rust-analyzer no longer reads it (`{target}` replaces it)"
-                    ));
-                }
-            }
-            (_, Some(current)) if is_plain_key(current) && !NOT_MIGRATED.contains(&name.as_str()) => {
-                if object.get(current).is_some() {
-                    prop.remove();
-                    notes.push(format!(
-                        "removed `{name}`: its current name `{current}` is already set"
-                    ));
-                } else if let Some(literal) = prop.name().and_then(|n| n.as_string_lit()) {
-                    literal.set_raw_value(Value::String(current.to_string()).to_string());
-                    notes.push(format!(
-                        "renamed `{name}` to `{current}` (rust-analyzer's current name)"
-                    ));
-                }
-            }
-            (_, current) => notes.push(format!(
-                "left `{name}` as it is: it is an old name that VS Code does not know, and its value \
-                 does not carry over as it is; set `{}` by hand",
-                current.unwrap_or("the matching current setting")
-            )),
-        }
-    }
-    notes
-}
-
-/// The values of a settings file as (key path, JSON text). A top-level key is its own name; an
-/// object is descended into, each level written `["name"]`: `files.watcherExclude["**/target/**"]`,
-/// `lsp["rust-analyzer"]["initialization_options"]["numThreads"]`. Unparsable text has none.
-pub fn values(text: &str) -> Vec<(String, String)> {
-    fn walk(prefix: &str, value: Value, out: &mut Vec<(String, String)>) {
-        match value {
-            Value::Object(entries) if !entries.is_empty() => {
-                for (key, value) in entries {
-                    walk(&format!("{prefix}[{}]", Value::String(key)), value, out);
-                }
-            }
-            other => out.push((prefix.to_string(), other.to_string())),
-        }
-    }
-    let (_, body) = Shape::of(text);
-    let Ok(root) = CstRootNode::parse(&body, &parse_options()) else {
-        return Vec::new();
-    };
-    let Some(Value::Object(map)) = root.value().and_then(|v| v.to_serde_value()) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (key, value) in map {
-        walk(&key, value, &mut out);
-    }
-    out
-}
-
-/// A key path as [`values`] writes it, split into its names.
-fn split_path(path: &str) -> Vec<String> {
-    let (first, mut rest) = match path.find("[\"") {
-        Some(index) => (&path[..index], &path[index..]),
-        None => (path, ""),
-    };
-    let mut names = vec![first.to_string()];
-    while let Some(after) = rest.strip_prefix('[') {
-        let mut reader = serde_json::Deserializer::from_str(after).into_iter::<String>();
-        let Some(Ok(name)) = reader.next() else { break };
-        names.push(name);
-        rest = after[reader.byte_offset()..].strip_prefix(']').unwrap_or("");
-    }
-    names
-}
-
-/// Removes the keys named as [`values`] names them; objects left empty on the way go too.
-/// Comments stay.
-pub fn remove_keys(existing: &str, keys: &[String]) -> Result<String, MergeError> {
-    fn remove_in(object: &CstObject, names: &[String]) {
-        let Some((first, rest)) = names.split_first() else {
-            return;
-        };
-        let Some(prop) = object.get(first) else { return };
-        if rest.is_empty() {
-            prop.remove();
-            return;
-        }
-        if let Some(inner) = prop.object_value() {
-            remove_in(&inner, rest);
-            if inner.properties().is_empty() {
-                prop.remove();
-            }
-        }
-    }
-    let (shape, body) = Shape::of(existing);
-    if body.trim().is_empty() {
-        return Ok(existing.to_string());
-    }
-    let (root, object) = root_object(&body)?;
-    for key in keys {
-        remove_in(&object, &split_path(key));
-    }
-    Ok(shape.restore(&root.to_string()))
-}
-
-/// The keys of a generated settings text, as [`values`] names them.
-pub fn key_paths(text: &str) -> Vec<String> {
-    values(text).into_iter().map(|(key, _)| key).collect()
+    renamed
+        .get(from)
+        .and_then(|entry| entry.get("current"))
+        .and_then(Value::as_str)
+        == Some(to)
+        && is_plain_key(to)
+        && !NOT_MIGRATED.contains(&from)
 }
 
 fn is_plain_key(key: &str) -> bool {
@@ -411,18 +194,423 @@ fn first_value_line(body: &str) -> usize {
     line
 }
 
+/// A settings file opened for key-by-key edits, through the concrete syntax tree. At every
+/// level the last property of a name is the one edited: it is the one editors use.
+pub struct JsonDoc {
+    shape: Shape,
+    body: String,
+    root: CstRootNode,
+    object: CstObject,
+    /// Quoted marker strings standing in for raw text that is put back as it was written.
+    placeholders: Vec<(String, String)>,
+    /// Pairs of markers (name, value) whose whole property is replaced by raw text.
+    properties: Vec<(String, String, String)>,
+}
+
+/// A value found at a key path: as JSON, and its raw text (comments inside included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub value: Value,
+    pub raw: String,
+}
+
+/// An old rust-analyzer setting renamed in place (its value and comments stay where they were).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Renamed {
+    pub from: String,
+    pub to: String,
+    /// The whole property as it was, to put back.
+    pub original: String,
+    /// The value under the new name.
+    pub value: Value,
+    pub note: String,
+}
+
+fn marker(kind: &str, index: usize) -> String {
+    format!("@@memsafe-{kind}-{index}@@")
+}
+
+fn last_prop(object: &CstObject, name: &str) -> Option<jsonc_parser::cst::CstObjectProp> {
+    object
+        .properties()
+        .into_iter()
+        .filter(|prop| prop.name().and_then(|n| n.decoded_value().ok()).as_deref() == Some(name))
+        .last()
+}
+
+impl JsonDoc {
+    pub fn parse(text: &str) -> Result<JsonDoc, MergeError> {
+        let (shape, body) = Shape::of(text);
+        let (root, object) = if body.trim().is_empty() {
+            let root = CstRootNode::parse("{}\n", &parse_options()).expect("`{}` parses");
+            let object = root.object_value_or_set();
+            (root, object)
+        } else {
+            root_object(&body)?
+        };
+        Ok(JsonDoc {
+            shape,
+            body,
+            root,
+            object,
+            placeholders: Vec::new(),
+            properties: Vec::new(),
+        })
+    }
+
+    fn object_at(&self, path: &[String]) -> Option<CstObject> {
+        let mut object = self.object.clone();
+        for name in path {
+            object = last_prop(&object, name)?.object_value()?;
+        }
+        Some(object)
+    }
+
+    pub fn get(&self, path: &[String]) -> Option<Found> {
+        let (key, parents) = path.split_last()?;
+        let prop = last_prop(&self.object_at(parents)?, key)?;
+        let node = prop.value()?;
+        let raw = node.to_string();
+        // A value put back in this session stands as a marker until `finish`: see through it.
+        if let Some((_, original)) = self.placeholders.iter().find(|(marker, _)| *marker == raw) {
+            let parsed = JsonDoc::parse(&format!("{{\"k\": {original}}}")).ok()?;
+            let value = parsed.get(&["k".to_string()])?.value;
+            return Some(Found {
+                value,
+                raw: original.clone(),
+            });
+        }
+        Some(Found {
+            value: node.to_serde_value()?,
+            raw,
+        })
+    }
+
+    /// Sets `path` to `value`, creating the objects on the way (added to `created`);
+    /// `check.extraArgs` is edited element by element. Returns whether anything changed.
+    pub fn set(&mut self, path: &[String], value: &Value, created: &mut Vec<Vec<String>>) -> Result<bool, MergeError> {
+        let Some((key, parents)) = path.split_last() else {
+            return Ok(false);
+        };
+        let mut object = self.object.clone();
+        let mut changed = false;
+        for (depth, name) in parents.iter().enumerate() {
+            object = match last_prop(&object, name) {
+                Some(prop) => match prop.object_value() {
+                    Some(inner) => inner,
+                    None => {
+                        return Err(MergeError::WrongType {
+                            key: path[..=depth].join("."),
+                            expected: "an object",
+                            found: "another value",
+                            line: None,
+                        });
+                    }
+                },
+                None => {
+                    changed = true;
+                    created.push(path[..=depth].to_vec());
+                    object.append(name, CstInputValue::Object(Vec::new()));
+                    last_prop(&object, name)
+                        .and_then(|p| p.object_value())
+                        .expect("just appended")
+                }
+            };
+        }
+        let mut full = parents.to_vec();
+        full.push(key.clone());
+        if let Value::Array(ours) = value
+            && is_jobs_args(&full)
+            && let Some(array) = last_prop(&object, key).and_then(|p| p.array_value())
+        {
+            return Ok(changed | replace_jobs_args(&array, ours));
+        }
+        Ok(changed | set_last(&object, key, value))
+    }
+
+    /// Puts `raw` (a value's text as it was) back at `path`.
+    pub fn restore(&mut self, path: &[String], raw: &str) -> Result<(), MergeError> {
+        let marker = marker("value", self.placeholders.len());
+        self.set(path, &Value::String(marker.clone()), &mut Vec::new())?;
+        self.placeholders.push((format!("\"{marker}\""), raw.to_string()));
+        Ok(())
+    }
+
+    /// Takes the key at `path` out (the last of that name). Returns whether it was there.
+    pub fn remove(&mut self, path: &[String]) -> bool {
+        let Some((key, parents)) = path.split_last() else {
+            return false;
+        };
+        match self.object_at(parents).and_then(|o| last_prop(&o, key)) {
+            Some(prop) => {
+                prop.remove();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Puts a renamed property back as it was, whole: name, separator, value and comments.
+    pub fn restore_property(&mut self, path: &[String], original: &str) -> bool {
+        let Some((key, parents)) = path.split_last() else {
+            return false;
+        };
+        let Some(prop) = self.object_at(parents).and_then(|o| last_prop(&o, key)) else {
+            return false;
+        };
+        let index = self.properties.len();
+        let (name, value) = (marker("name", index), marker("prop", index));
+        if let Some(literal) = prop.name().and_then(|n| n.as_string_lit()) {
+            literal.set_raw_value(format!("\"{name}\""));
+        } else {
+            return false;
+        }
+        prop.set_value(CstInputValue::String(value.clone()));
+        self.properties.push((format!("\"{name}\""), format!("\"{value}\""), original.to_string()));
+        true
+    }
+
+    /// Takes out the objects in `objects` (memsafe created them) that hold nothing now and
+    /// carry no comment, innermost first.
+    pub fn remove_empty_objects(&mut self, objects: &[Vec<String>]) {
+        let mut sorted: Vec<&Vec<String>> = objects.iter().collect();
+        sorted.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        for path in sorted {
+            let Some((key, parents)) = path.split_last() else {
+                continue;
+            };
+            let Some(prop) = self.object_at(parents).and_then(|o| last_prop(&o, key)) else {
+                continue;
+            };
+            let empty = prop.object_value().is_some_and(|inner| {
+                inner.properties().is_empty() && !inner.children().iter().any(|c| c.is_comment())
+            });
+            if empty {
+                prop.remove();
+            }
+        }
+    }
+
+    /// Whether an object is at `path`.
+    pub fn object_exists(&self, path: &[String]) -> bool {
+        self.object_at(path).is_some()
+    }
+
+    /// No property is left (comments may be).
+    pub fn has_no_values(&self) -> bool {
+        self.object.properties().is_empty()
+    }
+
+    /// Renames old rust-analyzer keys in place (VS Code's flat settings): see [`migrate`].
+    pub fn migrate_renamed(&mut self) -> (Vec<Renamed>, Vec<String>) {
+        migrate(&self.object)
+    }
+
+    pub fn finish(self) -> String {
+        if self.body.trim().is_empty() && self.object.properties().is_empty() {
+            // A blank file stays as it was when nothing is set in it.
+            return self.shape.restore(&self.body);
+        }
+        let mut text = self.root.to_string();
+        for (marker, raw) in &self.placeholders {
+            text = text.replacen(marker.as_str(), raw, 1);
+        }
+        for (name, value, original) in &self.properties {
+            if let Some(start) = text.find(name.as_str())
+                && let Some(offset) = text[start..].find(value.as_str())
+            {
+                let end = start + offset + value.len();
+                text.replace_range(start..end, original);
+            }
+        }
+        let text = if self.body.trim().is_empty() {
+            if text.ends_with('\n') { text } else { text + "\n" }
+        } else {
+            super::text::reconcile(&self.body, &text)
+        };
+        self.shape.restore(&text)
+    }
+}
+
+/// Sets the last property `key` of `object` to `value`, or appends it; returns whether
+/// anything changed.
+fn set_last(object: &CstObject, key: &str, value: &Value) -> bool {
+    match last_prop(object, key) {
+        Some(prop) => {
+            if prop.to_serde_value().as_ref() == Some(value) {
+                return false;
+            }
+            prop.set_value(to_input(value));
+        }
+        None => {
+            object.append(key, to_input(value));
+        }
+    }
+    true
+}
+
+/// Replaces the job arguments in an existing `check.extraArgs` array, element by element.
+fn replace_jobs_args(array: &jsonc_parser::cst::CstArray, ours: &[Value]) -> bool {
+    let elements = array.elements();
+    let values: Vec<Option<Value>> = elements.iter().map(|element| element.to_serde_value()).collect();
+    let texts: Vec<Option<&str>> = values
+        .iter()
+        .map(|v| v.as_ref().and_then(Value::as_str))
+        .collect();
+    let ours_text: Vec<&str> = ours.iter().filter_map(Value::as_str).collect();
+    let Some(remove) = super::jobs_args_to_replace(&texts, &ours_text) else {
+        return false;
+    };
+    for (element, remove) in elements.into_iter().zip(remove) {
+        if remove {
+            element.remove();
+        }
+    }
+    for value in ours {
+        array.append(to_input(value));
+    }
+    true
+}
+
+/// Renames old rust-analyzer keys in place, so that their values and comments stay where they
+/// were and `memsafe remove` can put the old names back. Keys that cannot be renamed in place
+/// (the new name is already set, or the old value does not carry over) are left as they are,
+/// with a note that names them.
+fn migrate(object: &CstObject) -> (Vec<Renamed>, Vec<String>) {
+    let renamed: Map<String, Value> = serde_json::from_str(RENAMED_SETTINGS).expect("embedded data parses");
+    let mut done = Vec::new();
+    let mut notes = Vec::new();
+    for prop in object.properties() {
+        let Some(name) = prop.name().and_then(|name| name.decoded_value().ok()) else {
+            continue;
+        };
+        let Some(entry) = renamed.get(&name) else { continue };
+        let current = entry.get("current").and_then(Value::as_str);
+        let value = prop.to_serde_value();
+        let original = prop.to_string();
+        let mut rename = |to: &str, new_value: Option<Value>, note: String| {
+            let Some(literal) = prop.name().and_then(|n| n.as_string_lit()) else {
+                return;
+            };
+            literal.set_raw_value(Value::String(to.to_string()).to_string());
+            if let Some(new_value) = &new_value {
+                prop.set_value(to_input(new_value));
+            }
+            done.push(Renamed {
+                from: name.clone(),
+                to: to.to_string(),
+                original: original.clone(),
+                value: new_value.or_else(|| value.clone()).unwrap_or(Value::Null),
+                note,
+            });
+        };
+        match (name.as_str(), current) {
+            ("rust-analyzer.inlayHints.enable", _) => {
+                if value == Some(Value::Bool(false)) && last_prop(object, "[rust]").is_none() {
+                    let hints = serde_json::json!({ "editor.inlayHints.enabled": "off" });
+                    rename(
+                        "[rust]",
+                        Some(hints),
+                        format!(
+                            "replaced `{name}` (removed from rust-analyzer) with VS Code's \
+                             `\"[rust]\": {{ \"editor.inlayHints.enabled\": \"off\" }}`"
+                        ),
+                    );
+                } else {
+                    notes.push(format!(
+                        "left `{name}` as it is: rust-analyzer no longer reads it (VS Code's \
+                         `editor.inlayHints.enabled` under `[rust]` turns hints off)"
+                    ));
+                }
+            }
+            ("rust-analyzer.cargo.allFeatures" | "rust-analyzer.checkOnSave.allFeatures", _) => {
+                let target = if name.starts_with("rust-analyzer.cargo.") {
+                    "rust-analyzer.cargo.features"
+                } else {
+                    "rust-analyzer.check.features"
+                };
+                if value == Some(Value::Bool(true)) && last_prop(object, target).is_none() {
+                    rename(
+                        target,
+                        Some(Value::String("all".into())),
+                        format!("replaced `{name}` with `\"{target}\": \"all\"`"),
+                    );
+                } else {
+                    notes.push(format!(
+                        "left `{name}` as it is: rust-analyzer no longer reads it (`{target}` replaces it)"
+                    ));
+                }
+            }
+            (_, Some(current)) if is_plain_key(current) && !NOT_MIGRATED.contains(&name.as_str()) => {
+                if last_prop(object, current).is_some() {
+                    notes.push(format!(
+                        "left `{name}` as it is: rust-analyzer no longer reads it, and its current name \
+                         `{current}` is already set"
+                    ));
+                } else {
+                    rename(
+                        current,
+                        None,
+                        format!("renamed `{name}` to `{current}` (rust-analyzer's current name)"),
+                    );
+                }
+            }
+            (_, current) => notes.push(format!(
+                "left `{name}` as it is: it is an old name that VS Code does not know, and its value \
+                 does not carry over as it is; set `{}` by hand",
+                current.unwrap_or("the matching current setting")
+            )),
+        }
+    }
+    (done, notes)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn path(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_string()).collect()
+    }
+
     #[test]
-    fn key_paths_split_back_into_names() {
-        assert_eq!(super::split_path("editor.tabSize"), ["editor.tabSize"]);
+    fn the_last_of_duplicate_keys_is_edited() {
+        let text = "{\n  \"rust-analyzer.numThreads\": 2,\n  \"rust-analyzer.numThreads\": 3\n}\n";
+        let mut doc = JsonDoc::parse(text).unwrap();
+        assert_eq!(doc.get(&path(&["rust-analyzer.numThreads"])).unwrap().value, Value::from(3));
+        doc.set(&path(&["rust-analyzer.numThreads"]), &Value::from(1), &mut Vec::new())
+            .unwrap();
         assert_eq!(
-            super::split_path(r#"files.watcherExclude["**/target/**"]"#),
-            ["files.watcherExclude", "**/target/**"]
+            doc.finish(),
+            "{\n  \"rust-analyzer.numThreads\": 2,\n  \"rust-analyzer.numThreads\": 1\n}\n"
         );
-        assert_eq!(
-            super::split_path(r#"lsp["rust-analyzer"]["a]\"b"]"#),
-            ["lsp", "rust-analyzer", "a]\"b"]
-        );
+    }
+
+    #[test]
+    fn a_raw_value_with_comments_comes_back_byte_for_byte() {
+        let text = "{\n  // mine\n  \"a\": [ \"x\", /* keep */ \"y\" ], // end\n  \"b\": 1\n}\n";
+        let mut doc = JsonDoc::parse(text).unwrap();
+        let raw = doc.get(&path(&["a"])).unwrap().raw;
+        doc.set(&path(&["a"]), &Value::from(5), &mut Vec::new()).unwrap();
+        let changed = doc.finish();
+        assert!(changed.contains("\"a\": 5, // end"), "{changed}");
+        let mut doc = JsonDoc::parse(&changed).unwrap();
+        doc.restore(&path(&["a"]), &raw).unwrap();
+        assert_eq!(doc.finish(), text);
+    }
+
+    #[test]
+    fn a_rename_is_undone_whole() {
+        let text = "{\n  \"rust-analyzer.checkOnSave.command\" :  \"clippy\", // lint\n  \"z\": 0\n}\n";
+        let mut doc = JsonDoc::parse(text).unwrap();
+        let (renamed, _) = doc.migrate_renamed();
+        assert_eq!(renamed.len(), 1, "{renamed:?}");
+        let renamed = &renamed[0];
+        assert!(is_rename(&renamed.from, &renamed.to));
+        let after = doc.finish();
+        assert!(after.contains(&format!("\"{}\"", renamed.to)), "{after}");
+        let mut doc = JsonDoc::parse(&after).unwrap();
+        assert!(doc.restore_property(&path(&[&renamed.to]), &renamed.original));
+        assert_eq!(doc.finish(), text);
     }
 }

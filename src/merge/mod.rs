@@ -95,15 +95,16 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// The invariants every merge keeps, checked on arbitrary text (the cargo-fuzz target calls
-/// this): no panic; a merge that succeeds is idempotent, and undoing it gives the text back.
+/// The invariants every edit keeps, checked on arbitrary text as Cargo.toml, as
+/// `.cargo/config.toml` and as `.vscode/settings.json` (the cargo-fuzz target calls this): no
+/// panic; an edit that succeeds is idempotent, and releasing every key gives the text back.
 ///
 /// # Panics
 /// When an invariant does not hold: that is the bug the fuzzer looks for.
 pub fn check_round_trip(text: &str) {
     use crate::hardware::{Hardware, MemorySource, Os};
+    use crate::owned::FileId;
     use crate::plan::{Answers, Plan, Preset};
-    use crate::render::{self, Templates};
 
     let hardware = Hardware {
         memory_bytes: 16 << 30,
@@ -121,32 +122,16 @@ pub fn check_round_trip(text: &str) {
             ..Answers::default()
         },
     );
-    let templates = Templates::new();
-    let undo_round_trip = |after: &str| {
-        let (shape, body) = text::Shape::of(after);
-        let hunks = crate::undo::hunks(&text::Shape::of(text).1, &body);
-        let restored = crate::undo::unpatch(&body, &hunks).map(|original| shape.restore(&original));
-        assert_eq!(restored.as_deref(), Ok(text), "undo did not give the input back");
-    };
-    for id in [render::CARGO_PROFILE, render::CARGO_CONFIG] {
-        let generated = templates.render(id, &plan);
-        if let Ok(after) = toml::merge(text, &generated) {
-            assert_eq!(
-                toml::merge(&after, &generated).as_deref(),
-                Ok(after.as_str()),
-                "TOML merge not idempotent"
-            );
-            undo_round_trip(&after);
-        }
-    }
-    let generated = templates.render(render::VSCODE_SETTINGS, &plan);
-    if let Ok(merged) = jsonc::merge(text, &generated) {
-        let again = jsonc::merge(&merged.text, &generated).map(|m| m.text);
-        assert_eq!(
-            again.as_deref(),
-            Ok(merged.text.as_str()),
-            "JSONC merge not idempotent"
-        );
-        undo_round_trip(&merged.text);
+    for file in [FileId::Manifest, FileId::CargoConfig, FileId::Vscode] {
+        let Ok(first) = crate::sync::plan_file(file, text, None, &plan) else {
+            continue;
+        };
+        let after = first.after.clone().expect("an existing file stays");
+        let second =
+            crate::sync::plan_file(file, &after, first.record.as_ref(), &plan).expect("memsafe's own output parses");
+        assert_eq!(second.after.as_deref(), Some(after.as_str()), "not idempotent");
+        let undone =
+            crate::sync::release_file(file, &after, first.record.as_ref()).expect("memsafe's own output parses");
+        assert_eq!(undone.after.as_deref(), Some(text), "releasing did not give the input back");
     }
 }

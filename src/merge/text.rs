@@ -44,9 +44,94 @@ impl Shape {
     }
 }
 
+/// Carries the bytes of `old` over into `new` wherever a line is unchanged, so that an edit made
+/// through a parser changes only the lines it meant to: an unchanged line keeps its own line
+/// ending (in a file that mixes CRLF and LF too), a line memsafe adds takes the ending of the
+/// line above it, and the file keeps or lacks its final newline as `old` did. Lines are compared
+/// without their endings.
+pub fn reconcile(old: &str, new: &str) -> String {
+    fn split(text: &str) -> Vec<(&str, &str)> {
+        text.split_inclusive('\n')
+            .map(|line| {
+                let body = line.strip_suffix('\n').map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
+                (body, &line[body.len()..])
+            })
+            .collect()
+    }
+    if old.is_empty() {
+        return new.to_string();
+    }
+    let old_lines = split(old);
+    let new_lines = split(new);
+    let old_bodies: Vec<&str> = old_lines.iter().map(|(b, _)| *b).collect();
+    let new_bodies: Vec<&str> = new_lines.iter().map(|(b, _)| *b).collect();
+    let default_eol = old_lines
+        .iter()
+        .map(|(_, e)| *e)
+        .find(|e| !e.is_empty())
+        .unwrap_or("\n");
+    let diff = similar::TextDiff::from_slices(&old_bodies, &new_bodies);
+    let mut out: Vec<(String, String)> = Vec::with_capacity(new_lines.len());
+    for op in diff.ops() {
+        for change in diff.iter_changes(op) {
+            match change.tag() {
+                similar::ChangeTag::Delete => {}
+                similar::ChangeTag::Equal => {
+                    let index = change.old_index().expect("an equal line has an old index");
+                    let (body, eol) = old_lines[index];
+                    out.push((body.to_string(), eol.to_string()));
+                }
+                similar::ChangeTag::Insert => {
+                    let index = change.new_index().expect("an inserted line has a new index");
+                    let eol = out
+                        .last()
+                        .map(|(_, e)| e.as_str())
+                        .filter(|e| !e.is_empty())
+                        .unwrap_or(default_eol);
+                    out.push((new_lines[index].0.to_string(), eol.to_string()));
+                }
+            }
+        }
+    }
+    // Every line but the last ends with a newline; the last as in `old`.
+    let count = out.len();
+    for (index, (_, eol)) in out.iter_mut().enumerate() {
+        if index + 1 < count && eol.is_empty() {
+            *eol = default_eol.to_string();
+        }
+    }
+    let old_final = old_lines.last().map_or("", |(_, e)| *e);
+    if let Some((_, eol)) = out.last_mut() {
+        *eol = if old_final.is_empty() {
+            String::new()
+        } else if eol.is_empty() {
+            old_final.to_string()
+        } else {
+            eol.clone()
+        };
+    }
+    out.into_iter().map(|(body, eol)| body + &eol).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Shape;
+    use super::{Shape, reconcile};
+
+    #[test]
+    fn reconcile_keeps_old_bytes_and_final_newline_state() {
+        // Mixed endings: unchanged lines keep theirs; an added line takes the one above it.
+        assert_eq!(
+            reconcile("a\r\nb\nc\r\n", "a\nb\nnew\nc\n"),
+            "a\r\nb\nnew\nc\r\n"
+        );
+        assert_eq!(reconcile("a\r\nb\r\n", "a\nx\nb\n"), "a\r\nx\r\nb\r\n");
+        // No final newline before: none after, even with lines added at the end.
+        assert_eq!(reconcile("a\nb", "a\nb\n\nc = 1\n"), "a\nb\n\nc = 1");
+        assert_eq!(reconcile("a\nb\n\nc = 1", "a\nb\n"), "a\nb");
+        // A removed line goes with its ending.
+        assert_eq!(reconcile("x\r\ny\nz\n", "x\nz\n"), "x\r\nz\n");
+        assert_eq!(reconcile("", "new\n"), "new\n");
+    }
 
     #[test]
     fn round_trip() {

@@ -12,32 +12,18 @@ use toml_edit::{DocumentMut, InlineTable, Item, Table, TableLike, Value};
 use super::MergeError;
 use super::text::Shape;
 
-/// Merges `generated` into `existing`; returns `existing` unchanged (byte for byte) when every
-/// generated value is already there.
+/// Sets every leaf of `generated` in `existing`, through [`TomlDoc`]; returns `existing`
+/// unchanged (byte for byte) when every generated value is already there.
 pub fn merge(existing: &str, generated: &str) -> Result<String, MergeError> {
-    let (shape, body) = Shape::of(existing);
-    let mut document = parse(&body)?;
     let ours: DocumentMut = generated.parse().expect("generated TOML parses");
     let mut leaves = Vec::new();
     collect_leaves(ours.as_table(), &mut Vec::new(), &mut leaves);
-
+    let mut doc = TomlDoc::parse(existing)?;
     let mut changed = false;
-    let mut created = Vec::new();
     for (path, value) in leaves {
-        changed |= set(document.as_table_mut(), &path, value, &mut created).map_err(|mut error| {
-            if let MergeError::WrongType { line, .. } = &mut error {
-                *line = line_of(&body, &path);
-            }
-            error
-        })?;
+        changed |= doc.set(&path, &to_json(&value), &mut Vec::new())?;
     }
-    if !changed {
-        return Ok(existing.to_string());
-    }
-    for path in &created {
-        place_after_family(document.as_table_mut(), path);
-    }
-    Ok(shape.restore(&document.to_string()))
+    Ok(if changed { doc.finish() } else { existing.to_string() })
 }
 
 /// Parses TOML, turning a syntax error into a line, a column and cargo-style words.
@@ -50,48 +36,6 @@ pub fn parse(body: &str) -> Result<DocumentMut, MergeError> {
             message: error.message().trim().to_string(),
         }
     })
-}
-
-/// Removes the leaf at `path` (e.g. `["build", "jobs"]`), and the tables on the way when
-/// they are left empty and have no comments. Returns `None` when there was nothing to remove.
-pub fn remove(existing: &str, path: &[&str]) -> Result<Option<String>, MergeError> {
-    let (shape, body) = Shape::of(existing);
-    let mut document = parse(&body)?;
-    if !remove_in(document.as_table_mut(), path) {
-        return Ok(None);
-    }
-    Ok(Some(shape.restore(&document.to_string())))
-}
-
-fn remove_in(table: &mut dyn TableLike, path: &[&str]) -> bool {
-    let Some((first, rest)) = path.split_first() else {
-        return false;
-    };
-    if rest.is_empty() {
-        return table.remove(first).is_some();
-    }
-    let removed = match table.get_mut(first) {
-        Some(Item::Table(child)) => remove_in(child, rest),
-        Some(Item::Value(Value::InlineTable(child))) => remove_in(child, rest),
-        _ => false,
-    };
-    if removed {
-        let empty_and_bare = match table.get(first) {
-            Some(Item::Table(child)) => {
-                child.is_empty()
-                    && child
-                        .decor()
-                        .prefix()
-                        .and_then(|p| p.as_str())
-                        .is_none_or(|p| !p.contains('#'))
-            }
-            _ => false,
-        };
-        if empty_and_bare {
-            table.remove(first);
-        }
-    }
-    removed
 }
 
 /// Every leaf of a TOML text as (dotted key path, value), e.g. (`profile.dev.package."*".debug`,
@@ -143,6 +87,7 @@ fn set(
     path: &[String],
     value: Value,
     created: &mut Vec<Vec<String>>,
+    inserted: &mut Vec<Vec<String>>,
 ) -> Result<bool, MergeError> {
     let (key, parents) = path.split_last().expect("a leaf has a key");
     let mut current: &mut dyn TableLike = root;
@@ -151,6 +96,7 @@ fn set(
         let holds_leaf = depth + 1 == parents.len();
         if current.get(name).is_none_or(Item::is_none) {
             current.insert(name, new_table_like(inline, dotted, !holds_leaf));
+            inserted.push(path[..=depth].to_vec());
             if holds_leaf && !inline && !dotted {
                 created.push(path[..=depth].to_vec());
             }
@@ -158,8 +104,10 @@ fn set(
         let item = current.get_mut(name).expect("just ensured");
         current = match item {
             Item::Table(table) => {
-                if holds_leaf {
+                if holds_leaf && table.is_implicit() && !table.is_dotted() {
+                    // Made explicit for memsafe's key: implicit again when that goes.
                     table.set_implicit(false);
+                    inserted.push(path[..=depth].to_vec());
                 }
                 (inline, dotted) = (false, table.is_dotted());
                 table
@@ -334,4 +282,445 @@ fn line_of(body: &str, path: &[String]) -> Option<usize> {
         };
     }
     span.map(|span| super::line_column(body, span.start).0)
+}
+
+/// A TOML file opened for key-by-key edits: memsafe's values set, the user's original entries
+/// put back, keys taken out. [`TomlDoc::finish`] gives the text, in which every line that no
+/// edit touched keeps its bytes (see [`super::text::reconcile`]).
+pub struct TomlDoc {
+    shape: Shape,
+    body: String,
+    document: DocumentMut,
+    /// Unique strings standing in for raw TOML that is put back as it was written.
+    placeholders: Vec<(String, String)>,
+}
+
+/// An entry [`TomlDoc::delete`] took out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deleted {
+    /// The key and value, with their comments, as TOML text.
+    pub entry: String,
+    /// The key before it in its table.
+    pub anchor: Option<String>,
+    /// The table's position and the blank lines above its header, when it went too.
+    pub table: Option<(i64, String)>,
+}
+
+/// A value found at a key path: as JSON (to compare), and its raw TOML text (to put back).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub value: serde_json::Value,
+    pub raw: String,
+}
+
+impl TomlDoc {
+    pub fn parse(text: &str) -> Result<TomlDoc, MergeError> {
+        let (shape, body) = Shape::of(text);
+        let document = parse(&body)?;
+        Ok(TomlDoc {
+            shape,
+            body,
+            document,
+            placeholders: Vec::new(),
+        })
+    }
+
+    /// The value at `path`, if there is one (a table is not a value).
+    pub fn get(&self, path: &[String]) -> Option<Found> {
+        let (key, parents) = path.split_last()?;
+        let mut table: &dyn TableLike = self.document.as_table();
+        for name in parents {
+            table = match table.get(name)? {
+                Item::Table(child) => child,
+                Item::Value(Value::InlineTable(child)) => child,
+                _ => return None,
+            };
+        }
+        let Item::Value(value) = table.get(key)? else {
+            return None;
+        };
+        let mut bare = value.clone();
+        bare.decor_mut().clear();
+        let raw = bare.to_string();
+        // A value put back in this session stands as a marker until `finish`: see through it.
+        if let Some((_, original)) = self.placeholders.iter().find(|(marker, _)| *marker == raw) {
+            let parsed: DocumentMut = format!("k = {original}").parse().ok()?;
+            return Some(Found {
+                value: to_json(parsed.get("k")?.as_value()?),
+                raw: original.clone(),
+            });
+        }
+        Some(Found {
+            value: to_json(value),
+            raw,
+        })
+    }
+
+    /// Sets `path` to `value`, creating the tables on the way (returned, outermost first);
+    /// `check.extraArgs` is edited element by element. Returns whether anything changed.
+    pub fn set(
+        &mut self,
+        path: &[String],
+        value: &serde_json::Value,
+        created: &mut Vec<Vec<String>>,
+    ) -> Result<bool, MergeError> {
+        let mut new_tables = Vec::new();
+        let mut inserted = Vec::new();
+        let changed = set(
+            self.document.as_table_mut(),
+            path,
+            from_json(value),
+            &mut new_tables,
+            &mut inserted,
+        )
+            .map_err(|mut error| {
+                if let MergeError::WrongType { line, .. } = &mut error {
+                    *line = line_of(&self.body, path);
+                }
+                error
+            })?;
+        for table in &new_tables {
+            place_after_family(self.document.as_table_mut(), table);
+        }
+        for table in inserted {
+            if !created.contains(&table) {
+                created.push(table);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Puts `raw` (a value's TOML text as it was) back at `path`, keeping the comments around
+    /// the value that is there now.
+    pub fn restore(&mut self, path: &[String], raw: &str) -> Result<(), MergeError> {
+        let placeholder = format!("@@memsafe-restore-{}@@", self.placeholders.len());
+        let quoted = toml_edit::Value::from(placeholder.as_str()).to_string();
+        self.set(path, &serde_json::Value::String(placeholder), &mut Vec::new())?;
+        self.placeholders.push((quoted.trim().to_string(), raw.to_string()));
+        Ok(())
+    }
+
+    /// Takes the key at `path` out, and nothing else. Returns whether it was there.
+    pub fn remove_key(&mut self, path: &[String]) -> bool {
+        let Some((key, parents)) = path.split_last() else {
+            return false;
+        };
+        table_mut(self.document.as_table_mut(), parents).is_some_and(|table| table.remove(key).is_some())
+    }
+
+    /// Takes the key at `path` out; returns its whole entry as TOML text (key, value and their
+    /// comments), the key before it in its table, and, when its `[table]` is left empty and
+    /// bare (so that cargo would warn about an empty table), that table's place, taken out
+    /// too. [`TomlDoc::reinsert`] puts it all back.
+    pub fn delete(&mut self, path: &[String]) -> Option<Deleted> {
+        let (key, parents) = path.split_last()?;
+        let table = table_mut(self.document.as_table_mut(), parents)?;
+        let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
+        let index = keys.iter().position(|k| k == key)?;
+        let anchor = index.checked_sub(1).map(|i| keys[i].clone());
+        let mut holder = toml_edit::Table::new();
+        let mut emptied = None;
+        match header_table_mut(self.document.as_table_mut(), parents) {
+            Some(table) => {
+                let (key, item) = table.remove_entry(key)?;
+                holder.insert_formatted(&key, item);
+                let bare = |text: Option<&toml_edit::RawString>| {
+                    text.and_then(|t| t.as_str()).is_none_or(|t| t.trim().is_empty())
+                };
+                if table.is_empty()
+                    && !table.is_implicit()
+                    && !table.is_dotted()
+                    && bare(table.decor().prefix())
+                    && bare(table.decor().suffix())
+                    && let Some(position) = table.position()
+                {
+                    let prefix = table
+                        .decor()
+                        .prefix()
+                        .and_then(|p| p.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    emptied = Some((i64::try_from(position).unwrap_or(0), prefix));
+                }
+            }
+            None => {
+                let item = table_mut(self.document.as_table_mut(), parents)?.remove(key)?;
+                holder.insert(key, item);
+            }
+        }
+        if emptied.is_some()
+            && let Some((name, grand)) = parents.split_last()
+            && let Some(parent) = table_mut(self.document.as_table_mut(), grand)
+        {
+            parent.remove(name);
+        }
+        Some(Deleted {
+            entry: holder.to_string(),
+            anchor,
+            table: emptied,
+        })
+    }
+
+    /// Puts an entry taken out by [`TomlDoc::delete`] back after `anchor` (first without one),
+    /// with its table where it was when the table went too.
+    pub fn reinsert(&mut self, path: &[String], deleted: &Deleted) -> Result<(), MergeError> {
+        let Some((key, parents)) = path.split_last() else {
+            return Ok(());
+        };
+        let parsed = parse(&deleted.entry)?;
+        let Some((parsed_key, item)) = parsed.as_table().get_key_value(key) else {
+            return Ok(());
+        };
+        let (parsed_key, item) = (parsed_key.clone(), item.clone());
+        if parents.is_empty() {
+            self.document.as_table_mut().insert_formatted(&parsed_key, item);
+            return Ok(());
+        }
+        // Make sure the table exists (a placeholder value, taken out again).
+        if table_mut(self.document.as_table_mut(), parents).is_none() {
+            self.set(path, &serde_json::Value::Bool(true), &mut Vec::new())?;
+            if let Some((position, prefix)) = &deleted.table {
+                let position = isize::try_from(*position).unwrap_or(0);
+                // Tables from that place on move down one, as when it was there.
+                visit_tables(self.document.as_table_mut(), &mut Vec::new(), &mut |path, table| {
+                    if path != parents
+                        && let Some(p) = table.position()
+                        && p >= position
+                    {
+                        table.set_position(Some(p + 1));
+                    }
+                });
+                if let Some(table) = header_table_mut(self.document.as_table_mut(), parents) {
+                    table.set_position(Some(position));
+                    table.decor_mut().set_prefix(prefix.clone());
+                }
+            }
+        }
+        let anchor = deleted.anchor.as_deref();
+        if let Some(table) = header_table_mut(self.document.as_table_mut(), parents) {
+            table.remove(key);
+            table.insert_formatted(&parsed_key, item);
+            let mut wanted: Vec<String> = table
+                .iter()
+                .map(|(k, _)| k.to_string())
+                .filter(|k| k != key)
+                .collect();
+            let at = anchor
+                .and_then(|a| wanted.iter().position(|k| k == a))
+                .map_or(0, |i| i + 1);
+            wanted.insert(at, key.clone());
+            table.sort_values_by(|a, _, b, _| {
+                let ia = wanted.iter().position(|k| k == a.get());
+                let ib = wanted.iter().position(|k| k == b.get());
+                ia.cmp(&ib)
+            });
+        } else if let Some(table) = table_mut(self.document.as_table_mut(), parents) {
+            table.remove(key);
+            table.insert(key, item);
+        }
+        Ok(())
+    }
+
+    /// Takes out the tables in `tables` (memsafe created them) that hold nothing now and carry
+    /// no comment, innermost first.
+    pub fn remove_empty_tables(&mut self, tables: &[Vec<String>]) {
+        let mut sorted: Vec<&Vec<String>> = tables.iter().collect();
+        sorted.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        for path in sorted {
+            let Some((name, parents)) = path.split_last() else {
+                continue;
+            };
+            let Some(parent) = table_mut(self.document.as_table_mut(), parents) else {
+                continue;
+            };
+            let empty = match parent.get(name) {
+                Some(Item::Table(table)) => {
+                    table.is_empty()
+                        && table
+                            .decor()
+                            .prefix()
+                            .and_then(|p| p.as_str())
+                            .is_none_or(|p| !p.contains('#'))
+                }
+                Some(Item::Value(Value::InlineTable(table))) => table.is_empty(),
+                _ => false,
+            };
+            if empty {
+                parent.remove(name);
+            } else if let Some(Item::Table(table)) = parent.get_mut(name)
+                && !table.is_dotted()
+                && table.iter().all(|(_, item)| item.is_table() || item.is_array_of_tables())
+                && table
+                    .decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .is_none_or(|p| !p.contains('#'))
+            {
+                // Only sub-tables are left in it: no header of its own.
+                table.set_implicit(true);
+            }
+        }
+    }
+
+    /// Whether a table (header, dotted or inline) is at `path`.
+    pub fn table_exists(&self, path: &[String]) -> bool {
+        let mut table: &dyn TableLike = self.document.as_table();
+        for name in path {
+            table = match table.get(name) {
+                Some(Item::Table(child)) => child,
+                Some(Item::Value(Value::InlineTable(child))) => child,
+                _ => return false,
+            };
+        }
+        true
+    }
+
+    /// No value is left in the document (comments may be).
+    pub fn has_no_values(&self) -> bool {
+        let mut raw = Vec::new();
+        collect_leaves(self.document.as_table(), &mut Vec::new(), &mut raw);
+        raw.is_empty()
+    }
+
+    /// The text: placeholders replaced by the raw values they stand for, unchanged lines as
+    /// they were, the BOM and line endings put back.
+    pub fn finish(self) -> String {
+        let mut text = self.document.to_string();
+        for (placeholder, raw) in &self.placeholders {
+            text = text.replacen(placeholder.as_str(), raw, 1);
+        }
+        let text = super::text::reconcile(&self.body, &text);
+        self.shape.restore(&text)
+    }
+}
+
+fn header_table_mut<'a>(root: &'a mut Table, path: &[String]) -> Option<&'a mut Table> {
+    let mut current = root;
+    for name in path {
+        current = current.get_mut(name)?.as_table_mut()?;
+    }
+    Some(current)
+}
+
+fn table_mut<'a>(root: &'a mut Table, path: &[String]) -> Option<&'a mut dyn TableLike> {
+    let mut current: &mut dyn TableLike = root;
+    for name in path {
+        current = match current.get_mut(name)? {
+            Item::Table(child) => child,
+            Item::Value(Value::InlineTable(child)) => child,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+/// A TOML value as JSON, for comparing with what memsafe wrote.
+pub fn to_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::String(s) => J::String(s.value().clone()),
+        Value::Integer(i) => J::from(*i.value()),
+        Value::Float(f) => serde_json::Number::from_f64(*f.value()).map_or(J::Null, J::Number),
+        Value::Boolean(b) => J::Bool(*b.value()),
+        Value::Datetime(d) => J::String(d.value().to_string()),
+        Value::Array(array) => J::Array(array.iter().map(to_json).collect()),
+        Value::InlineTable(table) => J::Object(
+            table
+                .iter()
+                .map(|(k, v)| (k.to_string(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// JSON memsafe plans, as a TOML value.
+pub fn from_json(value: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match value {
+        J::String(s) => Value::from(s.as_str()),
+        J::Bool(b) => Value::from(*b),
+        J::Number(n) => n
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| n.as_f64().map(Value::from))
+            .unwrap_or_else(|| Value::from(n.to_string())),
+        J::Array(items) => {
+            let mut array = toml_edit::Array::new();
+            for item in items {
+                array.push(from_json(item));
+            }
+            Value::Array(array)
+        }
+        J::Object(map) => {
+            let mut table = InlineTable::new();
+            for (k, v) in map {
+                table.insert(k, from_json(v));
+            }
+            Value::InlineTable(table)
+        }
+        J::Null => Value::from(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_string()).collect()
+    }
+
+    #[test]
+    fn a_value_goes_back_with_its_comment_and_repr() {
+        let text = "[profile.dev]\ndebug = 0x0  # we never use a debugger\nopt-level = 0\n";
+        let mut doc = TomlDoc::parse(text).unwrap();
+        let raw = doc.get(&path(&["profile", "dev", "debug"])).unwrap().raw;
+        assert_eq!(raw, "0x0");
+        doc.set(&path(&["profile", "dev", "debug"]), &serde_json::json!("line-tables-only"), &mut Vec::new())
+            .unwrap();
+        let ours = doc.finish();
+        assert!(ours.contains("debug = \"line-tables-only\"  # we never use a debugger"), "{ours}");
+        let mut doc = TomlDoc::parse(&ours).unwrap();
+        doc.restore(&path(&["profile", "dev", "debug"]), &raw).unwrap();
+        assert_eq!(doc.finish(), text);
+    }
+
+    #[test]
+    fn a_deleted_entry_goes_back_after_its_neighbour() {
+        let text = "[build]\n# parallel\njobs = 1 # old recipe\ntarget-dir = \"t\"\n\n[package]\nname = \"x\"\n";
+        let mut doc = TomlDoc::parse(text).unwrap();
+        let deleted = doc.delete(&path(&["build", "jobs"])).unwrap();
+        assert_eq!(deleted.anchor, None);
+        assert_eq!(deleted.table, None, "target-dir is still in [build]");
+        let without = doc.finish();
+        assert!(!without.contains("jobs"), "{without}");
+        let mut doc = TomlDoc::parse(&without).unwrap();
+        doc.reinsert(&path(&["build", "jobs"]), &deleted).unwrap();
+        assert_eq!(doc.finish(), text);
+        // Alone in its table: the table goes too (cargo would warn about it), and comes back.
+        let text = "[package]\nname = \"x\"\n\n[build]\njobs = 1\n\n[dependencies]\nserde = \"1\"\n";
+        let mut doc = TomlDoc::parse(text).unwrap();
+        let deleted = doc.delete(&path(&["build", "jobs"])).unwrap();
+        let without = doc.finish();
+        assert_eq!(without, "[package]\nname = \"x\"\n\n[dependencies]\nserde = \"1\"\n");
+        let mut doc = TomlDoc::parse(&without).unwrap();
+        doc.reinsert(&path(&["build", "jobs"]), &deleted).unwrap();
+        assert_eq!(doc.finish(), text);
+    }
+
+    #[test]
+    fn created_tables_go_and_mixed_line_endings_stay() {
+        let text = "[package]\r\nname = \"x\"\n[dependencies]\r\nserde = \"1\"";
+        let mut doc = TomlDoc::parse(text).unwrap();
+        let mut created = Vec::new();
+        doc.set(&path(&["profile", "dev", "package", "*", "debug"]), &serde_json::json!(false), &mut created)
+            .unwrap();
+        let ours = doc.finish();
+        assert!(ours.starts_with("[package]\r\nname = \"x\"\n[dependencies]\r\nserde = \"1\"\r\n"), "{ours:?}");
+        assert!(!ours.ends_with('\n'), "no final newline, as before: {ours:?}");
+        let mut doc = TomlDoc::parse(&ours).unwrap();
+        doc.delete(&path(&["profile", "dev", "package", "*", "debug"]));
+        doc.remove_empty_tables(&created);
+        assert_eq!(doc.finish(), text);
+    }
 }

@@ -166,9 +166,13 @@ pub fn diff(name: &str, before: &str, after: &str) -> String {
         path: PathBuf::from(name),
         display: name.to_string(),
         before: Some(before.to_string()),
-        after: after.to_string(),
-        kind: memsafe::change::Kind::Toml,
+        after: Some(after.to_string()),
+        executable: false,
+        is_record: false,
+        create_dirs: vec![],
+        remove_dirs: vec![],
         notes: vec![],
+        keys: vec![],
     }
     .unified_diff()
 }

@@ -2,9 +2,10 @@
 //! shapes cargo and VS Code allow: only managed keys change, every other byte stays, a second
 //! merge changes nothing.
 
+use memsafe::owned::FileId;
 use memsafe::merge::{self, MergeError};
 use memsafe::plan::{Plan, Preset};
-use memsafe::render::{self, Templates};
+use memsafe::render::Templates;
 use similar::{ChangeTag, TextDiff};
 use toml_edit::{Item, Value};
 
@@ -144,12 +145,12 @@ fn check_toml_merge(name: &str, before: &str, generated: &str, managed: &[&str],
 /// Merges the template into every fixture of a folder, checks each, and snapshots the diffs.
 fn check_toml_fixtures(
     folder: &str,
-    template: render::TemplateId,
+    file: FileId,
     managed: &[&str],
     headers: &[&str],
     snapshot: &str,
 ) {
-    let generated = Templates::new().render(template, &safe_plan());
+    let generated = Templates::new().fragment(file, &safe_plan());
     let mut report = String::new();
     for (name, before) in fixtures(folder) {
         let after = check_toml_merge(&name, &before, &generated, managed, headers);
@@ -163,7 +164,7 @@ fn cargo_toml_fixtures() {
     let headers = ["[profile.dev]", "[profile.dev.package.\"*\"]"];
     check_toml_fixtures(
         "cargo-toml",
-        render::CARGO_PROFILE,
+        FileId::Manifest,
         CARGO_MANAGED,
         &headers,
         "merge_cargo_toml_fixtures",
@@ -175,7 +176,7 @@ fn cargo_config_fixtures() {
     let headers = ["[build]", "[env]"];
     check_toml_fixtures(
         "cargo-config",
-        render::CARGO_CONFIG,
+        FileId::CargoConfig,
         CONFIG_MANAGED,
         &headers,
         "merge_cargo_config_fixtures",
@@ -215,7 +216,7 @@ fn renamed_keys() -> Vec<String> {
 
 #[test]
 fn vscode_settings_fixtures() {
-    let generated = Templates::new().render(render::VSCODE_SETTINGS, &safe_plan());
+    let generated = Templates::new().fragment(FileId::Vscode, &safe_plan());
     let ours: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&generated).unwrap();
     let renamed = renamed_keys();
     let mut report = String::new();
@@ -270,7 +271,7 @@ fn vscode_settings_fixtures() {
 #[test]
 fn invalid_toml_names_line_and_column() {
     let (_, before) = fixtures("invalid").into_iter().next().unwrap();
-    let generated = Templates::new().render(render::CARGO_PROFILE, &safe_plan());
+    let generated = Templates::new().fragment(FileId::Manifest, &safe_plan());
     let error = merge::toml::merge(&before, &generated).unwrap_err();
     let MergeError::Syntax {
         line,
@@ -297,7 +298,7 @@ fn invalid_toml_names_line_and_column() {
 }
 
 fn merge_profile(before: &str) -> String {
-    let generated = Templates::new().render(render::CARGO_PROFILE, &safe_plan());
+    let generated = Templates::new().fragment(FileId::Manifest, &safe_plan());
     let after = merge::toml::merge(before, &generated).unwrap();
     assert_eq!(
         merge::toml::merge(&after, &generated).unwrap(),
@@ -397,7 +398,7 @@ fn no_change_means_identical_bytes() {
 
 #[test]
 fn profile_that_is_not_a_table_is_an_error_with_its_line() {
-    let generated = Templates::new().render(render::CARGO_PROFILE, &safe_plan());
+    let generated = Templates::new().fragment(FileId::Manifest, &safe_plan());
     let error = merge::toml::merge(
         "cargo-features = []\nprofile = \"fast\"\n\n[package]\nname = \"x\"\n",
         &generated,
@@ -421,27 +422,27 @@ fn profile_that_is_not_a_table_is_an_error_with_its_line() {
 
 #[test]
 fn misplaced_build_jobs_is_removed_other_keys_stay() {
+    let plan = safe_plan();
+    let manifest = |before: &str| {
+        memsafe::sync::plan_file(FileId::Manifest, before, None, &plan)
+            .unwrap()
+            .after
+            .unwrap()
+    };
     let before = "[package]\nname = \"x\"\n\n[build]\njobs = 2\nrustflags = [\"--cfg\", \"x\"]\n";
-    let after = merge::toml::remove(before, &["build", "jobs"]).unwrap().unwrap();
-    assert_eq!(
-        after,
-        "[package]\nname = \"x\"\n\n[build]\nrustflags = [\"--cfg\", \"x\"]\n"
+    assert!(
+        manifest(before).starts_with("[package]\nname = \"x\"\n\n[build]\nrustflags = [\"--cfg\", \"x\"]\n"),
+        "{}",
+        manifest(before)
     );
-    let only_jobs = merge::toml::remove(
-        "[package]\nname = \"x\"\n\n[build]\njobs = 2\n",
-        &["build", "jobs"],
-    )
-    .unwrap();
-    assert_eq!(only_jobs.unwrap(), "[package]\nname = \"x\"\n");
-    assert_eq!(
-        merge::toml::remove("[package]\n", &["build", "jobs"]).unwrap(),
-        None
-    );
+    // Alone in `[build]`: the table goes too, so cargo has no empty table to warn about.
+    let only_jobs = manifest("[package]\nname = \"x\"\n\n[build]\njobs = 2\n");
+    assert!(!only_jobs.contains("[build]"), "{only_jobs}");
 }
 
 fn merge_settings(before: &str) -> merge::jsonc::Merged {
     let generated =
-        Templates::new().render(render::VSCODE_SETTINGS, &common::plan(16.0, 8, Preset::Balanced));
+        Templates::new().fragment(FileId::Vscode, &common::plan(16.0, 8, Preset::Balanced));
     let merged = merge::jsonc::merge(before, &generated).unwrap();
     assert_eq!(
         merge::jsonc::merge(&merged.text, &generated).unwrap().text,
@@ -523,7 +524,7 @@ fn check_extra_args_keep_the_users_own() {
 
 #[test]
 fn settings_bad_input() {
-    let generated = Templates::new().render(render::VSCODE_SETTINGS, &safe_plan());
+    let generated = Templates::new().fragment(FileId::Vscode, &safe_plan());
     let error = merge::jsonc::merge("{\n  \"a\": 1,\n  \"b\" 2\n}\n", &generated).unwrap_err();
     assert!(matches!(error, MergeError::Syntax { line: 3, .. }), "{error:?}");
     let error = merge::jsonc::merge("// list\n[1, 2]\n", &generated).unwrap_err();

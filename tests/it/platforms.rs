@@ -1,6 +1,7 @@
 //! What differs by platform: the PowerShell script parses, Windows reserves more, macOS and
 //! Windows keep cargo's split-debuginfo, WSL is said.
 
+use memsafe::owned::FileId;
 use memsafe::hardware::Os;
 use memsafe::plan::{Answers, Plan};
 use memsafe::render::{self, Templates};
@@ -82,7 +83,7 @@ fn windows_reserves_more_and_keeps_packed_debuginfo() {
     for plan in [&windows, &linux, &macos] {
         assert!(
             !Templates::new()
-                .render(render::CARGO_PROFILE, plan)
+                .fragment(FileId::Manifest, plan)
                 .contains("split-debuginfo")
         );
     }

@@ -1,11 +1,11 @@
-//! Property tests on the merges: for generated TOML and JSONC documents, a merge keeps every
-//! unmanaged key and comment, a second merge changes nothing, and undoing the merge (what
-//! `memsafe remove` does) gives back the original bytes.
+//! Property tests on the key-by-key edits: for generated TOML and JSONC documents, bringing a
+//! file to a plan keeps every key and comment memsafe does not own, a second run changes
+//! nothing, and releasing every key (what `memsafe remove` does) gives back the original bytes.
 
-use memsafe::merge::{self, text::Shape};
+use memsafe::merge;
+use memsafe::owned::{FileId, registry};
 use memsafe::plan::Preset;
-use memsafe::render::{self, Templates};
-use memsafe::undo;
+use memsafe::sync::{plan_file, release_file};
 use proptest::prelude::*;
 
 use crate::common;
@@ -173,63 +173,102 @@ fn toml_comments(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn undo_round_trip(before: &str, after: &str) {
-    let (shape, body) = Shape::of(after);
-    let hunks = undo::hunks(&Shape::of(before).1, &body);
-    let restored = shape.restore(&undo::unpatch(&body, &hunks).unwrap());
-    assert_eq!(restored, before, "undo did not give the original back");
+/// Every value of a JSONC text, flattened to (key path, JSON text); duplicate keys: the last.
+fn json_values(text: &str) -> Vec<(Vec<String>, String)> {
+    fn walk(prefix: &mut Vec<String>, value: &serde_json::Value, out: &mut Vec<(Vec<String>, String)>) {
+        match value {
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                for (key, value) in map {
+                    prefix.push(key.clone());
+                    walk(prefix, value, out);
+                    prefix.pop();
+                }
+            }
+            other => out.push((prefix.clone(), other.to_string())),
+        }
+    }
+    let body = text.trim_start_matches('\u{feff}');
+    let Some(value) = jsonc_parser::cst::CstRootNode::parse(body, &jsonc_parser::ParseOptions::default())
+        .ok()
+        .and_then(|root| root.value())
+        .and_then(|value| value.to_serde_value())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    walk(&mut Vec::new(), &value, &mut out);
+    out
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn toml_merge_keeps_the_rest_is_idempotent_and_undoes(document in toml_document(), preset in 0..3usize) {
+    fn toml_edits_keep_the_rest_are_idempotent_and_undo(document in toml_document(), preset in 0..3usize) {
         let presets = [Preset::Safe, Preset::Balanced, Preset::Fast];
         let plan = common::plan(16.0, 8, presets[preset]);
-        let templates = Templates::new();
-        for id in [render::CARGO_PROFILE, render::CARGO_CONFIG] {
-            let generated = templates.render(id, &plan);
-            // Generated documents can clash with ours (`[profile.dev] debug` holding a table is
-            // not generated), so every document either merges or is reported, never panics.
-            let Ok(after) = merge::toml::merge(&document, &generated) else { continue };
-            prop_assert_eq!(merge::toml::merge(&after, &generated).unwrap(), after.clone());
-            let managed = merge::toml::leaf_paths(&generated);
+        for file in [FileId::Manifest, FileId::CargoConfig] {
+            // Documents can clash with memsafe's keys (`[profile.dev] debug` holding a table),
+            // so every document is either edited or reported, never a panic.
+            let Ok(first) = plan_file(file, &document, None, &plan) else { continue };
+            let after = first.after.clone().unwrap();
+            let again = plan_file(file, &after, first.record.as_ref(), &plan).unwrap();
+            prop_assert_eq!(again.after.as_deref(), Some(after.as_str()));
+            let owned: Vec<String> = registry()
+                .iter()
+                .filter(|k| k.file == file)
+                .map(memsafe::owned::Key::display)
+                .collect();
             let after_leaves = merge::toml::leaves(&after);
             for (path, value) in merge::toml::leaves(&document) {
-                if managed.contains(&path) {
+                if owned.contains(&path) {
                     continue;
                 }
                 prop_assert!(after_leaves.contains(&(path.clone(), value.clone())), "{} lost", path);
             }
             let after_comments = toml_comments(&after);
-            for comment in toml_comments(&document) {
+            // A misplaced `[build] jobs` leaves Cargo.toml with its comment (into the record).
+            let kept_document: String = if file == FileId::Manifest {
+                document.lines().filter(|l| !l.trim_start().starts_with("jobs")).collect::<Vec<_>>().join("\n")
+            } else {
+                document.clone()
+            };
+            for comment in toml_comments(&kept_document) {
                 prop_assert!(after_comments.contains(&comment), "comment {} lost", comment);
             }
-            undo_round_trip(&document, &after);
+            let undone = release_file(file, &after, first.record.as_ref()).unwrap();
+            prop_assert_eq!(undone.after.as_deref(), Some(document.as_str()), "release did not give the original back");
         }
     }
 
     #[test]
-    fn jsonc_merge_keeps_the_rest_is_idempotent_and_undoes(document in jsonc_document(), preset in 0..3usize) {
+    fn jsonc_edits_keep_the_rest_are_idempotent_and_undo(document in jsonc_document(), preset in 0..3usize) {
         let presets = [Preset::Safe, Preset::Balanced, Preset::Fast];
         let plan = common::plan(16.0, 8, presets[preset]);
-        let generated = Templates::new().render(render::VSCODE_SETTINGS, &plan);
-        let merged = merge::jsonc::merge(&document, &generated).unwrap();
-        prop_assert_eq!(merge::jsonc::merge(&merged.text, &generated).unwrap().text, merged.text.clone());
-        let managed: Vec<String> = merge::jsonc::key_paths(&generated);
-        let after = merge::jsonc::values(&merged.text);
-        for (key, value) in merge::jsonc::values(&document) {
-            let owned = managed.iter().any(|m| key == *m || key.starts_with(&format!("{m}[")) || m.starts_with(&format!("{key}[")));
-            if owned || key.starts_with("rust-analyzer.check.extraArgs") {
+        // A value of the user's where memsafe needs an object (`files.watcherExclude: 1`) is
+        // reported, never overwritten.
+        let Ok(first) = plan_file(FileId::Vscode, &document, None, &plan) else { return Ok(()) };
+        let after = first.after.clone().unwrap();
+        let again = plan_file(FileId::Vscode, &after, first.record.as_ref(), &plan).unwrap();
+        prop_assert_eq!(again.after.as_deref(), Some(after.as_str()));
+        let owned: Vec<Vec<String>> = registry()
+            .into_iter()
+            .filter(|k| k.file == FileId::Vscode)
+            .map(|k| k.path)
+            .collect();
+        let values = json_values(&after);
+        for (key, value) in json_values(&document) {
+            let mine = owned.iter().any(|m| key.starts_with(m) || m.starts_with(&key));
+            if mine || key.first().is_some_and(|k| k.starts_with("rust-analyzer.")) {
                 continue;
             }
-            prop_assert!(after.contains(&(key.clone(), value.clone())), "{} lost", key);
+            prop_assert!(values.contains(&(key.clone(), value.clone())), "{:?} lost", key);
         }
         for comment in ["// note", "/* block */", "// keep: \"a\": 1"] {
-            prop_assert_eq!(merged.text.matches(comment).count(), document.matches(comment).count());
+            prop_assert_eq!(after.matches(comment).count(), document.matches(comment).count());
         }
-        undo_round_trip(&document, &merged.text);
+        let undone = release_file(FileId::Vscode, &after, first.record.as_ref()).unwrap();
+        prop_assert_eq!(undone.after.as_deref(), Some(document.as_str()), "release did not give the original back");
     }
 }
 

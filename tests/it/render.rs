@@ -1,5 +1,6 @@
 //! The plan and every rendered file, for the machines memsafe's users have.
 
+use memsafe::owned::FileId;
 use memsafe::hardware::{Hardware, MemorySource, Os};
 use memsafe::plan::{Answers, Editors, Plan, Preset};
 use memsafe::render::{self, Templates};
@@ -13,18 +14,19 @@ fn combined(plan: &Plan) -> String {
         serde_json::to_string_pretty(plan).unwrap()
     );
     let editors = plan.answers.editors;
-    for (wanted, name, id) in [
-        (true, "Cargo.toml (merged part)", render::CARGO_PROFILE),
-        (true, ".cargo/config.toml", render::CARGO_CONFIG),
-        (editors.vscode, ".vscode/settings.json", render::VSCODE_SETTINGS),
-        (editors.zed, ".zed/settings.json", render::ZED_SETTINGS),
-        (editors.helix, ".helix/languages.toml", render::HELIX_LANGUAGES),
-        (true, "test-safe.sh", render::TEST_SH),
-        (true, "test-safe.ps1", render::TEST_PS1),
+    for (wanted, name, file) in [
+        (true, "Cargo.toml (merged part)", FileId::Manifest),
+        (true, ".cargo/config.toml", FileId::CargoConfig),
+        (editors.vscode, ".vscode/settings.json", FileId::Vscode),
+        (editors.zed, ".zed/settings.json", FileId::Zed),
+        (editors.helix, ".helix/languages.toml", FileId::Helix),
     ] {
         if wanted {
-            out.push_str(&format!("── {name} ──\n{}\n", templates.render(id, plan)));
+            out.push_str(&format!("── {name} ──\n{}\n", templates.fragment(file, plan)));
         }
+    }
+    for (name, id) in [("test-safe.sh", render::TEST_SH), ("test-safe.ps1", render::TEST_PS1)] {
+        out.push_str(&format!("── {name} ──\n{}\n", templates.render(id, plan)));
     }
     out
 }
@@ -154,7 +156,7 @@ fn zed_and_helix_keys_are_in_the_rust_analyzer_schema() {
         };
         let plan = Plan::compute(&hardware(3.0, 64, Os::Linux), &answers);
         let zed: serde_json::Value =
-            serde_json::from_str(&templates.render(render::ZED_SETTINGS, &plan)).unwrap();
+            serde_json::from_str(&templates.fragment(FileId::Zed, &plan)).unwrap();
         let zed_options = &zed["lsp"]["rust-analyzer"]["initialization_options"];
         let helix = templates.render(render::HELIX_LANGUAGES, &plan);
         let mut keys = Vec::new();
@@ -200,7 +202,7 @@ fn vscode_keys_are_in_the_rust_analyzer_schema() {
                 },
             );
             let settings: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&templates.render(render::VSCODE_SETTINGS, &plan)).unwrap();
+                serde_json::from_str(&templates.fragment(FileId::Vscode, &plan)).unwrap();
             for (key, value) in &settings {
                 assert!(!renamed.contains_key(key), "`{key}` is an old name");
                 if !key.starts_with("rust-analyzer.") {

@@ -1,0 +1,181 @@
+//! `memsafe calibrate`: measure the memory of every rustc of this project, record it, and
+//! re-plan from the measurements. The measuring itself is in [`crate::calibrate`].
+
+use anyhow::{Context, Result};
+
+use crate::files::{self, Goal};
+use crate::hardware::format_size;
+use crate::plan::Plan;
+use crate::project::Project;
+use crate::render::Templates;
+use crate::session::{Flags, Inputs, Session};
+use crate::{calibrate, ui};
+
+/// `memsafe calibrate`: measure, record, and re-plan from the measurements.
+pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
+    let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
+    let record = session.require_record()?;
+    let project = &session.project;
+    let inputs = Inputs::resolve(Flags::default(), &args.hardware, Some(record), Some(session.root()));
+    let before_plan = inputs.plan();
+    let target = calibrate::target_dir(&project.root);
+    // A measurement needs every crate compiled: start from an empty target folder (memsafe's
+    // own, never the user's).
+    if target.exists() {
+        std::fs::remove_dir_all(&target).with_context(|| format!("cannot empty `{}`", target.display()))?;
+    }
+    std::fs::create_dir_all(&target).with_context(|| format!("cannot create `{}`", target.display()))?;
+    let log = target.join("rustc-log.jsonl");
+    let _ = std::fs::remove_file(&log);
+
+    ui::status(
+        "Calibrating",
+        format!(
+            "{} with {} jobs in {} (your own target folder stays as it is)",
+            if args.profile == "test" {
+                "cargo test --no-run"
+            } else {
+                "cargo build"
+            },
+            before_plan.jobs,
+            files::display(&project.root, &target)
+        ),
+    );
+    let expected = record.calibration.as_ref().map_or(0, |c| c.crates);
+    let bar = if ui::is_quiet() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(expected)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} crates  {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = CalibrationProgress {
+        bar,
+        log: log.clone(),
+        heaviest: std::sync::Mutex::default(),
+    };
+    let color = dialoguer::console::colors_enabled_stderr();
+    let total_seconds = calibrate::build(
+        &project.root,
+        &target,
+        &log,
+        &args.profile,
+        before_plan.jobs,
+        &args.cargo_args,
+        color,
+        &progress,
+    );
+    let bar = progress.bar;
+    bar.finish_and_clear();
+    let total_seconds = total_seconds?;
+    let invocations = calibrate::read_log(&std::fs::read_to_string(&log).unwrap_or_default());
+    if invocations.is_empty() || invocations.iter().all(|i| i.peak_bytes == 0) {
+        return Err(anyhow::anyhow!(
+            "the build recorded no compilation with a measured peak; nothing was recorded"
+        ));
+    }
+    let rustc = calibrate::rustc_version(&project.root).unwrap_or_else(|| "rustc (unknown version)".into());
+    let date = calibrate::civil_from_days(calibrate::today());
+    let calibration = calibrate::summarize(&invocations, &rustc, &date, &args.profile, total_seconds);
+    ui::line(format!(
+        "{} compilations in {}s: median {}, p90 {}, largest {} ({}), links up to {}",
+        calibration.crates,
+        calibration.total_seconds,
+        format_size(calibration.median_peak_bytes),
+        format_size(calibration.p90_peak_bytes),
+        format_size(calibration.max_peak_bytes),
+        calibration.heaviest.first().map_or("?", |h| h.0.as_str()),
+        format_size(calibration.link_peak_bytes)
+    ));
+
+    let plan = Plan::compute_full(&inputs.hardware, &inputs.answers, &inputs.overrides, Some(&calibration));
+    let changeset = files::changeset(
+        project,
+        &Goal::Plan(&plan, inputs.overrides),
+        &Templates::new(),
+        Some(record),
+    )?;
+    if before_plan.jobs != plan.jobs {
+        ui::line(format!(
+            "measured: build.jobs {} -> {}",
+            before_plan.jobs, plan.jobs
+        ));
+    } else {
+        ui::line(format!("measured: build.jobs stays {}", plan.jobs));
+    }
+    super::print_events(&changeset);
+    super::finish(session.root(), &changeset, args.dry_run)
+}
+
+/// The progress bar of `calibrate`: units built, the heaviest compilation so far; cargo's own
+/// lines are printed above it.
+struct CalibrationProgress {
+    bar: indicatif::ProgressBar,
+    log: std::path::PathBuf,
+    /// The heaviest compilation so far, and how much of the log has been read.
+    heaviest: std::sync::Mutex<(String, u64, usize)>,
+}
+
+impl calibrate::Progress for CalibrationProgress {
+    fn unit(&self, name: &str) {
+        self.bar.inc(1);
+        if self.bar.position() > self.bar.length().unwrap_or(0) {
+            self.bar.set_length(self.bar.position());
+        }
+        let Ok(mut heaviest) = self.heaviest.lock() else {
+            return;
+        };
+        // The wrapper's new lines since the last unit.
+        if let Ok(text) = std::fs::read_to_string(&self.log) {
+            for invocation in calibrate::read_log(text.get(heaviest.2..).unwrap_or_default()) {
+                if invocation.peak_bytes > heaviest.1 {
+                    (heaviest.0, heaviest.1) = (invocation.krate, invocation.peak_bytes);
+                }
+            }
+            heaviest.2 = text.len();
+        }
+        self.bar.set_message(format!(
+            "{name} built; heaviest so far {} ({})",
+            heaviest.0,
+            format_size(heaviest.1)
+        ));
+    }
+
+    fn line(&self, line: &str) {
+        if self.bar.is_hidden() {
+            ui::passthrough(line);
+        } else {
+            self.bar.println(line);
+        }
+    }
+}
+
+/// Days after which `check` calls a calibration stale.
+const STALE_DAYS: i64 = 90;
+
+/// Why the recorded calibration no longer describes this project's builds, if it does not.
+pub(crate) fn stale_calibration(project: &Project, calibration: &calibrate::Calibration) -> Option<String> {
+    let current = calibrate::rustc_version(&project.root);
+    if let Some(current) = current
+        && current != calibration.rustc
+    {
+        return Some(format!(
+            "the calibration was measured with {}, this is {current}: run `memsafe calibrate` again",
+            calibration.rustc
+        ));
+    }
+    let age = calibrate::parse_date(&calibration.date).map(|day| calibrate::today() - day);
+    match age {
+        Some(days) if days > STALE_DAYS => Some(format!(
+            "the calibration is {days} days old (more than {STALE_DAYS}): run `memsafe calibrate` again"
+        )),
+        None => Some(format!(
+            "the calibration's date `{}` is not YYYY-MM-DD",
+            calibration.date
+        )),
+        _ => None,
+    }
+}
+

@@ -1,0 +1,150 @@
+//! `memsafe check`: exit 1 when this machine or an owned key no longer matches the plan.
+//! Every registered key is compared, absence included: a key the plan no longer sets must be
+//! back to the user's original.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use super::regen::{hardware_change, same_memory};
+use crate::cli::CheckArgs;
+use crate::error::Reported;
+use crate::files::{self, Goal};
+use crate::hardware::format_size;
+use crate::render::Templates;
+use crate::session::{Flags, Inputs, Session, detect};
+use crate::sync::Event;
+use crate::ui;
+
+/// `memsafe check`.
+pub fn check(args: &CheckArgs) -> Result<()> {
+    let session = Session::open(args.dir.as_ref(), false)?;
+    let record = session.require_record()?;
+    let mut differences = Vec::new();
+    let mut notes = Vec::new();
+    // Whether `memsafe regen` fixes what is found (not so for a smaller machine in team mode).
+    let mut regen_fixes = false;
+    let this_machine = detect(&args.hardware);
+    let inputs = Inputs::resolve(Flags::default(), &args.hardware, Some(record), Some(session.root()));
+    if record.answers.team {
+        let baseline = record.hardware();
+        let smaller_memory = this_machine.memory_bytes < baseline.memory_bytes
+            && !same_memory(this_machine.memory_bytes, baseline.memory_bytes);
+        if smaller_memory || this_machine.logical_cpus < baseline.logical_cpus {
+            differences.push(format!(
+                "this machine ({}, {} CPUs) is smaller than the team plan's ({}, {} CPUs): builds may run out \
+                 of memory here; run `memsafe plan` for this machine's values and set CARGO_BUILD_JOBS for \
+                 yourself, or lower the team's machine with `memsafe regen --ram SIZE --cpus N`",
+                format_size(this_machine.memory_bytes),
+                this_machine.logical_cpus,
+                format_size(baseline.memory_bytes),
+                baseline.logical_cpus
+            ));
+        } else if hardware_change(&baseline, &this_machine).is_some() {
+            notes.push(format!(
+                "team plan for {} and {} CPUs; this machine has {} and {} CPUs",
+                format_size(baseline.memory_bytes),
+                baseline.logical_cpus,
+                format_size(this_machine.memory_bytes),
+                this_machine.logical_cpus
+            ));
+        }
+    } else if let Some(change) = hardware_change(&record.hardware(), &this_machine) {
+        differences.push(format!(
+            "hardware changed since memsafe.toml was written: {change}"
+        ));
+        regen_fixes = true;
+    }
+    if let Some(stale) = inputs
+        .calibration
+        .as_ref()
+        .and_then(|c| super::calibrate::stale_calibration(&session.project, c))
+    {
+        differences.push(stale);
+    }
+    let plan = inputs.plan();
+    let changeset = files::changeset(
+        &session.project,
+        &Goal::Plan(&plan, inputs.overrides),
+        &Templates::new(),
+        Some(record),
+    )?;
+    for change in changeset.pending().filter(|c| !c.is_record) {
+        regen_fixes = true;
+        if change.before.is_none() {
+            differences.push(format!("{} is missing", change.display));
+            continue;
+        }
+        if change.after.is_none() {
+            differences.push(format!(
+                "{} holds only keys the plan no longer sets: memsafe would delete it",
+                change.display
+            ));
+            continue;
+        }
+        let edited: Vec<&String> = changeset
+            .events
+            .iter()
+            .filter(|(file, _)| *file == change.display)
+            .filter_map(|(_, event)| match event {
+                Event::Overwrote { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect();
+        for key in &change.keys {
+            let by_hand = if edited.contains(&&key.key) {
+                " (changed by hand)"
+            } else {
+                ""
+            };
+            differences.push(match (&key.before, &key.after) {
+                (Some(have), Some(want)) => {
+                    format!("{}: {} is {have}{by_hand}, the plan says {want}", change.display, key.key)
+                }
+                (None, Some(want)) => {
+                    format!("{}: {} is missing, the plan says {want}", change.display, key.key)
+                }
+                (Some(have), None) => format!(
+                    "{}: {} = {have} should not be there (the plan no longer sets it)",
+                    change.display, key.key
+                ),
+                (None, None) => continue,
+            });
+        }
+        if change.keys.is_empty() {
+            differences.push(format!("{} differs from the plan", change.display));
+        }
+    }
+
+    if ui::is_quiet() {
+        return if differences.is_empty() {
+            Ok(())
+        } else {
+            Err(Reported.into())
+        };
+    }
+    for note in &notes {
+        ui::note(note);
+    }
+    if differences.is_empty() {
+        ui::data(format!(
+            "memsafe check: everything matches the plan ({}, {} for {})\n",
+            super::plural(plan.jobs as usize, "build job", "build jobs"),
+            super::plural(plan.test_threads as usize, "test thread", "test threads"),
+            format_size(plan.hardware.memory_bytes)
+        ));
+        return Ok(());
+    }
+    let mut out = format!(
+        "memsafe check: {}\n",
+        super::plural(differences.len(), "difference", "differences")
+    );
+    for difference in &differences {
+        let _ = writeln!(out, "  {difference}");
+    }
+    if regen_fixes {
+        out.push_str("help: `memsafe regen` updates the files (`--dry-run` shows how)\n");
+    }
+    ui::data(out);
+    Err(Reported.into())
+}

@@ -1,0 +1,117 @@
+//! `memsafe init`: detect -> ask -> plan -> changeset -> diff -> (confirm) -> write.
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+
+use crate::cli::InitArgs;
+use crate::error::UsageError;
+use crate::files::{self, Goal};
+use crate::hardware::format_size;
+use crate::render::Templates;
+use crate::session::{Flags, Inputs, Session, start_dir};
+use crate::{prompt, record, ui};
+
+/// `memsafe init`.
+pub fn init(args: &InitArgs) -> Result<()> {
+    // The folder first: a wrong `--dir` is the first thing to hear about.
+    start_dir(args.dir.as_ref())?;
+    let interactive = !args.yes && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if !args.yes && !interactive && !args.dry_run {
+        return Err(
+            UsageError::new("no terminal to ask the questions on, and no `--yes`")
+                .with_help(
+                    "pass `--yes` to take the defaults, with `--preset`, `--editor` and `--script` for \
+                 other answers (and `--dry-run` to see the changes first)",
+                )
+                .into(),
+        );
+    }
+    let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
+    if let Some(member) = &session.project.member {
+        ui::note(format!(
+            "`{}` is a member of the workspace at `{}`: profiles only count at the workspace root, so memsafe configures that",
+            member.display(),
+            session.root().display()
+        ));
+    }
+    let flags = Flags {
+        preset: args.preset,
+        editor: &args.editor,
+        script: args.script,
+        team: args.team,
+    };
+    let mut inputs = Inputs::resolve(flags, &args.hardware, session.record.as_ref(), Some(session.root()));
+    if interactive {
+        ui::line(format!("This machine: {}", inputs.hardware.describe()));
+        if session.record.is_some() {
+            ui::line(format!("{} found: its answers are the defaults.", record::FILE));
+        }
+        let given = prompt::Given {
+            preset: args.preset.is_some(),
+            editors: !args.editor.is_empty(),
+            scripts: args.script.is_some(),
+        };
+        inputs.answers = prompt::ask(inputs.answers, given)?;
+    }
+    let plan = inputs.plan();
+    ui::detail(format!("project root: {}", session.root().display()));
+    ui::detail(format!(
+        "the plan, with its reasons:\n{}",
+        super::plan::plan_text(&plan)
+    ));
+    let changeset = files::changeset(
+        &session.project,
+        &Goal::Plan(&plan, inputs.overrides),
+        &Templates::new(),
+        session.record.as_ref(),
+    )?;
+    for warning in &plan.warnings {
+        ui::warn(warning);
+    }
+    super::print_events(&changeset);
+    if !changeset.touches_user_files() {
+        if !args.dry_run {
+            super::finish(session.root(), &changeset, false)?;
+        }
+        ui::status(
+            "Unchanged",
+            format!(
+                "every file already matches the plan ({})",
+                super::plural(plan.jobs as usize, "build job", "build jobs")
+            ),
+        );
+        return Ok(());
+    }
+    if interactive && !args.dry_run {
+        for change in changeset.pending() {
+            // At the prompt, memsafe's own record is one line; `--dry-run` shows it whole.
+            if change.is_record {
+                ui::data(format!(
+                    "{} {}: memsafe's record of the answers, this machine and how to undo (`memsafe remove`)\n",
+                    if change.before.is_some() { "update" } else { "create" },
+                    change.display
+                ));
+                continue;
+            }
+            ui::data(change.unified_diff());
+        }
+        if !prompt::confirm_write()? {
+            ui::line("Nothing was written.");
+            return Ok(());
+        }
+    }
+    super::finish(session.root(), &changeset, args.dry_run)?;
+    if !args.dry_run {
+        ui::status(
+            "Done",
+            format!(
+                "{}, {} for {}; `memsafe plan` says why",
+                super::plural(plan.jobs as usize, "build job", "build jobs"),
+                super::plural(plan.test_threads as usize, "test thread", "test threads"),
+                format_size(plan.hardware.memory_bytes)
+            ),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! One module per command, each a short function over the shared pieces:
+//! [`Session::open`](crate::session::Session::open), [`Inputs::resolve`](crate::session::Inputs::resolve),
+//! [`Plan::compute_full`](crate::plan::Plan::compute_full), the changeset
+//! ([`crate::files::changeset`]) and [`finish`].
+
+pub mod calibrate;
+pub mod check;
+pub mod init;
+pub mod plan;
+pub mod regen;
+pub mod remove;
+
+use anyhow::Result;
+
+use crate::files::Changeset;
+use crate::sync::Event;
+use crate::{ui, write};
+
+/// Prints what happened to the files that the user should hear about.
+pub(crate) fn print_events(changeset: &Changeset) {
+    for (file, event) in &changeset.events {
+        match event {
+            Event::Note(note) => ui::note(format!("{file}: {note}")),
+            Event::KeptEdit { key, value } => ui::note(format!(
+                "{file}: kept your `{key} = {value}`: you changed memsafe's value by hand, so it is yours now"
+            )),
+            Event::Overwrote { key, was } => ui::note(format!(
+                "{file}: `{key}` was {was}, changed by hand: set back to the plan's value (pin your own \
+                 under [overrides] in memsafe.toml, or choose another preset)"
+            )),
+        }
+    }
+}
+
+/// How a run ends: with `dry_run`, the diffs; otherwise the changes written under the commit
+/// protocol, and one status line per file.
+pub(crate) fn finish(root: &std::path::Path, changeset: &Changeset, dry_run: bool) -> Result<()> {
+    let pending: Vec<_> = changeset.pending().collect();
+    if dry_run {
+        for change in &pending {
+            ui::data(change.unified_diff());
+        }
+        ui::status(
+            "Dry run",
+            format!(
+                "{} would change; nothing was written",
+                plural(pending.len(), "file", "files")
+            ),
+        );
+        return Ok(());
+    }
+    write::commit(root, &changeset.changes)?;
+    for change in pending {
+        ui::status(change.verb(), &change.display);
+    }
+    Ok(())
+}
+
+/// `1 file`, `2 files`.
+pub(crate) fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}

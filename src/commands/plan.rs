@@ -1,0 +1,81 @@
+//! `memsafe plan`: the plan for this machine, with the reason for every value. Writes nothing.
+
+use anyhow::{Context, Result};
+
+use crate::cli::PlanArgs;
+use crate::hardware::{MemorySource, format_size};
+use crate::plan::Plan;
+use crate::project;
+use crate::session::{Flags, Inputs, Session, start_dir};
+use crate::ui;
+
+/// `memsafe plan`.
+pub fn plan(args: &PlanArgs) -> Result<()> {
+    let start = start_dir(args.dir.as_ref())?;
+    // In a configured project the recorded answers and pins apply; outside one, the defaults.
+    let session = match project::find(&start) {
+        Ok(_) => Some(Session::open(Some(&start), false)?),
+        Err(_) => {
+            ui::note(format!(
+                "no Rust project in `{}` or above: this is the plan for this machine only",
+                start.display()
+            ));
+            None
+        }
+    };
+    let flags = Flags {
+        preset: args.preset,
+        editor: &args.editor,
+        ..Flags::default()
+    };
+    let inputs = Inputs::resolve(
+        flags,
+        &args.hardware,
+        session.as_ref().and_then(|s| s.record.as_ref()),
+        session.as_ref().map(Session::root),
+    );
+    let plan = inputs.plan();
+    if args.json {
+        ui::data(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&plan).context("cannot print the plan")?
+        ));
+    } else {
+        ui::data(plan_text(&plan));
+    }
+    Ok(())
+}
+
+/// The plan in words: hardware, then every value with its reason.
+pub fn plan_text(plan: &Plan) -> String {
+    use std::fmt::Write;
+    let hardware = &plan.hardware;
+    let mut out = String::new();
+    let source = match hardware.memory_source {
+        MemorySource::Ram => "RAM",
+        MemorySource::CgroupLimit => "container limit",
+        MemorySource::Flag => "from --ram",
+    };
+    let _ = writeln!(out, "hardware");
+    let _ = writeln!(out, "  memory  {} ({source})", format_size(hardware.memory_bytes));
+    let _ = writeln!(
+        out,
+        "  cpus    {} logical, {} physical",
+        hardware.logical_cpus, hardware.physical_cpus
+    );
+    let _ = writeln!(out, "  os      {}", hardware.os);
+    let _ = writeln!(
+        out,
+        "\nplan ({} preset, editors: {})",
+        plan.answers.preset.as_str(),
+        plan.answers.editors.words()
+    );
+    for reason in &plan.reasons {
+        let _ = writeln!(out, "  {} = {}", reason.setting, reason.value);
+        let _ = writeln!(out, "      {}", reason.why);
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(out, "\nwarning: {warning}");
+    }
+    out
+}

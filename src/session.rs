@@ -1,0 +1,181 @@
+//! What every command starts from: the project, its record and, for the commands that write,
+//! the lock and the recovery of an interrupted run. And the one place where the answers, the
+//! machine and the pins are resolved from the flags and the record.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::calibrate::Calibration;
+use crate::cli::HardwareArgs;
+use crate::error::UsageError;
+use crate::hardware::{self, Hardware, MemorySource};
+use crate::lock::ProjectLock;
+use crate::plan::{Answers, Editor, Editors, Overrides, Preset, Scripts};
+use crate::project::{self, Project};
+use crate::record::{self, Record};
+use crate::{files, lock, ui, write};
+
+/// An open project.
+pub struct Session {
+    pub project: Project,
+    pub record: Option<Record>,
+    _lock: Option<ProjectLock>,
+}
+
+/// The folder memsafe starts from: `--dir`, else the current folder; checked to be a folder
+/// before anything else is looked at.
+pub fn start_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
+    let start = match dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current folder")?,
+    };
+    if !start.is_dir() {
+        return Err(UsageError::new(format!("`{}` is not a folder", start.display())).into());
+    }
+    Ok(start)
+}
+
+impl Session {
+    /// Finds the project; for a command that writes (`writes`), takes the lock and rolls back
+    /// a run that was interrupted; then reads the record.
+    pub fn open(dir: Option<&PathBuf>, writes: bool) -> Result<Session> {
+        let project = project::find(&start_dir(dir)?)?;
+        let lock = if writes {
+            let lock = lock::acquire(&project.root)?;
+            if let Some(words) = write::recover(&project.root)? {
+                ui::warn(words);
+            }
+            Some(lock)
+        } else {
+            if write::journal_exists(&project.root) {
+                ui::warn(format!(
+                    "an earlier memsafe run was interrupted (`{}` is there); the next `memsafe init`, \
+                     `regen` or `remove` rolls it back",
+                    write::JOURNAL
+                ));
+            }
+            None
+        };
+        let record = files::load_record(&project)?;
+        Ok(Session {
+            project,
+            record,
+            _lock: lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.project.root
+    }
+
+    /// The record, or the error that says to run `memsafe init` first.
+    pub fn require_record(&self) -> Result<&Record> {
+        self.record.as_ref().ok_or_else(|| {
+            UsageError::new(format!(
+                "no {} in `{}`",
+                record::FILE,
+                self.project.root.display()
+            ))
+            .with_help("run `memsafe init` first: it asks the questions and records the answers")
+            .into()
+        })
+    }
+}
+
+/// The answers given as flags (each `None` or empty when not given).
+#[derive(Clone, Copy, Default)]
+pub struct Flags<'a> {
+    pub preset: Option<Preset>,
+    pub editor: &'a [Editor],
+    pub script: Option<Scripts>,
+    pub team: bool,
+}
+
+/// Everything a plan is computed from.
+pub struct Inputs {
+    pub answers: Answers,
+    pub hardware: Hardware,
+    pub overrides: Overrides,
+    pub calibration: Option<Calibration>,
+}
+
+impl Inputs {
+    /// Flags win over the record, the record over what the project shows, that over the
+    /// defaults. In team mode the plan is for the recorded machine (flags replace its fields);
+    /// otherwise for this machine (flags replace detection).
+    pub fn resolve(flags: Flags<'_>, hardware_flags: &HardwareArgs, record: Option<&Record>, root: Option<&Path>) -> Inputs {
+        let recorded = record.map(|r| r.answers).unwrap_or_default();
+        let editors = if !flags.editor.is_empty() {
+            Editors::from_list(flags.editor)
+        } else if record.is_some() {
+            recorded.editors
+        } else {
+            let found = root.map(detect_editors).unwrap_or_default();
+            if found.any() { found } else { Editors::VSCODE }
+        };
+        let answers = Answers {
+            preset: flags.preset.unwrap_or(recorded.preset),
+            editors,
+            scripts: flags.script.unwrap_or(recorded.scripts),
+            team: flags.team || recorded.team,
+        };
+        let hardware = match record {
+            Some(record) if answers.team => recorded_with_flags(&record.hardware(), hardware_flags),
+            _ => detect(hardware_flags),
+        };
+        Inputs {
+            answers,
+            hardware,
+            overrides: record.map(|r| r.overrides).unwrap_or_default(),
+            calibration: record.and_then(Record::calibration),
+        }
+    }
+
+    pub fn plan(&self) -> crate::plan::Plan {
+        crate::plan::Plan::compute_full(
+            &self.hardware,
+            &self.answers,
+            &self.overrides,
+            self.calibration.as_ref(),
+        )
+    }
+}
+
+/// This machine, with the fields given as flags replaced.
+pub fn detect(args: &HardwareArgs) -> Hardware {
+    hardware::detect(
+        hardware::Overrides {
+            memory_bytes: args.ram,
+            logical_cpus: args.cpus,
+            os: args.os,
+        },
+        &hardware::Sources::default(),
+    )
+}
+
+/// The editors whose project folder exists: `.vscode/`, `.zed/`, `.helix/`.
+fn detect_editors(root: &Path) -> Editors {
+    Editors {
+        vscode: root.join(".vscode").is_dir(),
+        zed: root.join(".zed").is_dir(),
+        helix: root.join(".helix").is_dir(),
+    }
+}
+
+/// The recorded (team) hardware, with the fields given as flags replaced.
+pub fn recorded_with_flags(recorded: &Hardware, args: &HardwareArgs) -> Hardware {
+    let mut hardware = recorded.clone();
+    if let Some(bytes) = args.ram {
+        hardware.memory_bytes = bytes;
+        hardware.memory_source = MemorySource::Flag;
+    }
+    if let Some(cpus) = args.cpus {
+        hardware.logical_cpus = cpus;
+        hardware.physical_cpus = cpus;
+    }
+    if let Some(os) = args.os {
+        hardware.os = os;
+    }
+    hardware
+}
