@@ -88,7 +88,10 @@ pub fn changeset(
         if active || recorded.iter().any(|f| f.path == current) {
             targets.push((id, current.to_string(), active));
         }
-        for other in recorded.iter().filter(|f| f.path != current && FileId::from_path(&f.path) == Some(id)) {
+        for other in recorded
+            .iter()
+            .filter(|f| f.path != current && FileId::from_path(&f.path) == Some(id))
+        {
             targets.push((id, other.path.clone(), false));
         }
     }
@@ -102,14 +105,16 @@ pub fn changeset(
         let synced = match id.format() {
             Format::Script { .. } => {
                 let wanted = match goal {
-                    Goal::Plan(plan, _) if active && owned::script_wanted(plan, id) => Some(templates.render(
-                        if id == FileId::TestSh {
-                            render::TEST_SH
-                        } else {
-                            render::TEST_PS1
-                        },
-                        plan,
-                    )),
+                    Goal::Plan(plan, _) if active && owned::script_wanted(plan, id) => {
+                        Some(templates.render(
+                            if id == FileId::TestSh {
+                                render::TEST_SH
+                            } else {
+                                render::TEST_PS1
+                            },
+                            plan,
+                        ))
+                    }
                     _ => None,
                 };
                 sync::script(&path, before.as_deref(), previous_file, wanted.as_deref())
@@ -135,12 +140,7 @@ pub fn changeset(
                     })
                     .collect();
                 let new_file = || match format {
-                    Format::Jsonc => {
-                        let mut text = serde_json::to_string_pretty(&Value::Object(owned::nested(&set)))
-                            .expect("JSON serializes");
-                        text.push('\n');
-                        text
-                    }
+                    Format::Jsonc => owned::json_text(&Value::Object(owned::nested(&set))),
                     _ => templates.render_toml(
                         if id == FileId::Helix {
                             render::HELIX_LANGUAGES
@@ -165,11 +165,14 @@ pub fn changeset(
                     })
                     .collect::<Vec<_>>()
                     .join("\n");
+                let target = sync::Target {
+                    file: id,
+                    path: &path,
+                    before: before.as_deref(),
+                    previous: previous_file,
+                };
                 sync::keyed(
-                    id,
-                    &path,
-                    before.as_deref(),
-                    previous_file,
+                    target,
                     &file_wants,
                     id == FileId::Vscode,
                     &new_file,
@@ -185,13 +188,57 @@ pub fn changeset(
             diffs,
         } = synced;
         events.extend(file_events.into_iter().map(|e| (path.clone(), e)));
+        if id == FileId::Manifest
+            && diffs
+                .iter()
+                .any(|d| d.key == "build.jobs" && d.before.is_some() && d.after.is_none())
+        {
+            events.push((
+                path.clone(),
+                Event::Note(
+                    "took out `[build] jobs`: cargo ignores a `[build]` table in Cargo.toml (\"unused manifest \
+                     key\"); the job count now lives in .cargo/config.toml (`memsafe remove` puts it back)"
+                        .into(),
+                ),
+            ));
+        }
+        if id == FileId::Manifest
+            && let Some(after) = &after
+            && crate::merge::toml::TomlDoc::parse(after).is_ok_and(|d| d.table_exists(&["build".to_string()]))
+            && before.as_deref().is_some_and(|b| b != after)
+        {
+            events.push((
+                path.clone(),
+                Event::Note(
+                    "a `[build]` table is still in Cargo.toml, where cargo ignores it; memsafe left its other \
+                     keys alone (moving them to .cargo/config.toml would switch on settings that were never in \
+                     effect)"
+                        .into(),
+                ),
+            ));
+        }
+        if path == ".cargo/config" && active && before.is_some() && before != after {
+            events.push((
+                path.clone(),
+                Event::Note(
+                    "edited the legacy `.cargo/config`: cargo reads it instead of `config.toml`".into(),
+                ),
+            ));
+        }
         // Folders: those a new file needs are created and recorded; those memsafe created go
         // with the file when empty.
         let mut create_dirs = Vec::new();
         let mut dirs: Vec<String> = previous_file.map(|f| f.dirs.clone()).unwrap_or_default();
         if before.is_none() && after.is_some() {
             let mut folder = String::new();
-            for part in path.split('/').rev().skip(1).collect::<Vec<_>>().into_iter().rev() {
+            for part in path
+                .split('/')
+                .rev()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
                 if !folder.is_empty() {
                     folder.push('/');
                 }
@@ -323,9 +370,11 @@ pub fn read_inside(root: &Path, relative: &str) -> Result<(PathBuf, Option<Strin
 
 fn resolve_inside(root: &Path, relative: &str) -> Result<PathBuf> {
     let outside = |what: &str| -> anyhow::Error {
-        UsageError::new(format!("`{relative}` {what}; memsafe only writes inside the project, nothing was written"))
-            .with_help("replace the link with a file, or point it inside the project")
-            .into()
+        UsageError::new(format!(
+            "`{relative}` {what}; memsafe only writes inside the project, nothing was written"
+        ))
+        .with_help("replace the link with a file, or point it inside the project")
+        .into()
     };
     let canonical_root = root
         .canonicalize()
@@ -334,7 +383,8 @@ fn resolve_inside(root: &Path, relative: &str) -> Result<PathBuf> {
     for _ in 0..32 {
         match std::fs::symlink_metadata(&current) {
             Ok(metadata) if metadata.file_type().is_symlink() => {
-                let link = std::fs::read_link(&current).with_context(|| format!("cannot read the link `{relative}`"))?;
+                let link = std::fs::read_link(&current)
+                    .with_context(|| format!("cannot read the link `{relative}`"))?;
                 current = match current.parent() {
                     Some(parent) if link.is_relative() => parent.join(link),
                     _ => link,
@@ -345,20 +395,29 @@ fn resolve_inside(root: &Path, relative: &str) -> Result<PathBuf> {
                     .canonicalize()
                     .with_context(|| format!("cannot resolve `{relative}`"))?;
                 if !canonical.starts_with(&canonical_root) {
-                    return Err(outside(&format!("leads to `{}`, outside the project", canonical.display())));
+                    return Err(outside(&format!(
+                        "leads to `{}`, outside the project",
+                        canonical.display()
+                    )));
                 }
                 return Ok(canonical);
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 if current != root.join(relative) {
-                    return Err(outside(&format!("is a link to `{}`, which does not exist", current.display())));
+                    return Err(outside(&format!(
+                        "is a link to `{}`, which does not exist",
+                        current.display()
+                    )));
                 }
                 // No file: its nearest existing folder must be inside the project (a folder
                 // may itself be a link).
                 let mut folder = current.parent().map(Path::to_path_buf).unwrap_or_default();
                 while !folder.exists() {
                     if std::fs::symlink_metadata(&folder).is_ok() {
-                        return Err(outside(&format!("is in `{}`, a link that leads nowhere", folder.display())));
+                        return Err(outside(&format!(
+                            "is in `{}`, a link that leads nowhere",
+                            folder.display()
+                        )));
                     }
                     if !folder.pop() {
                         break;
@@ -368,7 +427,10 @@ fn resolve_inside(root: &Path, relative: &str) -> Result<PathBuf> {
                     .canonicalize()
                     .with_context(|| format!("cannot resolve `{}`", folder.display()))?;
                 if !canonical.starts_with(&canonical_root) {
-                    return Err(outside(&format!("is in `{}`, outside the project", canonical.display())));
+                    return Err(outside(&format!(
+                        "is in `{}`, outside the project",
+                        canonical.display()
+                    )));
                 }
                 return Ok(current);
             }

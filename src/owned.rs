@@ -94,9 +94,15 @@ impl FileId {
 pub enum ValueType {
     Bool,
     /// An integer in `min..=max`.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// An integer written as a string (environment variables), in `min..=max`.
-    IntText { min: i64, max: i64 },
+    IntText {
+        min: i64,
+        max: i64,
+    },
     /// Cargo's `debug`: `true`/`false`, 0 to 2, or `"none"`, `"line-directives-only"`,
     /// `"line-tables-only"`, `"limited"`, `"full"`.
     DebugLevel,
@@ -196,12 +202,18 @@ pub struct RaSetting {
 pub const RUST_ANALYZER: &[RaSetting] = &[
     RaSetting {
         name: "numThreads",
-        value_type: ValueType::Int { min: 1, max: COUNT_MAX },
+        value_type: ValueType::Int {
+            min: 1,
+            max: COUNT_MAX,
+        },
         value: |ra| Some(json!(ra.num_threads)),
     },
     RaSetting {
         name: "cachePriming.numThreads",
-        value_type: ValueType::Int { min: 1, max: COUNT_MAX },
+        value_type: ValueType::Int {
+            min: 1,
+            max: COUNT_MAX,
+        },
         value: |ra| Some(json!(ra.cache_priming_threads)),
     },
     RaSetting {
@@ -243,7 +255,10 @@ fn path(names: &[&str]) -> Vec<String> {
 
 /// Every key memsafe can own, in the order it writes them.
 pub fn registry() -> Vec<Key> {
-    let count = ValueType::Int { min: 1, max: COUNT_MAX };
+    let count = ValueType::Int {
+        min: 1,
+        max: COUNT_MAX,
+    };
     let mut keys = vec![
         Key {
             file: FileId::Manifest,
@@ -275,7 +290,10 @@ pub fn registry() -> Vec<Key> {
         Key {
             file: FileId::CargoConfig,
             path: path(&["env", "RUST_TEST_THREADS"]),
-            value_type: ValueType::IntText { min: 1, max: COUNT_MAX },
+            value_type: ValueType::IntText {
+                min: 1,
+                max: COUNT_MAX,
+            },
         },
     ];
     for file in [FileId::Vscode, FileId::Zed, FileId::Helix] {
@@ -388,6 +406,39 @@ pub fn nested(wanted: &[(Vec<String>, Value)]) -> serde_json::Map<String, Value>
     root
 }
 
+/// A new settings file's JSON: one key per line, two spaces, lists of plain values on one line
+/// (`["--jobs", "4"]`), as people write settings.json.
+pub fn json_text(value: &Value) -> String {
+    fn write(value: &Value, indent: usize, out: &mut String) {
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                out.push_str("{\n");
+                for (index, (key, value)) in map.iter().enumerate() {
+                    out.push_str(&" ".repeat(indent + 2));
+                    out.push_str(&Value::String(key.clone()).to_string());
+                    out.push_str(": ");
+                    write(value, indent + 2, out);
+                    if index + 1 < map.len() {
+                        out.push(',');
+                    }
+                    out.push('\n');
+                }
+                out.push_str(&" ".repeat(indent));
+                out.push('}');
+            }
+            Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+                let parts: Vec<String> = items.iter().map(Value::to_string).collect();
+                out.push_str(&format!("[{}]", parts.join(", ")));
+            }
+            other => out.push_str(&serde_json::to_string_pretty(other).unwrap_or_default()),
+        }
+    }
+    let mut out = String::new();
+    write(value, 0, &mut out);
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,7 +500,10 @@ mod tests {
 
     #[test]
     fn ranges() {
-        let count = ValueType::Int { min: 1, max: COUNT_MAX };
+        let count = ValueType::Int {
+            min: 1,
+            max: COUNT_MAX,
+        };
         assert!(count.check(&json!(4)).is_ok());
         assert!(count.check(&json!(0)).is_err());
         assert!(count.check(&json!(4_294_967_295_i64)).is_err());
@@ -460,7 +514,10 @@ mod tests {
             r#"files.watcherExclude["**/target/**"]"#
         );
         assert_eq!(
-            display_path(FileId::Manifest, &path(&["profile", "dev", "package", "*", "debug"])),
+            display_path(
+                FileId::Manifest,
+                &path(&["profile", "dev", "package", "*", "debug"])
+            ),
             r#"profile.dev.package."*".debug"#
         );
     }

@@ -46,6 +46,9 @@ pub struct Record {
 pub struct Meta {
     pub version: String,
     pub format: i64,
+    /// A hash of the `[[file]]` entries: a record cut short or edited there is an error, never
+    /// a smaller undo.
+    pub owned: String,
 }
 
 /// The machine the plan was made for.
@@ -162,7 +165,9 @@ pub struct KeyRecord {
 impl KeyRecord {
     /// The value memsafe wrote, parsed (validated when the record was read).
     pub fn written_value(&self) -> Option<serde_json::Value> {
-        self.written.as_deref().and_then(|text| serde_json::from_str(text).ok())
+        self.written
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
     }
 }
 
@@ -174,6 +179,7 @@ impl Record {
             memsafe: Meta {
                 version: env!("CARGO_PKG_VERSION").into(),
                 format: FORMAT,
+                owned: owned_digest(&files),
             },
             answers: plan.answers,
             hardware: MachineRecord {
@@ -346,19 +352,44 @@ pub fn render(record: &Record, existing: Option<&str>) -> String {
         document.insert("overrides", Item::Table(toml_edit::Table::new()));
     }
     // The sections in the record's order: the user's first, memsafe's bookkeeping last.
-    for (position, name) in ["memsafe", "answers", "hardware", "plan", "overrides", "calibration"]
-        .iter()
-        .enumerate()
+    for (position, name) in [
+        "memsafe",
+        "answers",
+        "hardware",
+        "plan",
+        "overrides",
+        "calibration",
+    ]
+    .iter()
+    .enumerate()
     {
         if let Some(table) = document.get_mut(name).and_then(Item::as_table_mut) {
             table.set_position(Some(isize::try_from(position).unwrap_or(0)));
         }
     }
     if let Some(table) = document.get_mut("calibration").and_then(Item::as_table_mut) {
-        table.decor_mut().set_prefix("\n# what `memsafe calibrate` measured\n");
+        table
+            .decor_mut()
+            .set_prefix("\n# what `memsafe calibrate` measured\n");
     }
     if let Some(Item::Table(memsafe)) = document.get_mut("memsafe") {
         memsafe.decor_mut().set_prefix(HEADER.to_string() + "\n");
+    }
+    if let Some(mut team) = document
+        .get_mut("answers")
+        .and_then(Item::as_table_mut)
+        .and_then(|t| t.key_mut("team"))
+    {
+        team.leaf_decor_mut().set_prefix(
+            "# true: plan for the machine recorded below (the team's smallest), whoever runs memsafe\n",
+        );
+    }
+    if let Some(hardware) = document.get_mut("hardware").and_then(Item::as_table_mut)
+        && let Some(mut first) = hardware.key_mut("memory_bytes")
+    {
+        first
+            .leaf_decor_mut()
+            .set_prefix(format!("# {}\n", record.hardware().describe()));
     }
     let overrides_table = document
         .get_mut("overrides")
@@ -367,7 +398,9 @@ pub fn render(record: &Record, existing: Option<&str>) -> String {
     overrides_table.set_implicit(false);
     overrides_table.decor_mut().set_prefix("\n");
     if overrides_table.is_empty() {
-        overrides_table.decor_mut().set_suffix(format!("\n{}", OVERRIDES_HELP.trim_end()));
+        overrides_table
+            .decor_mut()
+            .set_suffix(format!("\n{}", OVERRIDES_HELP.trim_end()));
     }
     // The user's [overrides] table, comments and all, when it says what the record says.
     let old = existing.and_then(|text| text.parse::<DocumentMut>().ok());
@@ -434,6 +467,17 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         Some(line_column(&body, span.start).0)
     };
     match format {
+        Some(FORMAT) if newer(version, env!("CARGO_PKG_VERSION")) => {
+            return Err(RecordError {
+                line: line_of("memsafe", "version"),
+                key: String::new(),
+                message: format!(
+                    "written by memsafe {version} (record format {FORMAT}), newer than this memsafe {}: \
+                     update memsafe",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            });
+        }
         Some(FORMAT) => {}
         Some(newer) if newer > FORMAT => {
             return Err(RecordError {
@@ -469,16 +513,32 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         let line = error.span().map(|span| line_column(&body, span.start).0);
         RecordError {
             line,
-            key: String::new(),
-            message: error.message().trim().to_string(),
+            key: error
+                .span()
+                .and_then(|span| key_at(&document, span.start))
+                .unwrap_or_default(),
+            message: format!("is wrong: {}", error.message().trim()),
         }
     })?;
-    validate(&record, &|index, key| {
-        let files = document.get("file").and_then(Item::as_array_of_tables)?;
-        let table = files.get(index)?;
-        let span = table.get(key).and_then(Item::span).or_else(|| table.span())?;
-        Some(line_column(&body, span.start).0)
-    }, &line_of)?;
+    if record.memsafe.owned != owned_digest(&record.files) {
+        return Err(RecordError {
+            line: line_of("memsafe", "owned"),
+            key: "memsafe.owned".into(),
+            message: "does not match the [[file]] entries: they were edited or cut short, and memsafe \
+                      cannot trust them to undo its changes"
+                .into(),
+        });
+    }
+    validate(
+        &record,
+        &|index, key| {
+            let files = document.get("file").and_then(Item::as_array_of_tables)?;
+            let table = files.get(index)?;
+            let span = table.get(key).and_then(Item::span).or_else(|| table.span())?;
+            Some(line_column(&body, span.start).0)
+        },
+        &line_of,
+    )?;
     Ok(record)
 }
 
@@ -486,7 +546,11 @@ type FileLine<'a> = dyn Fn(usize, &str) -> Option<usize> + 'a;
 type TableLine<'a> = dyn Fn(&str, &str) -> Option<usize> + 'a;
 
 /// Everything serde cannot check: ranges, and that every path and key is one memsafe owns.
-fn validate(record: &Record, file_line: &FileLine<'_>, table_line: &TableLine<'_>) -> Result<(), RecordError> {
+fn validate(
+    record: &Record,
+    file_line: &FileLine<'_>,
+    table_line: &TableLine<'_>,
+) -> Result<(), RecordError> {
     let count = |table: &str, key: &str, value: Option<u32>| -> Result<(), RecordError> {
         match value {
             Some(n) if !(1..=COUNT_MAX).contains(&i64::from(n)) => Err(RecordError {
@@ -537,7 +601,15 @@ fn validate(record: &Record, file_line: &FileLine<'_>, table_line: &TableLine<'_
         seen.push(id);
         let mut expected_dirs: Vec<String> = Vec::new();
         let mut folder = String::new();
-        for part in file.path.split('/').rev().skip(1).collect::<Vec<_>>().into_iter().rev() {
+        for part in file
+            .path
+            .split('/')
+            .rev()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
             if !folder.is_empty() {
                 folder.push('/');
             }
@@ -554,6 +626,12 @@ fn validate(record: &Record, file_line: &FileLine<'_>, table_line: &TableLine<'_
         match (format, &file.hash) {
             (Format::Script { .. }, Some(hash)) if !is_hash(hash) => {
                 return Err(bad("hash", format!("is `{hash}`, not a hash memsafe writes")));
+            }
+            (Format::Script { .. }, None) => {
+                return Err(bad(
+                    "hash",
+                    "is missing: memsafe owns a script only with the hash of its bytes".into(),
+                ));
             }
             (Format::Script { .. }, _) if !file.keys.is_empty() || !file.tables.is_empty() => {
                 return Err(bad("key", "lists keys for a script memsafe owns whole".into()));
@@ -575,7 +653,11 @@ fn validate(record: &Record, file_line: &FileLine<'_>, table_line: &TableLine<'_
         }
         let keys: Vec<&owned::Key> = registry.iter().filter(|k| k.file == id).collect();
         for table in &file.tables {
-            if table.is_empty() || !keys.iter().any(|k| k.path.len() > table.len() && k.path.starts_with(table)) {
+            if table.is_empty()
+                || !keys
+                    .iter()
+                    .any(|k| k.path.len() > table.len() && k.path.starts_with(table))
+            {
                 return Err(bad(
                     "tables",
                     format!("names `{}`, which memsafe never creates", table.join(".")),
@@ -610,7 +692,9 @@ fn check_key(id: FileId, format: Format, key: &KeyRecord, keys: &[&owned::Key]) 
             for (name, raw) in [("original", &key.original), ("container", &key.container)] {
                 let Some(raw) = raw else { continue };
                 let parses = match format {
-                    Format::Toml => format!("k = {raw}").parse::<DocumentMut>().is_ok_and(|d| d.len() == 1),
+                    Format::Toml => format!("k = {raw}")
+                        .parse::<DocumentMut>()
+                        .is_ok_and(|d| d.len() == 1),
                     _ => crate::merge::jsonc::JsonDoc::parse(&format!("{{\"k\": {raw}}}"))
                         .is_ok_and(|d| d.get(&["k".to_string()]).is_some()),
                 };
@@ -637,27 +721,92 @@ fn check_key(id: FileId, format: Format, key: &KeyRecord, keys: &[&owned::Key]) 
         }
         Change::Rename => {
             let from = key.from.as_deref().ok_or("has no `from`")?;
-            if id != FileId::Vscode || key.path.len() != 1 || !crate::merge::jsonc::is_rename(from, &key.path[0]) {
+            if id != FileId::Vscode
+                || key.path.len() != 1
+                || !crate::merge::jsonc::is_rename(from, &key.path[0])
+            {
                 return Err(format!("renames `{from}`, which is not a rename memsafe makes"));
             }
             if written.is_none() {
                 return Err("has no `written` value".into());
             }
             let original = key.original.as_deref().ok_or("has no `original` entry")?;
-            let ok = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&format!("{{{original}}}"))
-                .ok()
-                .or_else(|| {
-                    crate::merge::jsonc::check(&format!("{{{original}}}"))
-                        .ok()
-                        .map(|()| serde_json::Map::new())
-                })
-                .is_some();
-            if !ok || !original.trim_start().starts_with(&serde_json::Value::String(from.into()).to_string()) {
+            let ok = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&format!(
+                "{{{original}}}"
+            ))
+            .ok()
+            .or_else(|| {
+                crate::merge::jsonc::check(&format!("{{{original}}}"))
+                    .ok()
+                    .map(|()| serde_json::Map::new())
+            })
+            .is_some();
+            if !ok
+                || !original
+                    .trim_start()
+                    .starts_with(&serde_json::Value::String(from.into()).to_string())
+            {
                 return Err(format!("has an `original` that is not one `{from}` property"));
             }
         }
     }
     Ok(())
+}
+
+/// The hash that `[memsafe] owned` holds: of the `[[file]]` entries, as JSON.
+fn owned_digest(files: &[FileRecord]) -> String {
+    hash(
+        serde_json::to_string(files)
+            .expect("the entries serialize")
+            .as_bytes(),
+    )
+}
+
+/// The dotted key whose value holds byte `offset` of the record, for error messages.
+fn key_at(document: &toml_edit::Document<&str>, offset: usize) -> Option<String> {
+    fn walk(table: &dyn toml_edit::TableLike, offset: usize, path: &mut Vec<String>) -> bool {
+        for (key, item) in table.iter() {
+            let inside = item.span().is_some_and(|span| span.contains(&offset));
+            path.push(key.to_string());
+            match item {
+                Item::Table(child) if walk(child, offset, path) => return true,
+                Item::ArrayOfTables(array) => {
+                    for child in array.iter() {
+                        if walk(child, offset, path) {
+                            return true;
+                        }
+                    }
+                }
+                Item::Value(toml_edit::Value::InlineTable(child)) if walk(child, offset, path) => {
+                    return true;
+                }
+                _ => {}
+            }
+            if inside && !item.is_table() {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    walk(document.as_table(), offset, &mut path).then(|| path.join("."))
+}
+
+/// Whether dotted version `a` is newer than `b` (numeric parts, missing parts are 0).
+fn newer(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> { v.split(['.', '-']).map_while(|p| p.parse().ok()).collect() };
+    let (a, b) = (parts(a), parts(b));
+    for index in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(index).copied().unwrap_or(0),
+            b.get(index).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x > y;
+        }
+    }
+    false
 }
 
 /// `fnv1a64:` and 16 hex digits.

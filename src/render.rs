@@ -87,7 +87,12 @@ impl Templates {
 
     /// Renders a new TOML file holding `wanted` (key paths and values, in the registry's
     /// order), grouped into one `[table]` per parent path.
-    pub fn render_toml(&self, id: TemplateId, preset: &str, wanted: &[(Vec<String>, serde_json::Value)]) -> String {
+    pub fn render_toml(
+        &self,
+        id: TemplateId,
+        preset: &str,
+        wanted: &[(Vec<String>, serde_json::Value)],
+    ) -> String {
         #[derive(Serialize)]
         struct Entry {
             key: String,
@@ -144,13 +149,25 @@ impl Templates {
             })
             .collect();
         match file.format() {
-            Format::Jsonc => {
-                let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(owned::nested(&set)))
-                    .expect("JSON serializes");
-                text.push('\n');
-                text
+            Format::Jsonc => owned::json_text(&serde_json::Value::Object(owned::nested(&set))),
+            _ => {
+                let template = if file == crate::owned::FileId::Helix {
+                    HELIX_LANGUAGES
+                } else {
+                    CARGO_CONFIG
+                };
+                let text = self.render_toml(template, plan.answers.preset.as_str(), &set);
+                if file == crate::owned::FileId::Manifest {
+                    // Keys merged into the user's manifest: no header of memsafe's.
+                    let body: Vec<&str> = text
+                        .lines()
+                        .skip_while(|l| l.starts_with('#') || l.is_empty())
+                        .collect();
+                    format!("{}\n", body.join("\n"))
+                } else {
+                    text
+                }
             }
-            _ => self.render_toml(CARGO_CONFIG, plan.answers.preset.as_str(), &set),
         }
     }
 
@@ -203,11 +220,10 @@ fn to_json(value: &Value) -> serde_json::Value {
 }
 
 fn toml_filter(value: Value, _: Kwargs, _: &State) -> String {
-    match to_json(&value) {
-        serde_json::Value::String(text) => toml_edit::Value::from(text).to_string().trim().to_string(),
-        serde_json::Value::Bool(flag) => flag.to_string(),
-        other => other.to_string(),
-    }
+    crate::merge::toml::from_json(&to_json(&value))
+        .to_string()
+        .trim()
+        .to_string()
 }
 
 fn json_filter(value: Value, _: Kwargs, _: &State) -> String {
@@ -261,7 +277,11 @@ mod tests {
         let templates = Templates::new();
         for preset in [Preset::Safe, Preset::Balanced, Preset::Fast] {
             let plan = plan(preset);
-            for file in [crate::owned::FileId::Manifest, crate::owned::FileId::CargoConfig, crate::owned::FileId::Helix] {
+            for file in [
+                crate::owned::FileId::Manifest,
+                crate::owned::FileId::CargoConfig,
+                crate::owned::FileId::Helix,
+            ] {
                 let text = templates.fragment(file, &plan);
                 text.parse::<toml_edit::DocumentMut>()
                     .unwrap_or_else(|e| panic!("{file:?}: {e}\n{text}"));

@@ -104,7 +104,12 @@ impl Inputs {
     /// Flags win over the record, the record over what the project shows, that over the
     /// defaults. In team mode the plan is for the recorded machine (flags replace its fields);
     /// otherwise for this machine (flags replace detection).
-    pub fn resolve(flags: Flags<'_>, hardware_flags: &HardwareArgs, record: Option<&Record>, root: Option<&Path>) -> Inputs {
+    pub fn resolve(
+        flags: Flags<'_>,
+        hardware_flags: &HardwareArgs,
+        record: Option<&Record>,
+        root: Option<&Path>,
+    ) -> Inputs {
         let recorded = record.map(|r| r.answers).unwrap_or_default();
         let editors = if !flags.editor.is_empty() {
             Editors::from_list(flags.editor)

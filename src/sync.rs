@@ -71,7 +71,12 @@ impl Doc {
         }
     }
 
-    fn set(&mut self, path: &[String], value: &Value, created: &mut Vec<Vec<String>>) -> Result<bool, MergeError> {
+    fn set(
+        &mut self,
+        path: &[String],
+        value: &Value,
+        created: &mut Vec<Vec<String>>,
+    ) -> Result<bool, MergeError> {
         match self {
             Doc::Toml(doc) => doc.set(path, value, created),
             Doc::Json(doc) => doc.set(path, value, created),
@@ -133,20 +138,35 @@ fn has_user_comments(text: &str, own_header: &str) -> bool {
         })
 }
 
+/// One file as memsafe finds it.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub file: FileId,
+    /// From the project root.
+    pub path: &'a str,
+    /// The file's text; `None`: it does not exist.
+    pub before: Option<&'a str>,
+    /// What memsafe owned in it.
+    pub previous: Option<&'a FileRecord>,
+}
+
 /// Brings a TOML or JSONC file to `wants` (the keys of this file only). `before` is the file
 /// (`None`: it does not exist); `previous` what memsafe owned in it; `new_file` renders the
 /// file memsafe creates, with every set value in it; `header` is memsafe's own comment in such
 /// a file. `migrate` renames old rust-analyzer settings (VS Code).
 pub fn keyed(
-    file: FileId,
-    path: &str,
-    before: Option<&str>,
-    previous: Option<&FileRecord>,
+    target: Target<'_>,
     wants: &[(Key, Want)],
     migrate: bool,
     new_file: &dyn Fn() -> String,
     header: &str,
 ) -> Result<Synced, MergeError> {
+    let Target {
+        file,
+        path,
+        before,
+        previous,
+    } = target;
     let format = file.format();
     let any_set = wants.iter().any(|(_, want)| matches!(want, Want::Set(_)));
     let mut events = Vec::new();
@@ -359,7 +379,6 @@ pub fn keyed(
         }
     }
 
-
     if releasing_all {
         // Old names back, newest first, once memsafe's values under the new names are gone.
         for rename in renames.iter().rev() {
@@ -451,10 +470,13 @@ pub fn keyed(
 
 /// The value of a container's raw text (an inline table or a JSON object).
 fn container_value(format: Format, raw: &str) -> Option<Value> {
-    let doc = Doc::parse(format, &match format {
-        Format::Jsonc => format!("{{\"k\": {raw}}}"),
-        _ => format!("k = {raw}"),
-    })
+    let doc = Doc::parse(
+        format,
+        &match format {
+            Format::Jsonc => format!("{{\"k\": {raw}}}"),
+            _ => format!("k = {raw}"),
+        },
+    )
     .ok()?;
     doc.get(&["k".to_string()]).map(|(value, _)| value)
 }
@@ -472,7 +494,12 @@ pub fn text_of(value: &Value) -> String {
 }
 
 /// Brings a script to `wanted` (`None`: memsafe does not want it).
-pub fn script(path: &str, before: Option<&str>, previous: Option<&FileRecord>, wanted: Option<&str>) -> Synced {
+pub fn script(
+    path: &str,
+    before: Option<&str>,
+    previous: Option<&FileRecord>,
+    wanted: Option<&str>,
+) -> Synced {
     let whole = "(whole file)".to_string();
     let owned = previous.filter(|p| p.hash.is_some());
     let record = |text: &str, created: bool| FileRecord {
@@ -502,21 +529,27 @@ pub fn script(path: &str, before: Option<&str>, previous: Option<&FileRecord>, w
             events: Vec::new(),
             diffs: Vec::new(),
         },
-        (Some(current), Some(p), _) if p.hash.as_deref() != Some(hash(current.as_bytes()).as_str()) => Synced {
-            after: Some(current.into()),
-            record: None,
-            events: vec![Event::Note(
-                "left as it is: it was edited since memsafe wrote it, so it is yours now (delete it and \
+        (Some(current), Some(p), _) if p.hash.as_deref() != Some(hash(current.as_bytes()).as_str()) => {
+            Synced {
+                after: Some(current.into()),
+                record: None,
+                events: vec![Event::Note(
+                    "left as it is: it was edited since memsafe wrote it, so it is yours now (delete it and \
                  run memsafe again for memsafe's)"
-                    .into(),
-            )],
-            diffs: Vec::new(),
-        },
+                        .into(),
+                )],
+                diffs: Vec::new(),
+            }
+        }
         (Some(current), Some(p), Some(text)) => Synced {
             after: Some(text.into()),
             record: Some(record(text, p.created)),
             events: Vec::new(),
-            diffs: if current == text { Vec::new() } else { vec![diff(Some(text))] },
+            diffs: if current == text {
+                Vec::new()
+            } else {
+                vec![diff(Some(text))]
+            },
         },
         (Some(_), Some(p), None) => {
             if p.created {
@@ -539,7 +572,9 @@ pub fn script(path: &str, before: Option<&str>, previous: Option<&FileRecord>, w
             after: Some(current.into()),
             record: None,
             events: if wanted.is_some() {
-                vec![Event::Note("left alone: this file was not written by memsafe".into())]
+                vec![Event::Note(
+                    "left alone: this file was not written by memsafe".into(),
+                )]
             } else {
                 Vec::new()
             },
@@ -560,7 +595,13 @@ pub fn plan_file(
         .into_iter()
         .filter(|(key, _)| key.file == file)
         .collect();
-    keyed(file, file.path(), Some(before), previous, &wants, file == FileId::Vscode, &String::new, "")
+    let target = Target {
+        file,
+        path: file.path(),
+        before: Some(before),
+        previous,
+    };
+    keyed(target, &wants, file == FileId::Vscode, &String::new, "")
 }
 
 /// [`keyed`] releasing every key of one file: what `memsafe remove` does to it.
@@ -570,5 +611,11 @@ pub fn release_file(file: FileId, before: &str, previous: Option<&FileRecord>) -
         .filter(|key| key.file == file)
         .map(|key| (key, Want::Release))
         .collect();
-    keyed(file, file.path(), Some(before), previous, &wants, false, &String::new, "")
+    let target = Target {
+        file,
+        path: file.path(),
+        before: Some(before),
+        previous,
+    };
+    keyed(target, &wants, false, &String::new, "")
 }

@@ -57,16 +57,19 @@ pub fn preflight(changes: &[&FileChange]) -> Result<()> {
     for change in changes {
         let target = &change.path;
         if target.is_dir() {
-            bail!(UsageError::new(format!("cannot write `{}`: it is a folder", change.display)));
+            bail!(UsageError::new(format!(
+                "cannot write `{}`: it is a folder",
+                change.display
+            )));
         }
         if change.after.is_some()
             && let Ok(metadata) = fs::metadata(target)
             && metadata.permissions().readonly()
         {
-            bail!(UsageError::new(format!(
+            bail!(
                 "cannot write `{}`: the file is read-only; nothing was written",
                 change.display
-            )));
+            );
         }
         let mut dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
         while !dir.exists() {
@@ -77,11 +80,11 @@ pub fn preflight(changes: &[&FileChange]) -> Result<()> {
         // Checked by the mode bits too: root may create files in a read-only folder, and
         // memsafe should not write where the user said no.
         if fs::metadata(&dir).is_ok_and(|m| m.permissions().readonly()) {
-            bail!(UsageError::new(format!(
+            bail!(
                 "cannot write `{}`: the folder `{}` is read-only; nothing was written",
                 change.display,
                 dir.display()
-            )));
+            );
         }
         tempfile::NamedTempFile::new_in(&dir).with_context(|| {
             format!(
@@ -114,7 +117,8 @@ impl SigintGuard {
         #[cfg(unix)]
         {
             // SAFETY: installs an async-signal-safe handler (one atomic store).
-            let previous = unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+            let previous =
+                unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
             SigintGuard { previous }
         }
         #[cfg(not(unix))]
@@ -146,14 +150,20 @@ pub fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
                 path: c.display.clone(),
                 before: c.before.clone(),
                 after: c.after.as_deref().map(|a| hash(a.as_bytes())),
-                dirs: c.create_dirs.iter().map(|d| crate::files::display(root, d)).collect(),
+                dirs: c
+                    .create_dirs
+                    .iter()
+                    .map(|d| crate::files::display(root, d))
+                    .collect(),
             })
             .collect(),
     };
     let journal_path = root.join(JOURNAL);
     write_atomic(
         &journal_path,
-        serde_json::to_string(&journal).context("cannot write the journal")?.as_bytes(),
+        serde_json::to_string(&journal)
+            .context("cannot write the journal")?
+            .as_bytes(),
         false,
     )
     .context("cannot write memsafe's journal; nothing was written")?;
@@ -168,7 +178,7 @@ pub fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
         }
         done.push(change);
         if let Err(error) = write_one(change) {
-            failure = Some(error.context(format!("failed to write `{}`", change.display)));
+            failure = Some(error);
             break;
         }
     }
@@ -179,23 +189,32 @@ pub fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
         None => Ok(()),
         Some(error) => {
             let failed = rollback(root, &done);
-            let words = if failed.is_empty() {
-                "every file was put back as it was".to_string()
-            } else {
-                format!(
-                    "could not put back {} (memsafe's journal keeps them: run memsafe again to retry)",
-                    failed.join(", ")
-                )
-            };
+            // The last one is the write that failed.
+            let written: Vec<String> = done
+                .iter()
+                .take(done.len().saturating_sub(1))
+                .map(|c| format!("`{}`", c.display))
+                .collect();
+            let failing = done.last().map_or_else(String::new, |c| c.display.clone());
             if !failed.is_empty() {
+                // The journal stays: the next memsafe command finishes the rollback.
                 drop(guard);
-                return Err(error.context(words));
+                return Err(error.context(format!(
+                    "failed to write `{failing}`, and could not put back {}; run memsafe again to finish \
+                     putting them back",
+                    failed.join(", ")
+                )));
             }
-            Err(if error.is::<Interrupted>() {
-                error
+            if error.is::<Interrupted>() {
+                Err(error)
             } else {
-                error.context(words)
-            })
+                let words = if written.is_empty() {
+                    "no file was changed".to_string()
+                } else {
+                    format!("the files already written were restored ({})", written.join(", "))
+                };
+                Err(error.context(format!("failed to write `{failing}`; {words}")))
+            }
         }
     };
     let _ = fs::remove_file(&journal_path);
@@ -244,10 +263,9 @@ pub fn recover(root: &Path) -> Result<Option<String>> {
         Err(error) => return Err(error).with_context(|| format!("cannot read `{JOURNAL}`")),
     };
     let journal: Journal = serde_json::from_str(&text).map_err(|error| {
-        UsageError::new(format!("cannot read `{JOURNAL}`: {error}; nothing was written"))
-            .with_help(format!(
-                "an interrupted memsafe run left it; check the files it names, then delete `{JOURNAL}`"
-            ))
+        UsageError::new(format!("cannot read `{JOURNAL}`: {error}; nothing was written")).with_help(format!(
+            "an interrupted memsafe run left it; check the files it names, then delete `{JOURNAL}`"
+        ))
     })?;
     // Untrusted like the record: only the files memsafe manages, inside the project.
     for entry in &journal.files {
@@ -291,10 +309,7 @@ pub fn recover(root: &Path) -> Result<Option<String>> {
         words.push_str(&format!(": put back {}", restored.join(", ")));
     }
     if !left.is_empty() {
-        words.push_str(&format!(
-            "; left {} as they are (changed since)",
-            left.join(", ")
-        ));
+        words.push_str(&format!("; left {} as they are (changed since)", left.join(", ")));
     }
     Ok(Some(words))
 }
@@ -385,7 +400,12 @@ fn write_atomic(target: &Path, bytes: &[u8], executable: bool) -> Result<()> {
 
 /// Writes `bytes` to a temporary file next to `target`, then, if `still_ok` agrees, renames it
 /// over `target`, keeping the target's mode, owner and group.
-fn write_checked(target: &Path, bytes: &[u8], executable: bool, still_ok: &dyn Fn() -> Result<()>) -> Result<()> {
+fn write_checked(
+    target: &Path,
+    bytes: &[u8],
+    executable: bool,
+    still_ok: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     let dir = target.parent().context("a file path has a folder")?;
     let mut temporary = tempfile::Builder::new()
         .prefix(".memsafe-")

@@ -16,7 +16,12 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
     let project = &session.project;
-    let inputs = Inputs::resolve(Flags::default(), &args.hardware, Some(record), Some(session.root()));
+    let inputs = Inputs::resolve(
+        Flags::default(),
+        &args.hardware,
+        Some(record),
+        Some(session.root()),
+    );
     let before_plan = inputs.plan();
     let target = calibrate::target_dir(&project.root);
     // A measurement needs every crate compiled: start from an empty target folder (memsafe's
@@ -90,7 +95,12 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         format_size(calibration.link_peak_bytes)
     ));
 
-    let plan = Plan::compute_full(&inputs.hardware, &inputs.answers, &inputs.overrides, Some(&calibration));
+    let plan = Plan::compute_full(
+        &inputs.hardware,
+        &inputs.answers,
+        &inputs.overrides,
+        Some(&calibration),
+    );
     let changeset = files::changeset(
         project,
         &Goal::Plan(&plan, inputs.overrides),
@@ -178,4 +188,3 @@ pub(crate) fn stale_calibration(project: &Project, calibration: &calibrate::Cali
         _ => None,
     }
 }
-

@@ -25,7 +25,13 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     // Whether `memsafe regen` fixes what is found (not so for a smaller machine in team mode).
     let mut regen_fixes = false;
     let this_machine = detect(&args.hardware);
-    let inputs = Inputs::resolve(Flags::default(), &args.hardware, Some(record), Some(session.root()));
+    // In team mode the plan is the recorded machine's; the flags describe this machine.
+    let plan_flags = if record.answers.team {
+        crate::cli::HardwareArgs::default()
+    } else {
+        args.hardware.clone()
+    };
+    let inputs = Inputs::resolve(Flags::default(), &plan_flags, Some(record), Some(session.root()));
     if record.answers.team {
         let baseline = record.hardware();
         let smaller_memory = this_machine.memory_bytes < baseline.memory_bytes
@@ -82,6 +88,10 @@ pub fn check(args: &CheckArgs) -> Result<()> {
             ));
             continue;
         }
+        if change.keys.iter().any(|k| k.key == "(whole file)") {
+            differences.push(format!("{} differs from the plan's script", change.display));
+            continue;
+        }
         let edited: Vec<&String> = changeset
             .events
             .iter()
@@ -99,7 +109,10 @@ pub fn check(args: &CheckArgs) -> Result<()> {
             };
             differences.push(match (&key.before, &key.after) {
                 (Some(have), Some(want)) => {
-                    format!("{}: {} is {have}{by_hand}, the plan says {want}", change.display, key.key)
+                    format!(
+                        "{}: {} is {have}{by_hand}, the plan says {want}",
+                        change.display, key.key
+                    )
                 }
                 (None, Some(want)) => {
                     format!("{}: {} is missing, the plan says {want}", change.display, key.key)

@@ -41,7 +41,12 @@ pub fn init(args: &InitArgs) -> Result<()> {
         script: args.script,
         team: args.team,
     };
-    let mut inputs = Inputs::resolve(flags, &args.hardware, session.record.as_ref(), Some(session.root()));
+    let mut inputs = Inputs::resolve(
+        flags,
+        &args.hardware,
+        session.record.as_ref(),
+        Some(session.root()),
+    );
     if interactive {
         ui::line(format!("This machine: {}", inputs.hardware.describe()));
         if session.record.is_some() {
@@ -89,7 +94,11 @@ pub fn init(args: &InitArgs) -> Result<()> {
             if change.is_record {
                 ui::data(format!(
                     "{} {}: memsafe's record of the answers, this machine and how to undo (`memsafe remove`)\n",
-                    if change.before.is_some() { "update" } else { "create" },
+                    if change.before.is_some() {
+                        "update"
+                    } else {
+                        "create"
+                    },
                     change.display
                 ));
                 continue;

@@ -25,8 +25,9 @@ pub(crate) fn print_events(changeset: &Changeset) {
                 "{file}: kept your `{key} = {value}`: you changed memsafe's value by hand, so it is yours now"
             )),
             Event::Overwrote { key, was } => ui::note(format!(
-                "{file}: `{key}` was {was}, changed by hand: set back to the plan's value (pin your own \
-                 under [overrides] in memsafe.toml, or choose another preset)"
+                "{file}: `{key}` was {was}, changed by hand: set back to the plan's value; to keep a value \
+                 of your own, pin `jobs` or `test_threads` under [overrides] in memsafe.toml, or choose \
+                 another preset there"
             )),
         }
     }

@@ -13,6 +13,7 @@ use crate::files::{self, Goal};
 use crate::hardware::{Hardware, format_size};
 use crate::render::Templates;
 use crate::session::{Flags, Inputs, Session};
+use crate::sync::Event;
 use crate::ui;
 
 /// Two memory figures closer than this (1%) are the same machine: firmware and kernels
@@ -59,7 +60,12 @@ fn describe(value: Option<&String>) -> String {
 pub fn regen(args: &RegenArgs) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
-    let inputs = Inputs::resolve(Flags::default(), &args.hardware, Some(record), Some(session.root()));
+    let inputs = Inputs::resolve(
+        Flags::default(),
+        &args.hardware,
+        Some(record),
+        Some(session.root()),
+    );
     let plan = inputs.plan();
     ui::detail(format!(
         "the plan, with its reasons:\n{}",
@@ -114,15 +120,31 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
     for change in changeset.pending().filter(|c| !c.is_record) {
         match (&change.before, &change.after) {
             (None, _) => ui::line(format!("  {}: missing, written again", change.display)),
-            (_, None) => ui::line(format!("  {}: deleted (only memsafe's keys were in it)", change.display)),
+            (_, None) => ui::line(format!(
+                "  {}: deleted (only memsafe's keys were in it)",
+                change.display
+            )),
+            _ if change.keys.iter().any(|k| k.key == "(whole file)") => ui::line(format!(
+                "  {}: rewritten (build jobs and test threads are written in it)",
+                change.display
+            )),
             _ => {
                 for key in &change.keys {
+                    let by_hand = changeset.events.iter().any(|(file, event)| {
+                        *file == change.display
+                            && matches!(event, Event::Overwrote { key: k, .. } if *k == key.key)
+                    });
                     ui::line(format!(
-                        "  {}: {} {} -> {}",
+                        "  {}: {} {} -> {}{}",
                         change.display,
                         key.key,
                         describe(key.before.as_ref()),
-                        describe(key.after.as_ref())
+                        describe(key.after.as_ref()),
+                        if by_hand {
+                            " (edited by hand: restored)"
+                        } else {
+                            ""
+                        }
                     ));
                 }
             }

@@ -24,7 +24,12 @@ pub fn remove(args: &RemoveArgs) -> Result<()> {
         ))
         .into());
     }
-    let changeset = files::changeset(&session.project, &Goal::Remove, &Templates::new(), session.record.as_ref())?;
+    let changeset = files::changeset(
+        &session.project,
+        &Goal::Remove,
+        &Templates::new(),
+        session.record.as_ref(),
+    )?;
     super::print_events(&changeset);
     super::finish(session.root(), &changeset, args.dry_run)
 }

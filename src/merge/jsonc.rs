@@ -110,7 +110,11 @@ pub fn merge(existing: &str, generated: &str) -> Result<Merged, MergeError> {
         changed |= doc.set(&path, &value, &mut Vec::new())?;
     }
     Ok(Merged {
-        text: if changed { doc.finish() } else { existing.to_string() },
+        text: if changed {
+            doc.finish()
+        } else {
+            existing.to_string()
+        },
         notes,
     })
 }
@@ -288,7 +292,12 @@ impl JsonDoc {
 
     /// Sets `path` to `value`, creating the objects on the way (added to `created`);
     /// `check.extraArgs` is edited element by element. Returns whether anything changed.
-    pub fn set(&mut self, path: &[String], value: &Value, created: &mut Vec<Vec<String>>) -> Result<bool, MergeError> {
+    pub fn set(
+        &mut self,
+        path: &[String],
+        value: &Value,
+        created: &mut Vec<Vec<String>>,
+    ) -> Result<bool, MergeError> {
         let Some((key, parents)) = path.split_last() else {
             return Ok(false);
         };
@@ -366,7 +375,11 @@ impl JsonDoc {
             return false;
         }
         prop.set_value(CstInputValue::String(value.clone()));
-        self.properties.push((format!("\"{name}\""), format!("\"{value}\""), original.to_string()));
+        self.properties.push((
+            format!("\"{name}\""),
+            format!("\"{value}\""),
+            original.to_string(),
+        ));
         true
     }
 
@@ -577,9 +590,16 @@ mod tests {
     fn the_last_of_duplicate_keys_is_edited() {
         let text = "{\n  \"rust-analyzer.numThreads\": 2,\n  \"rust-analyzer.numThreads\": 3\n}\n";
         let mut doc = JsonDoc::parse(text).unwrap();
-        assert_eq!(doc.get(&path(&["rust-analyzer.numThreads"])).unwrap().value, Value::from(3));
-        doc.set(&path(&["rust-analyzer.numThreads"]), &Value::from(1), &mut Vec::new())
-            .unwrap();
+        assert_eq!(
+            doc.get(&path(&["rust-analyzer.numThreads"])).unwrap().value,
+            Value::from(3)
+        );
+        doc.set(
+            &path(&["rust-analyzer.numThreads"]),
+            &Value::from(1),
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert_eq!(
             doc.finish(),
             "{\n  \"rust-analyzer.numThreads\": 2,\n  \"rust-analyzer.numThreads\": 1\n}\n"

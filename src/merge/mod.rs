@@ -127,11 +127,15 @@ pub fn check_round_trip(text: &str) {
             continue;
         };
         let after = first.after.clone().expect("an existing file stays");
-        let second =
-            crate::sync::plan_file(file, &after, first.record.as_ref(), &plan).expect("memsafe's own output parses");
+        let second = crate::sync::plan_file(file, &after, first.record.as_ref(), &plan)
+            .expect("memsafe's own output parses");
         assert_eq!(second.after.as_deref(), Some(after.as_str()), "not idempotent");
-        let undone =
-            crate::sync::release_file(file, &after, first.record.as_ref()).expect("memsafe's own output parses");
-        assert_eq!(undone.after.as_deref(), Some(text), "releasing did not give the input back");
+        let undone = crate::sync::release_file(file, &after, first.record.as_ref())
+            .expect("memsafe's own output parses");
+        assert_eq!(
+            undone.after.as_deref(),
+            Some(text),
+            "releasing did not give the input back"
+        );
     }
 }

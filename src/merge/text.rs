@@ -53,7 +53,9 @@ pub fn reconcile(old: &str, new: &str) -> String {
     fn split(text: &str) -> Vec<(&str, &str)> {
         text.split_inclusive('\n')
             .map(|line| {
-                let body = line.strip_suffix('\n').map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
+                let body = line
+                    .strip_suffix('\n')
+                    .map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
                 (body, &line[body.len()..])
             })
             .collect()
@@ -120,10 +122,7 @@ mod tests {
     #[test]
     fn reconcile_keeps_old_bytes_and_final_newline_state() {
         // Mixed endings: unchanged lines keep theirs; an added line takes the one above it.
-        assert_eq!(
-            reconcile("a\r\nb\nc\r\n", "a\nb\nnew\nc\n"),
-            "a\r\nb\nnew\nc\r\n"
-        );
+        assert_eq!(reconcile("a\r\nb\nc\r\n", "a\nb\nnew\nc\n"), "a\r\nb\nnew\nc\r\n");
         assert_eq!(reconcile("a\r\nb\r\n", "a\nx\nb\n"), "a\r\nx\r\nb\r\n");
         // No final newline before: none after, even with lines added at the end.
         assert_eq!(reconcile("a\nb", "a\nb\n\nc = 1\n"), "a\nb\n\nc = 1");

@@ -23,7 +23,11 @@ pub fn merge(existing: &str, generated: &str) -> Result<String, MergeError> {
     for (path, value) in leaves {
         changed |= doc.set(&path, &to_json(&value), &mut Vec::new())?;
     }
-    Ok(if changed { doc.finish() } else { existing.to_string() })
+    Ok(if changed {
+        doc.finish()
+    } else {
+        existing.to_string()
+    })
 }
 
 /// Parses TOML, turning a syntax error into a line, a column and cargo-style words.
@@ -373,12 +377,12 @@ impl TomlDoc {
             &mut new_tables,
             &mut inserted,
         )
-            .map_err(|mut error| {
-                if let MergeError::WrongType { line, .. } = &mut error {
-                    *line = line_of(&self.body, path);
-                }
-                error
-            })?;
+        .map_err(|mut error| {
+            if let MergeError::WrongType { line, .. } = &mut error {
+                *line = line_of(&self.body, path);
+            }
+            error
+        })?;
         for table in &new_tables {
             place_after_family(self.document.as_table_mut(), table);
         }
@@ -396,7 +400,8 @@ impl TomlDoc {
         let placeholder = format!("@@memsafe-restore-{}@@", self.placeholders.len());
         let quoted = toml_edit::Value::from(placeholder.as_str()).to_string();
         self.set(path, &serde_json::Value::String(placeholder), &mut Vec::new())?;
-        self.placeholders.push((quoted.trim().to_string(), raw.to_string()));
+        self.placeholders
+            .push((quoted.trim().to_string(), raw.to_string()));
         Ok(())
     }
 
@@ -482,14 +487,18 @@ impl TomlDoc {
             if let Some((position, prefix)) = &deleted.table {
                 let position = isize::try_from(*position).unwrap_or(0);
                 // Tables from that place on move down one, as when it was there.
-                visit_tables(self.document.as_table_mut(), &mut Vec::new(), &mut |path, table| {
-                    if path != parents
-                        && let Some(p) = table.position()
-                        && p >= position
-                    {
-                        table.set_position(Some(p + 1));
-                    }
-                });
+                visit_tables(
+                    self.document.as_table_mut(),
+                    &mut Vec::new(),
+                    &mut |path, table| {
+                        if path != parents
+                            && let Some(p) = table.position()
+                            && p >= position
+                        {
+                            table.set_position(Some(p + 1));
+                        }
+                    },
+                );
                 if let Some(table) = header_table_mut(self.document.as_table_mut(), parents) {
                     table.set_position(Some(position));
                     table.decor_mut().set_prefix(prefix.clone());
@@ -549,7 +558,9 @@ impl TomlDoc {
                 parent.remove(name);
             } else if let Some(Item::Table(table)) = parent.get_mut(name)
                 && !table.is_dotted()
-                && table.iter().all(|(_, item)| item.is_table() || item.is_array_of_tables())
+                && table
+                    .iter()
+                    .all(|(_, item)| item.is_table() || item.is_array_of_tables())
                 && table
                     .decor()
                     .prefix()
@@ -624,12 +635,9 @@ pub fn to_json(value: &Value) -> serde_json::Value {
         Value::Boolean(b) => J::Bool(*b.value()),
         Value::Datetime(d) => J::String(d.value().to_string()),
         Value::Array(array) => J::Array(array.iter().map(to_json).collect()),
-        Value::InlineTable(table) => J::Object(
-            table
-                .iter()
-                .map(|(k, v)| (k.to_string(), to_json(v)))
-                .collect(),
-        ),
+        Value::InlineTable(table) => {
+            J::Object(table.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect())
+        }
     }
 }
 
@@ -676,10 +684,17 @@ mod tests {
         let mut doc = TomlDoc::parse(text).unwrap();
         let raw = doc.get(&path(&["profile", "dev", "debug"])).unwrap().raw;
         assert_eq!(raw, "0x0");
-        doc.set(&path(&["profile", "dev", "debug"]), &serde_json::json!("line-tables-only"), &mut Vec::new())
-            .unwrap();
+        doc.set(
+            &path(&["profile", "dev", "debug"]),
+            &serde_json::json!("line-tables-only"),
+            &mut Vec::new(),
+        )
+        .unwrap();
         let ours = doc.finish();
-        assert!(ours.contains("debug = \"line-tables-only\"  # we never use a debugger"), "{ours}");
+        assert!(
+            ours.contains("debug = \"line-tables-only\"  # we never use a debugger"),
+            "{ours}"
+        );
         let mut doc = TomlDoc::parse(&ours).unwrap();
         doc.restore(&path(&["profile", "dev", "debug"]), &raw).unwrap();
         assert_eq!(doc.finish(), text);
@@ -687,7 +702,8 @@ mod tests {
 
     #[test]
     fn a_deleted_entry_goes_back_after_its_neighbour() {
-        let text = "[build]\n# parallel\njobs = 1 # old recipe\ntarget-dir = \"t\"\n\n[package]\nname = \"x\"\n";
+        let text =
+            "[build]\n# parallel\njobs = 1 # old recipe\ntarget-dir = \"t\"\n\n[package]\nname = \"x\"\n";
         let mut doc = TomlDoc::parse(text).unwrap();
         let deleted = doc.delete(&path(&["build", "jobs"])).unwrap();
         assert_eq!(deleted.anchor, None);
@@ -702,7 +718,10 @@ mod tests {
         let mut doc = TomlDoc::parse(text).unwrap();
         let deleted = doc.delete(&path(&["build", "jobs"])).unwrap();
         let without = doc.finish();
-        assert_eq!(without, "[package]\nname = \"x\"\n\n[dependencies]\nserde = \"1\"\n");
+        assert_eq!(
+            without,
+            "[package]\nname = \"x\"\n\n[dependencies]\nserde = \"1\"\n"
+        );
         let mut doc = TomlDoc::parse(&without).unwrap();
         doc.reinsert(&path(&["build", "jobs"]), &deleted).unwrap();
         assert_eq!(doc.finish(), text);
@@ -713,10 +732,17 @@ mod tests {
         let text = "[package]\r\nname = \"x\"\n[dependencies]\r\nserde = \"1\"";
         let mut doc = TomlDoc::parse(text).unwrap();
         let mut created = Vec::new();
-        doc.set(&path(&["profile", "dev", "package", "*", "debug"]), &serde_json::json!(false), &mut created)
-            .unwrap();
+        doc.set(
+            &path(&["profile", "dev", "package", "*", "debug"]),
+            &serde_json::json!(false),
+            &mut created,
+        )
+        .unwrap();
         let ours = doc.finish();
-        assert!(ours.starts_with("[package]\r\nname = \"x\"\n[dependencies]\r\nserde = \"1\"\r\n"), "{ours:?}");
+        assert!(
+            ours.starts_with("[package]\r\nname = \"x\"\n[dependencies]\r\nserde = \"1\"\r\n"),
+            "{ours:?}"
+        );
         assert!(!ours.ends_with('\n'), "no final newline, as before: {ours:?}");
         let mut doc = TomlDoc::parse(&ours).unwrap();
         doc.delete(&path(&["profile", "dev", "package", "*", "debug"]));

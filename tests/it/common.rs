@@ -121,6 +121,7 @@ impl TestContext {
     }
 
     /// Every file below the folder with its bytes, for "nothing changed" checks.
+    /// Every file, folder and link under the test folder (but `target/`), with its bytes.
     pub fn snapshot_tree(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
         let mut stack = vec![self.dir.path().to_path_buf()];
@@ -130,7 +131,13 @@ impl TestContext {
                 if path.file_name().is_some_and(|n| n == "target") {
                     continue;
                 }
-                if path.is_dir() {
+                let metadata = std::fs::symlink_metadata(&path).unwrap();
+                if metadata.file_type().is_symlink() {
+                    let target = std::fs::read_link(&path).unwrap();
+                    out.push((path, format!("-> {}", target.display()).into_bytes()));
+                } else if metadata.is_dir() {
+                    // Folders count too: an empty one left behind is a difference.
+                    out.push((path.clone(), b"(folder)".to_vec()));
                     stack.push(path);
                 } else {
                     let bytes = std::fs::read(&path).unwrap();

@@ -52,11 +52,12 @@ fn read_only_file_or_folder_is_a_clear_error_and_nothing_changes() {
 
 #[cfg(unix)]
 #[test]
-fn symlinked_files_are_written_through_and_stay_links() {
+fn symlinks_inside_the_project_are_written_through_others_refused() {
+    // A link to a file inside the project: written through, the link stays a link.
     let ctx = project();
-    ctx.write("shared/config.toml", "[alias]\nb = \"build\"\n");
+    ctx.write("p/config/cargo.toml", "[alias]\nb = \"build\"\n");
     std::fs::create_dir_all(ctx.path("p/.cargo")).unwrap();
-    std::os::unix::fs::symlink("../../shared/config.toml", ctx.path("p/.cargo/config.toml")).unwrap();
+    std::os::unix::fs::symlink("../config/cargo.toml", ctx.path("p/.cargo/config.toml")).unwrap();
     let output = ctx.memsafe("p").args(INIT).output().unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
@@ -66,9 +67,30 @@ fn symlinked_files_are_written_through_and_stay_links() {
             .is_symlink()
     );
     assert!(
-        ctx.read("shared/config.toml")
+        ctx.read("p/config/cargo.toml")
             .starts_with("[alias]\nb = \"build\"\n\n[build]\njobs = 3\n")
     );
+    let output = ctx.memsafe("p").arg("remove").output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(ctx.read("p/config/cargo.toml"), "[alias]\nb = \"build\"\n");
+
+    // A link out of the project, and a dangling one: exit 2, nothing written anywhere.
+    for target in ["../../shared/config.toml", "../missing/config.toml"] {
+        let ctx = project();
+        ctx.write("shared/config.toml", "[alias]\nb = \"build\"\n");
+        std::fs::create_dir_all(ctx.path("p/.cargo")).unwrap();
+        std::os::unix::fs::symlink(target, ctx.path("p/.cargo/config.toml")).unwrap();
+        let before = ctx.snapshot_tree();
+        let output = ctx.memsafe("p").args(INIT).output().unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{target}: {stderr}");
+        assert!(
+            stderr.contains("memsafe only writes inside the project"),
+            "{stderr}"
+        );
+        assert_eq!(ctx.snapshot_tree(), before, "{target}");
+        assert!(!ctx.path("p/missing").exists() && !ctx.path("missing").exists());
+    }
 }
 
 #[test]
@@ -85,7 +107,7 @@ fn a_write_failing_midway_restores_what_was_written() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("failed to write `.vscode/settings.json`; the files already written were restored (`Cargo.toml`, `.cargo/config.toml`)"),
+        stderr.contains("failed to write `.vscode/settings.json`; the files already written were restored (`memsafe.toml`, `Cargo.toml`, `.cargo/config.toml`)"),
         "{stderr}"
     );
     assert_eq!(ctx.snapshot_tree(), before);

@@ -1,8 +1,8 @@
 //! What differs by platform: the PowerShell script parses, Windows reserves more, macOS and
 //! Windows keep cargo's split-debuginfo, WSL is said.
 
-use memsafe::owned::FileId;
 use memsafe::hardware::Os;
+use memsafe::owned::FileId;
 use memsafe::plan::{Answers, Plan};
 use memsafe::render::{self, Templates};
 

@@ -62,7 +62,9 @@ fn hand_edit_is_reported_and_restored() {
     let (code, stdout, _) = run(&ctx, &["check", "--ram", "8", "--cpus", "4"]);
     assert_eq!(code, 1);
     assert!(
-        stdout.contains("Cargo.toml: profile.dev.package.\"*\".debug is true, the plan says false"),
+        stdout.contains(
+            "Cargo.toml: profile.dev.package.\"*\".debug is true (changed by hand), the plan says false"
+        ),
         "{stdout}"
     );
     let (code, quiet, _) = run(&ctx, &["check", "--quiet", "--ram", "8", "--cpus", "4"]);
@@ -181,27 +183,27 @@ fn bad_records_exit_2_and_write_nothing() {
         (
             "preset = \"balanced\"",
             "preset = \"turbo\"",
-            "line 15: `answers.preset` is `turbo`: expected safe, balanced or fast",
+            "line 14: `answers.preset` is wrong: unknown variant `turbo`, expected one of `safe`, `balanced`, `fast`",
         ),
         (
             "version = \"0.1.0\"",
             "version = \"99.0.0\"",
-            "written by memsafe 99.0.0 (record format 1), newer than this memsafe",
+            "written by memsafe 99.0.0 (record format 2), newer than this memsafe",
         ),
         (
             "logical_cpus = 4",
             "logical_cpus = \"four\"",
-            "`hardware.logical_cpus` must be an integer",
+            "`hardware.logical_cpus` is wrong: invalid type: string \"four\", expected u32",
         ),
         (
             "[plan]",
             "[plan",
-            "cannot read `memsafe.toml`: line 29: unclosed table",
+            "cannot read `memsafe.toml`: line 28: unclosed table",
         ),
         (
             "# jobs = 3",
             "jobz = 3",
-            "`overrides.jobz` is not a value memsafe can pin",
+            "unknown field `jobz`, expected `jobs` or `test_threads`",
         ),
     ];
     for (from, to, message) in cases {

@@ -132,18 +132,26 @@ fn user_edits_elsewhere_stay_and_their_keys_in_created_files_too() {
 }
 
 #[test]
-fn edited_memsafe_lines_stop_remove_before_anything_is_written() {
+fn a_value_changed_by_hand_is_kept_and_named_the_rest_is_undone() {
     let ctx = TestContext::new();
     ctx.cargo_new("p");
     ctx.write("p/.cargo/config.toml", "[alias]\nb = \"build\"\n");
     assert_eq!(run(&ctx, &["init", "--yes", "--ram", "8", "--cpus", "4"]).0, 0);
     let config = ctx.read("p/.cargo/config.toml").replace("jobs = 3", "jobs = 1");
     ctx.write("p/.cargo/config.toml", &config);
-    let before = ctx.snapshot_tree();
     let (code, output) = run(&ctx, &["remove"]);
-    assert_eq!(code, 2, "{output}");
-    assert!(output.contains(".cargo/config.toml: memsafe's lines near line 3 were changed since it wrote them: `[build]`, `jobs = 3`"), "{output}");
-    assert_eq!(ctx.snapshot_tree(), before);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output
+            .contains(".cargo/config.toml: kept your `build.jobs = 1`: you changed memsafe's value by hand"),
+        "{output}"
+    );
+    // The hand-edited key stays, with the table it needs; memsafe's other key is gone.
+    assert_eq!(
+        ctx.read("p/.cargo/config.toml"),
+        "[alias]\nb = \"build\"\n\n[build]\njobs = 1\n"
+    );
+    assert!(!ctx.exists("p/memsafe.toml"));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The plan and every rendered file, for the machines memsafe's users have.
 
-use memsafe::owned::FileId;
 use memsafe::hardware::{Hardware, MemorySource, Os};
+use memsafe::owned::FileId;
 use memsafe::plan::{Answers, Editors, Plan, Preset};
 use memsafe::render::{self, Templates};
 
@@ -25,7 +25,10 @@ fn combined(plan: &Plan) -> String {
             out.push_str(&format!("── {name} ──\n{}\n", templates.fragment(file, plan)));
         }
     }
-    for (name, id) in [("test-safe.sh", render::TEST_SH), ("test-safe.ps1", render::TEST_PS1)] {
+    for (name, id) in [
+        ("test-safe.sh", render::TEST_SH),
+        ("test-safe.ps1", render::TEST_PS1),
+    ] {
         out.push_str(&format!("── {name} ──\n{}\n", templates.render(id, plan)));
     }
     out
@@ -155,10 +158,9 @@ fn zed_and_helix_keys_are_in_the_rust_analyzer_schema() {
             ..Answers::default()
         };
         let plan = Plan::compute(&hardware(3.0, 64, Os::Linux), &answers);
-        let zed: serde_json::Value =
-            serde_json::from_str(&templates.fragment(FileId::Zed, &plan)).unwrap();
+        let zed: serde_json::Value = serde_json::from_str(&templates.fragment(FileId::Zed, &plan)).unwrap();
         let zed_options = &zed["lsp"]["rust-analyzer"]["initialization_options"];
-        let helix = templates.render(render::HELIX_LANGUAGES, &plan);
+        let helix = templates.fragment(FileId::Helix, &plan);
         let mut keys = Vec::new();
         flattened("rust-analyzer", zed_options, &mut keys);
         assert!(keys.len() >= 4, "{keys:?}");
