@@ -7,8 +7,9 @@
 //! cargo parses rustc's output) and appends one JSON line per compilation to a log: crate,
 //! kind, start, duration, and the peak RSS of the process tree it waited for (`wait4`'s
 //! `ru_maxrss`, which on Linux also covers the children rustc waited for, the linker
-//! included; KiB on Linux, bytes on macOS). On Windows it is the rustc process's
-//! `PeakWorkingSetSize`, without the linker.
+//! included; KiB on Linux, bytes on macOS). On Windows rustc runs in a Job Object, and the peak
+//! is the job's: the most memory committed at once by rustc and every process it started, the
+//! linker included.
 //!
 //! The model ([`estimate_peaks`]): a build's memory at `k` jobs is cargo's own plus the peaks
 //! of the compilations running at that moment. Two estimates, and the smaller one is used:
@@ -220,52 +221,14 @@ fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(Child
     Ok((status, peak))
 }
 
-/// Windows: the peak working set of the rustc process (`PeakWorkingSetSize` from
-/// `K32GetProcessMemoryInfo`, read after it exited, while std's `Child` still holds its
-/// handle). Unlike `wait4` on Unix it does not include the linker, a child of rustc.
+/// Windows: rustc runs in a Job Object of its own, which every process it starts joins, the
+/// linker included; the peak is the job's `PeakJobMemoryUsed`, the most memory (commit charge)
+/// all of them had at once ([`crate::windows`]). 0 ("not measured") when no job could be made.
 #[cfg(windows)]
 fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(ChildStatus, u64)> {
-    use std::os::windows::io::AsRawHandle;
-
-    /// `PROCESS_MEMORY_COUNTERS` (psapi.h).
-    #[repr(C)]
-    #[derive(Default)]
-    #[allow(dead_code, reason = "the layout Windows fills in; memsafe reads one field")]
-    struct ProcessMemoryCounters {
-        cb: u32,
-        page_fault_count: u32,
-        peak_working_set_size: usize,
-        working_set_size: usize,
-        quota_peak_paged_pool_usage: usize,
-        quota_paged_pool_usage: usize,
-        quota_peak_non_paged_pool_usage: usize,
-        quota_non_paged_pool_usage: usize,
-        pagefile_usage: usize,
-        peak_pagefile_usage: usize,
-    }
-
-    #[link(name = "kernel32")]
-    unsafe extern "system" {
-        fn K32GetProcessMemoryInfo(
-            process: *mut std::ffi::c_void,
-            counters: *mut ProcessMemoryCounters,
-            size: u32,
-        ) -> i32;
-    }
-
-    let mut child = Command::new(program).args(args).spawn()?;
+    let (mut child, job) = crate::windows::spawn_in_job(Command::new(program).args(args))?;
     let status = child.wait()?;
-    let mut counters = ProcessMemoryCounters {
-        cb: u32::try_from(std::mem::size_of::<ProcessMemoryCounters>()).unwrap_or(0),
-        ..ProcessMemoryCounters::default()
-    };
-    // SAFETY: the handle belongs to `child`, still open; `counters` is a valid, sized buffer.
-    let ok = unsafe { K32GetProcessMemoryInfo(child.as_raw_handle().cast(), &raw mut counters, counters.cb) };
-    let peak = if ok != 0 {
-        u64::try_from(counters.peak_working_set_size).unwrap_or(0)
-    } else {
-        0
-    };
+    let peak = job.and_then(|job| job.peak_bytes()).unwrap_or(0);
     Ok((status.into(), peak))
 }
 

@@ -22,6 +22,8 @@ pub mod remove;
 pub mod render;
 pub mod ui;
 pub mod undo;
+#[cfg(windows)]
+pub(crate) mod windows;
 pub mod write;
 
 use cli::{Cli, Command};
