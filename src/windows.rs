@@ -170,11 +170,17 @@ unsafe extern "system" {
     fn GlobalMemoryStatusEx(buffer: *mut MemoryStatusEx) -> Bool;
 }
 
-#[link(name = "ntdll")]
+// Imported by name from ntdll.dll itself (`raw-dylib`), so that linking needs no import
+// library that lists it; ntdll exports it undecorated, as 32-bit x86 must be told.
+#[cfg_attr(not(target_arch = "x86"), link(name = "ntdll", kind = "raw-dylib"))]
+#[cfg_attr(
+    target_arch = "x86",
+    link(name = "ntdll", kind = "raw-dylib", import_name_type = "undecorated")
+)]
 unsafe extern "system" {
     /// Resumes every thread of a process. Not in the Win32 documentation, but exported by
-    /// ntdll.dll since Windows XP, in the import libraries of the Windows SDK and MinGW, and
-    /// implemented by Wine. Returns an NTSTATUS: negative on failure.
+    /// ntdll.dll since Windows XP and implemented by Wine. Returns an NTSTATUS: negative on
+    /// failure.
     fn NtResumeProcess(process: Handle) -> i32;
 }
 
