@@ -247,6 +247,12 @@ pub(crate) fn apply(changes: &[FileChange]) -> Result<()> {
             "Created"
         };
         ui::status(verb, &change.display);
+        if change.kind == crate::change::Kind::Executable
+            && let (Some(dir), Some(name)) = (change.path.parent(), change.path.file_name())
+            && let Some(note) = crate::gitmode::after_writing_script(dir, name.as_ref())
+        {
+            ui::note(note);
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod change;
 pub mod cli;
 pub mod error;
 pub mod files;
+pub mod gitmode;
 pub mod hardware;
 pub mod init;
 pub mod lock;
