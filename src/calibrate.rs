@@ -143,10 +143,9 @@ impl Platform {
 ///   wraps to 0 (256 would).
 /// - No code and no signal (a stopped child): 1.
 pub fn exit_code_for(status: ChildStatus, platform: Platform) -> i32 {
-    let fits = |code: i32| (1..=255).contains(&code);
     match (status.code, status.signal, platform) {
         (Some(code), _, Platform::Windows) => code,
-        (Some(code), _, Platform::Unix) if code == 0 || fits(code) => code,
+        (Some(code), _, Platform::Unix) if (0..=255).contains(&code) => code,
         (None, Some(signal), _) if (1..=127).contains(&signal) => 128 + signal,
         _ => 1,
     }
