@@ -7,8 +7,9 @@
 //! cargo parses rustc's output) and appends one JSON line per compilation to a log: crate,
 //! kind, start, duration, and the peak RSS of the process tree it waited for (`wait4`'s
 //! `ru_maxrss`, which on Linux also covers the children rustc waited for, the linker
-//! included; KiB on Linux, bytes on macOS). On Windows it is the rustc process's
-//! `PeakWorkingSetSize`, without the linker.
+//! included; KiB on Linux, bytes on macOS). On Windows rustc runs in a Job Object, and the peak
+//! is the job's: the most memory committed at once by rustc and every process it started, the
+//! linker included.
 //!
 //! The model ([`estimate_peaks`]): a build's memory at `k` jobs is cargo's own plus the peaks
 //! of the compilations running at that moment. Two estimates, and the smaller one is used:
@@ -62,7 +63,7 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let clock = Instant::now();
-    let (code, peak_bytes) = match run_measured(program, rest) {
+    let (status, peak_bytes) = match run_measured(program, rest) {
         Ok(result) => result,
         Err(error) => {
             let _ = writeln!(
@@ -73,6 +74,7 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
             return ExitCode::from(127);
         }
     };
+    let code = exit_code_for(status, Platform::current());
     // cargo's probes (`rustc - --crate-name ___ --print=...`) compile nothing: not recorded.
     let probe = rest.iter().any(|a| a.to_string_lossy().starts_with("--print"));
     if let Some(krate) = flag_value(rest, "--crate-name").filter(|_| !probe) {
@@ -92,7 +94,73 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
             let _ = file.write_all(format!("{line}\n").as_bytes());
         }
     }
-    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+    exit_with(code)
+}
+
+/// How a child process ended, as the OS reported it: an exit code, or (Unix) the signal that
+/// killed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildStatus {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl From<std::process::ExitStatus> for ChildStatus {
+    fn from(status: std::process::ExitStatus) -> ChildStatus {
+        #[cfg(unix)]
+        let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+        #[cfg(not(unix))]
+        let signal = None;
+        ChildStatus {
+            code: status.code(),
+            signal,
+        }
+    }
+}
+
+/// Whose exit codes: Windows passes a process's 32-bit code on whole, Unix keeps 8 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    Unix,
+    Windows,
+}
+
+impl Platform {
+    pub fn current() -> Platform {
+        if cfg!(windows) {
+            Platform::Windows
+        } else {
+            Platform::Unix
+        }
+    }
+}
+
+/// memsafe's own exit code for a wrapped child that ended with `status`: 0 stays 0, and every
+/// failure stays a failure, so that cargo never takes a crashed rustc for a success.
+/// - Windows: the code as it is, all 32 bits (an NTSTATUS such as `0xC0000005` is negative).
+/// - Unix: a code from 1 to 255 as it is; a signal becomes 128 + the signal, as in a shell.
+///   A code or signal that does not fit in the byte Unix keeps becomes 1, never a byte that
+///   wraps to 0 (256 would).
+/// - No code and no signal (a stopped child): 1.
+pub fn exit_code_for(status: ChildStatus, platform: Platform) -> i32 {
+    match (status.code, status.signal, platform) {
+        (Some(code), _, Platform::Windows) => code,
+        (Some(code), _, Platform::Unix) if (0..=255).contains(&code) => code,
+        (None, Some(signal), _) if (1..=127).contains(&signal) => 128 + signal,
+        _ => 1,
+    }
+}
+
+/// Leaves with `code`. `ExitCode` carries only a byte portably (`ExitCodeExt::from_raw`, the
+/// Windows way to a 32-bit `ExitCode`, is not stable), so on Windows a code that does not fit in
+/// a byte leaves through `std::process::exit`, which passes all 32 bits to `ExitProcess`.
+/// Nothing is left to drop at that point: the log line is written and its file closed.
+fn exit_with(code: i32) -> ExitCode {
+    match u8::try_from(code) {
+        Ok(byte) => ExitCode::from(byte),
+        Err(_) if cfg!(windows) => std::process::exit(code),
+        Err(_) => ExitCode::from(1),
+    }
 }
 
 fn flag_value(args: &[OsString], flag: &str) -> Option<String> {
@@ -120,16 +188,16 @@ fn kind_of(args: &[OsString], krate: &str) -> String {
 }
 
 #[cfg(unix)]
-fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(i32, u64)> {
+fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(ChildStatus, u64)> {
     let child = Command::new(program).args(args).spawn()?;
     let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
-    let mut status: libc::c_int = 0;
+    let mut wait_status: libc::c_int = 0;
     // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child, which std
     // has not reaped (we never call Child::wait).
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: pid is our child; status and usage are valid for writes.
-        let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
+        // SAFETY: pid is our child; wait_status and usage are valid for writes.
+        let waited = unsafe { libc::wait4(pid, &raw mut wait_status, 0, &raw mut usage) };
         if waited == pid {
             break;
         }
@@ -138,12 +206,9 @@ fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(i32, 
             return Err(error);
         }
     }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        1
+    let status = ChildStatus {
+        code: libc::WIFEXITED(wait_status).then(|| libc::WEXITSTATUS(wait_status)),
+        signal: libc::WIFSIGNALED(wait_status).then(|| libc::WTERMSIG(wait_status)),
     };
     let max_rss = u64::try_from(usage.ru_maxrss).unwrap_or(0);
     // Linux reports KiB, macOS bytes.
@@ -152,63 +217,25 @@ fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(i32, 
     } else {
         max_rss * 1024
     };
-    Ok((code, peak))
+    Ok((status, peak))
 }
 
-/// Windows: the peak working set of the rustc process (`PeakWorkingSetSize` from
-/// `K32GetProcessMemoryInfo`, read after it exited, while std's `Child` still holds its
-/// handle). Unlike `wait4` on Unix it does not include the linker, a child of rustc.
+/// Windows: rustc runs in a Job Object of its own, which every process it starts joins, the
+/// linker included; the peak is the job's `PeakJobMemoryUsed`, the most memory (commit charge)
+/// all of them had at once ([`crate::windows`]). 0 ("not measured") when no job could be made.
 #[cfg(windows)]
-fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(i32, u64)> {
-    use std::os::windows::io::AsRawHandle;
-
-    /// `PROCESS_MEMORY_COUNTERS` (psapi.h).
-    #[repr(C)]
-    #[derive(Default)]
-    #[allow(dead_code, reason = "the layout Windows fills in; memsafe reads one field")]
-    struct ProcessMemoryCounters {
-        cb: u32,
-        page_fault_count: u32,
-        peak_working_set_size: usize,
-        working_set_size: usize,
-        quota_peak_paged_pool_usage: usize,
-        quota_paged_pool_usage: usize,
-        quota_peak_non_paged_pool_usage: usize,
-        quota_non_paged_pool_usage: usize,
-        pagefile_usage: usize,
-        peak_pagefile_usage: usize,
-    }
-
-    #[link(name = "kernel32")]
-    unsafe extern "system" {
-        fn K32GetProcessMemoryInfo(
-            process: *mut std::ffi::c_void,
-            counters: *mut ProcessMemoryCounters,
-            size: u32,
-        ) -> i32;
-    }
-
-    let mut child = Command::new(program).args(args).spawn()?;
+fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(ChildStatus, u64)> {
+    let (mut child, job) = crate::windows::spawn_in_job(Command::new(program).args(args))?;
     let status = child.wait()?;
-    let mut counters = ProcessMemoryCounters {
-        cb: u32::try_from(std::mem::size_of::<ProcessMemoryCounters>()).unwrap_or(0),
-        ..ProcessMemoryCounters::default()
-    };
-    // SAFETY: the handle belongs to `child`, still open; `counters` is a valid, sized buffer.
-    let ok = unsafe { K32GetProcessMemoryInfo(child.as_raw_handle().cast(), &raw mut counters, counters.cb) };
-    let peak = if ok != 0 {
-        u64::try_from(counters.peak_working_set_size).unwrap_or(0)
-    } else {
-        0
-    };
-    Ok((status.code().unwrap_or(1), peak))
+    let peak = job.and_then(|job| job.peak_bytes()).unwrap_or(0);
+    Ok((status.into(), peak))
 }
 
 #[cfg(not(any(unix, windows)))]
-fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(i32, u64)> {
+fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(ChildStatus, u64)> {
     // No peak measurement here: 0 means "not measured", and the plan keeps its estimate.
     let status = Command::new(program).args(args).status()?;
-    Ok((status.code().unwrap_or(1), 0))
+    Ok((status.into(), 0))
 }
 
 /// What `calibrate` records in memsafe.toml.
@@ -519,6 +546,121 @@ mod tests {
             peak_bytes: peak_mib << 20,
             exit_code: 0,
         }
+    }
+
+    fn exited(code: i32) -> ChildStatus {
+        ChildStatus {
+            code: Some(code),
+            signal: None,
+        }
+    }
+
+    fn killed(signal: i32) -> ChildStatus {
+        ChildStatus {
+            code: None,
+            signal: Some(signal),
+        }
+    }
+
+    #[test]
+    fn windows_codes_pass_on_whole() {
+        let windows = |status| exit_code_for(status, Platform::Windows);
+        assert_eq!(windows(exited(0)), 0);
+        assert_eq!(windows(exited(1)), 1);
+        assert_eq!(windows(exited(101)), 101);
+        // STATUS_ACCESS_VIOLATION (0xC0000005) and STATUS_STACK_BUFFER_OVERRUN (0xC0000409),
+        // as std reports them: negative i32. The clamp this replaces turned them into 0.
+        assert_eq!(windows(exited(0xC000_0005_u32 as i32)), -1_073_741_819);
+        assert_eq!(windows(exited(0xC000_0409_u32 as i32)), -1_073_740_791);
+        // Above a byte, including multiples of 256 that would wrap to 0.
+        assert_eq!(windows(exited(256)), 256);
+        assert_eq!(windows(exited(512)), 512);
+        assert_eq!(windows(exited(i32::MAX)), i32::MAX);
+        assert_eq!(
+            windows(ChildStatus {
+                code: None,
+                signal: None
+            }),
+            1
+        );
+    }
+
+    #[test]
+    fn unix_codes_and_signals_fit_in_a_byte_and_never_become_0() {
+        let unix = |status| exit_code_for(status, Platform::Unix);
+        assert_eq!(unix(exited(0)), 0);
+        assert_eq!(unix(exited(1)), 1);
+        assert_eq!(unix(exited(101)), 101);
+        assert_eq!(unix(exited(255)), 255);
+        // SIGKILL (the OOM killer), SIGSEGV, SIGABRT: 128 + the signal, as a shell says.
+        assert_eq!(unix(killed(9)), 137);
+        assert_eq!(unix(killed(11)), 139);
+        assert_eq!(unix(killed(6)), 134);
+        // Codes a byte cannot hold, Windows-style ones included: 1, never their low byte.
+        for code in [256, 512, 257, -1, -1_073_741_819, i32::MIN, i32::MAX] {
+            assert_eq!(unix(exited(code)), 1, "{code}");
+        }
+        for signal in [0, -3, 128, 300] {
+            assert_eq!(unix(killed(signal)), 1, "{signal}");
+        }
+        // Stopped, or nothing known.
+        assert_eq!(
+            unix(ChildStatus {
+                code: None,
+                signal: None
+            }),
+            1
+        );
+    }
+
+    #[test]
+    fn every_failure_stays_a_failure_on_both_platforms() {
+        let samples = [
+            0,
+            1,
+            2,
+            127,
+            128,
+            255,
+            256,
+            512,
+            65_536,
+            -1,
+            -256,
+            i32::MIN,
+            i32::MAX,
+        ];
+        for platform in [Platform::Unix, Platform::Windows] {
+            for code in samples {
+                let mapped = exit_code_for(exited(code), platform);
+                assert_eq!(mapped == 0, code == 0, "{platform:?} {code} -> {mapped}");
+                if platform == Platform::Unix {
+                    assert!((0..=255).contains(&mapped), "{code} -> {mapped}");
+                }
+            }
+            for signal in -2..=200 {
+                assert_ne!(
+                    exit_code_for(killed(signal), platform),
+                    0,
+                    "{platform:?} {signal}"
+                );
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_real_exit_status_becomes_a_child_status() {
+        use std::os::unix::process::ExitStatusExt;
+        // The raw wait statuses of `exit(3)` and of a SIGKILL.
+        assert_eq!(
+            ChildStatus::from(std::process::ExitStatus::from_raw(3 << 8)),
+            exited(3)
+        );
+        assert_eq!(
+            ChildStatus::from(std::process::ExitStatus::from_raw(9)),
+            killed(9)
+        );
     }
 
     #[test]

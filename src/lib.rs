@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod files;
+pub mod gitmode;
 pub mod hardware;
 pub mod lock;
 pub mod merge;
@@ -22,6 +23,8 @@ pub mod render;
 pub mod session;
 pub mod sync;
 pub mod ui;
+#[cfg(windows)]
+pub(crate) mod windows;
 pub mod write;
 
 use cli::{Cli, Command};

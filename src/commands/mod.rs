@@ -53,6 +53,14 @@ pub(crate) fn finish(root: &std::path::Path, changeset: &Changeset, dry_run: boo
     write::commit(root, &changeset.changes)?;
     for change in pending {
         ui::status(change.verb(), &change.display);
+        // A script written on Windows has no run bit for git to carry to Linux teammates.
+        if change.executable
+            && change.after.is_some()
+            && let (Some(dir), Some(name)) = (change.path.parent(), change.path.file_name())
+            && let Some(note) = crate::gitmode::after_writing_script(dir, name.as_ref())
+        {
+            ui::note(note);
+        }
     }
     Ok(())
 }

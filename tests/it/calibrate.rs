@@ -208,3 +208,32 @@ fn the_model_predicts_a_recorded_project_within_25_percent() {
     // More jobs never need less memory.
     assert!(peaks.windows(2).all(|pair| pair[0] <= pair[1]));
 }
+
+/// The wrapper alone, as cargo runs it (`memsafe <rustc> ARGS`), with a shell script for rustc.
+fn wrapped(ctx: &TestContext, script: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_memsafe"))
+        .args(["sh", "-c", script, "--crate-name", "fake"])
+        .env(memsafe::calibrate::LOG_ENV, ctx.path("log.jsonl"))
+        .current_dir(ctx.dir.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_rustc_killed_by_a_signal_fails_the_wrapper_and_its_output_passes_through() {
+    let ctx = TestContext::new();
+    let killed = wrapped(&ctx, "printf 'out\\n'; printf 'err\\n' >&2; kill -KILL $$");
+    // 128 + SIGKILL, as a shell reports it; and the output byte for byte.
+    assert_eq!(killed.status.code(), Some(137));
+    assert_eq!(killed.stdout, b"out\n");
+    assert_eq!(killed.stderr, b"err\n");
+    let failed = wrapped(&ctx, "exit 3");
+    assert_eq!(failed.status.code(), Some(3));
+    let passed = wrapped(&ctx, "exit 0");
+    assert_eq!(passed.status.code(), Some(0));
+    let recorded: Vec<i32> = memsafe::calibrate::read_log(&ctx.read("log.jsonl"))
+        .iter()
+        .map(|i| i.exit_code)
+        .collect();
+    assert_eq!(recorded, [137, 3, 0]);
+}
