@@ -2,7 +2,6 @@
 //!
 //! detect -> ask -> plan -> render -> merge -> diff -> (confirm) -> write
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -106,7 +105,8 @@ pub fn plan_text(plan: &Plan) -> String {
 /// `memsafe init`.
 pub fn init(args: &InitArgs) -> Result<()> {
     let start = start_dir(args.dir.as_ref())?;
-    let interactive = !args.yes && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    project::check_start(&start)?;
+    let interactive = !args.yes && prompt::can_ask();
     if !args.yes && !interactive && !args.dry_run {
         return Err(
             UsageError::new("no terminal to ask the questions on, and no `--yes`")

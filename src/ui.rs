@@ -92,6 +92,11 @@ pub fn line(message: impl Display) {
     eprintln!("{message}");
 }
 
+/// The one line an interrupted prompt prints, on stderr, even with `--quiet`.
+pub fn cancelled(message: impl Display) {
+    eprintln!("{message}");
+}
+
 /// A line of another program's output (cargo's warnings and errors), on stderr, always.
 pub fn passthrough(line: impl Display) {
     eprintln!("{line}");
