@@ -30,7 +30,7 @@ use cli::{Cli, Command};
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     ui::configure(cli.output, no_color);
-    match &cli.command {
+    let result = match &cli.command {
         Command::Init(args) => init::init(args),
         Command::Plan(args) => init::plan(args),
         Command::Regen(args) => regen::regen(args),
@@ -41,7 +41,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             ui::data(completions(*shell));
             Ok(())
         }
-    }
+    };
+    // Output that could not be written is a failure, unless the command failed first.
+    result.and_then(|()| ui::data_written())
 }
 
 /// The completion script for `shell`.

@@ -96,3 +96,48 @@ fn vscode_as_a_file_fails_and_writes_nothing() {
     );
     assert_eq!(ctx.snapshot_tree(), before);
 }
+
+/// Output that cannot be written is an error (exit 1, with a message); a closed pipe is not.
+#[cfg(target_os = "linux")]
+#[test]
+fn output_that_cannot_be_written_exits_1() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let hardware = ["--ram", "8", "--cpus", "2"];
+    for args in [
+        &["plan", "--json"][..],
+        &["init", "--dry-run", "--yes"],
+        &["completions", "bash"],
+    ] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let mut command = ctx.memsafe("p");
+        command.args(args).stdout(full);
+        if args[0] != "completions" {
+            command.args(hardware);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("error: cannot write the output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+        if args[0] == "plan" {
+            snapshots(|| insta::assert_snapshot!("error_output_not_written", stderr));
+        }
+    }
+    // `| head -c 1`: the reader stops early; memsafe exits 0.
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("\"$0\" completions bash | head -c 1 >/dev/null; exit \"${PIPESTATUS[0]}\"")
+        .arg(env!("CARGO_BIN_EXE_memsafe"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stderr), "");
+}
