@@ -113,6 +113,9 @@ pub struct InitArgs {
     /// Print a diff of every file that would change, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Show the whole diff before asking to write, not only what fits in the terminal
+    #[arg(long)]
+    pub diff: bool,
     /// How to trade memory for speed [default: balanced]
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<Preset>,

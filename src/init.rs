@@ -186,22 +186,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         return Ok(());
     }
     if args.dry_run || interactive {
-        for change in &pending {
-            // At the prompt, memsafe's own record is one line; `--dry-run` shows it whole.
-            if interactive && !args.dry_run && change.kind == crate::change::Kind::Record {
-                ui::data(format!(
-                    "{} {}: memsafe's record of the answers, this machine and how to undo (`memsafe remove`)\n",
-                    if change.before.is_some() {
-                        "update"
-                    } else {
-                        "create"
-                    },
-                    change.display
-                ));
-                continue;
-            }
-            ui::data(change.unified_diff());
-        }
+        crate::preview::show(&pending, interactive && !args.dry_run, args.diff);
     }
     if args.dry_run {
         ui::status(

@@ -14,6 +14,7 @@ pub mod init;
 pub mod lock;
 pub mod merge;
 pub mod plan;
+pub mod preview;
 pub mod project;
 pub mod prompt;
 pub mod record;

@@ -208,3 +208,42 @@ fn prompts_with_stdout_piped() {
     assert_eq!(exit_code(&session), 0);
     assert!(ctx.exists("p/memsafe.toml"));
 }
+
+/// In a 20-row terminal: the list of files first, then as much diff as fits, with a note;
+/// `--diff` shows all of it.
+#[test]
+fn the_confirmation_lists_the_files_and_fits_the_diff_to_the_terminal() {
+    for whole in [false, true] {
+        let ctx = TestContext::new();
+        ctx.cargo_new("p");
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(
+                "stty rows 20 cols 100; exec \"$0\" init --ram 16 --cpus 8 --editor vscode --script sh --preset safe \"$@\"",
+            )
+            .arg(env!("CARGO_BIN_EXE_memsafe"))
+            .args(if whole { &["--diff"][..] } else { &[] })
+            .current_dir(ctx.path("p"))
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1");
+        let mut session = spawn_command(command, Some(20_000)).unwrap();
+        session.exp_string("files change:").unwrap();
+        session.exp_string("create .cargo/config.toml").unwrap();
+        session.exp_string("build.jobs").unwrap();
+        session.exp_string("create test-safe.sh").unwrap();
+        session.exp_string("the test-safe script").unwrap();
+        let (shown, _) = session.exp_regex("Write these changes\\?").unwrap();
+        let note = "more diff lines: `memsafe init --diff` shows all of them";
+        if whole {
+            assert!(!shown.contains(note), "{shown}");
+            assert!(shown.contains("+++ b/test-safe.sh"), "{shown}");
+        } else {
+            assert!(shown.contains(note), "{shown}");
+            assert!(!shown.contains("+++ b/test-safe.sh"), "{shown}");
+        }
+        keys(&mut session, ESC);
+        session.exp_eof().unwrap();
+        assert_eq!(exit_code(&session), 130);
+    }
+}
