@@ -15,14 +15,14 @@ use crate::render::Templates;
 use crate::{files, project, prompt, record, ui, write};
 
 pub(crate) fn detect(args: &HardwareArgs) -> Hardware {
-    hardware::detect(
-        hardware::Overrides {
-            memory_bytes: args.ram,
-            logical_cpus: args.cpus,
-            os: args.os,
-        },
-        &hardware::Sources::default(),
-    )
+    let overrides = hardware::Overrides {
+        memory_bytes: args.ram,
+        logical_cpus: args.cpus,
+        os: args.os,
+    };
+    let found = hardware::detect(overrides, &hardware::Sources::default());
+    hardware::explain(&found, overrides);
+    found
 }
 
 pub(crate) fn start_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
@@ -181,7 +181,10 @@ pub fn init(args: &InitArgs) -> Result<()> {
     if pending.is_empty() {
         ui::status(
             "Unchanged",
-            format!("every file already matches the plan ({} build jobs)", plan.jobs),
+            format!(
+                "every file already matches the plan ({})",
+                crate::plan::count(plan.jobs, "build job")
+            ),
         );
         return Ok(());
     }
@@ -203,9 +206,9 @@ pub fn init(args: &InitArgs) -> Result<()> {
     ui::status(
         "Done",
         format!(
-            "{} build jobs, {} test threads for {}; `memsafe plan` says why",
-            plan.jobs,
-            plan.test_threads,
+            "{}, {} for {}; `memsafe plan` says why",
+            crate::plan::count(plan.jobs, "build job"),
+            crate::plan::count(plan.test_threads, "test thread"),
             format_size(plan.hardware.memory_bytes)
         ),
     );

@@ -139,9 +139,9 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
         ui::status(
             "Unchanged",
             format!(
-                "the plan for {} is what the files hold ({} build jobs)",
+                "the plan for {} is what the files hold ({})",
                 format_size(plan.hardware.memory_bytes),
-                plan.jobs
+                crate::plan::count(plan.jobs, "build job")
             ),
         );
         return Ok(());
@@ -484,9 +484,9 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     }
     if differences.is_empty() {
         ui::data(format!(
-            "memsafe check: everything matches the plan ({} build jobs, {} test threads for {})\n",
-            plan.jobs,
-            plan.test_threads,
+            "memsafe check: everything matches the plan ({}, {} for {})\n",
+            crate::plan::count(plan.jobs, "build job"),
+            crate::plan::count(plan.test_threads, "test thread"),
             format_size(plan.hardware.memory_bytes)
         ));
         return Ok(());

@@ -141,3 +141,113 @@ fn output_that_cannot_be_written_exits_1() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(text(&output.stderr), "");
 }
+
+#[test]
+fn editor_none_with_another_editor_is_a_usage_error() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let output = ctx
+        .memsafe("p")
+        .args([
+            "init",
+            "--yes",
+            "--dry-run",
+            "--editor",
+            "vscode,none",
+            "--ram",
+            "8",
+            "--cpus",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    snapshots(|| insta::assert_snapshot!("error_editor_none_and_another", stderr));
+    let output = ctx
+        .memsafe("p")
+        .args(["plan", "--editor", "none,zed", "--ram", "8", "--cpus", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
+
+#[test]
+fn one_job_is_singular() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let output = ctx
+        .memsafe("p")
+        .args(["init", "--yes", "--ram", "2", "--cpus", "1", "--editor", "none"])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 build job, 1 test thread for 2 GiB"),
+        "{stderr}"
+    );
+    let plan = ctx
+        .memsafe("p")
+        .args(["plan", "--ram", "2", "--cpus", "1", "--editor", "none"])
+        .output()
+        .unwrap();
+    assert!(!text(&plan.stdout).contains("1 jobs"), "{}", text(&plan.stdout));
+}
+
+#[test]
+fn verbose_says_how_the_hardware_was_found_and_ram_above_the_machine_warns() {
+    let ctx = TestContext::new();
+    let output = ctx
+        .memsafe(".")
+        .args(["plan", "-v", "--ram", "8", "--cpus", "2"])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("info: memory 8 GiB from --ram"), "{stderr}");
+    assert!(stderr.contains("info: 2 logical CPUs from --cpus"), "{stderr}");
+    let quiet = ctx
+        .memsafe(".")
+        .args(["plan", "--ram", "8", "--cpus", "2"])
+        .output()
+        .unwrap();
+    assert!(!text(&quiet.stderr).contains("info:"), "{}", text(&quiet.stderr));
+    // 1000 TiB is more than any machine this runs on.
+    let huge = ctx
+        .memsafe(".")
+        .args(["plan", "--ram", "1000TiB", "--cpus", "2"])
+        .output()
+        .unwrap();
+    assert!(huge.status.success());
+    assert!(
+        text(&huge.stderr).contains("warning: --ram 1000 TiB is more than this machine's")
+            || text(&huge.stderr).contains("warning: --ram 1024000 GiB is more than this machine's"),
+        "{}",
+        text(&huge.stderr)
+    );
+}
+
+#[test]
+fn cargo_memsafe_help_says_cargo_memsafe() {
+    let ctx = TestContext::new();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-memsafe"))
+        .args(["memsafe", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&output.stdout);
+    assert!(
+        help.contains("Usage: cargo memsafe [OPTIONS] <COMMAND>"),
+        "{help}"
+    );
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-memsafe"))
+        .args(["memsafe", "frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("Usage: cargo memsafe"),
+        "{}",
+        text(&bad.stderr)
+    );
+    drop(ctx);
+}
