@@ -90,7 +90,8 @@ pub enum Command {
 #[command(next_help_heading = "Hardware (instead of detecting it)")]
 pub struct HardwareArgs {
     /// Plan for this much memory instead of detecting it (`8GiB`, `8G`, `7.5GiB`, `6144MiB`;
-    /// a bare number means GiB)
+    /// a bare number means GiB). GB and GiB are both read as powers of 1024 (8GB = 8GiB), as
+    /// RAM is sold and reported
     #[arg(long, value_name = "SIZE", value_parser = crate::hardware::parse_size)]
     pub ram: Option<u64>,
     /// Plan for this many logical CPUs instead of detecting them
@@ -113,6 +114,9 @@ pub struct InitArgs {
     /// Print a diff of every file that would change, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Show the whole diff before asking to write, not only what fits in the terminal
+    #[arg(long)]
+    pub diff: bool,
     /// How to trade memory for speed [default: balanced]
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<Preset>,

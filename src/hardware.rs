@@ -306,6 +306,79 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Formats bytes as GiB with up to one decimal, or MiB below 1 GiB: `7.5 GiB`, `768 MiB`.
+/// Says how the hardware was found (at `--verbose`), and warns when `--ram` is far more than
+/// this machine's memory.
+pub fn explain(hardware: &Hardware, overrides: Overrides) {
+    use crate::ui;
+    let memory = match hardware.memory_source {
+        MemorySource::Flag => "--ram",
+        MemorySource::CgroupLimit => "the cgroup memory limit (a container's), below the RAM",
+        MemorySource::Ram => "the RAM the OS reports",
+    };
+    ui::detail(format!(
+        "memory {} from {memory}",
+        format_size(hardware.memory_bytes)
+    ));
+    ui::detail(format!(
+        "{} logical CPUs from {}, {} physical",
+        hardware.logical_cpus,
+        if overrides.logical_cpus.is_some() {
+            "--cpus (physical assumed equal: no SMT)"
+        } else {
+            "the CPUs this process may use"
+        },
+        hardware.physical_cpus
+    ));
+    if hardware.wsl {
+        ui::detail("WSL: the kernel release names Microsoft");
+    }
+    for note in &hardware.notes {
+        ui::detail(note);
+    }
+    // Only from 1 TiB, as for `--ram 100000` (a bare number is GiB): planning for a machine
+    // somewhat bigger than this one is what `--ram` is for.
+    if let Some(bytes) = overrides.memory_bytes
+        && bytes >= 1024 * GIB
+        && let Some(physical) = physical_memory()
+        && bytes > physical
+    {
+        ui::warn(format!(
+            "--ram {} is more than this machine's {} (a bare number means GiB: write `MiB` for \
+             megabytes); builds here would run out of memory",
+            format_size(bytes),
+            format_size(physical)
+        ));
+    }
+}
+
+/// This machine's RAM, if the OS says.
+fn physical_memory() -> Option<u64> {
+    let mut system = sysinfo::System::new().ok()?;
+    system.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
+    Some(system.total_memory()).filter(|&bytes| bytes > 0)
+}
+
+/// Two sizes to compare, as [`format_size`] prints them, or with two decimals where that would
+/// print different sizes the same (`8 would need 1 GiB` within a `1 GiB` budget).
+pub fn format_apart(a: u64, b: u64) -> (String, String) {
+    let (first, second) = (format_size(a), format_size(b));
+    if first != second || a == b {
+        return (first, second);
+    }
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "sizes far below 2^53, printed to 2 decimals"
+    )]
+    let precise = |bytes: u64| {
+        if bytes < GIB {
+            format!("{:.2} MiB", bytes as f64 / MIB as f64)
+        } else {
+            format!("{:.2} GiB", bytes as f64 / GIB as f64)
+        }
+    };
+    (precise(a), precise(b))
+}
+
 pub fn format_size(bytes: u64) -> String {
     if bytes < GIB {
         return format!("{} MiB", bytes.div_ceil(MIB));
@@ -321,6 +394,16 @@ pub fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_that_differ_are_printed_apart() {
+        assert_eq!(format_apart(GIB, 2 * GIB), ("1 GiB".into(), "2 GiB".into()));
+        assert_eq!(
+            format_apart(GIB, GIB + GIB / 25),
+            ("1.00 GiB".into(), "1.04 GiB".into())
+        );
+        assert_eq!(format_apart(GIB, GIB), ("1 GiB".into(), "1 GiB".into()));
+    }
 
     #[test]
     fn sizes() {

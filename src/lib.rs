@@ -16,6 +16,7 @@ pub mod lock;
 pub mod merge;
 pub mod owned;
 pub mod plan;
+pub mod preview;
 pub mod project;
 pub mod prompt;
 pub mod record;
@@ -33,7 +34,8 @@ use cli::{Cli, Command};
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     ui::configure(cli.output, no_color);
-    match &cli.command {
+    check_editors(&cli.command)?;
+    let result = match &cli.command {
         Command::Init(args) => commands::init::init(args),
         Command::Plan(args) => commands::plan::plan(args),
         Command::Regen(args) => commands::regen::regen(args),
@@ -44,7 +46,26 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             ui::data(completions(*shell));
             Ok(())
         }
+    };
+    // Output that could not be written is a failure, unless the command failed first.
+    result.and_then(|()| ui::data_written())
+}
+
+/// `--editor none` means no editor: with another editor it contradicts itself (exit 2).
+fn check_editors(command: &Command) -> anyhow::Result<()> {
+    let editors = match command {
+        Command::Init(args) => &args.editor,
+        Command::Plan(args) => &args.editor,
+        _ => return Ok(()),
+    };
+    if editors.len() > 1 && editors.contains(&plan::Editor::None) {
+        return Err(
+            error::UsageError::new("`--editor none` cannot be combined with another editor")
+                .with_help("pass `--editor none` alone for no editor, or only the editors to configure")
+                .into(),
+        );
     }
+    Ok(())
 }
 
 /// The completion script for `shell`.
@@ -66,7 +87,6 @@ pub fn completions(shell: cli::Shell) -> String {
 /// `cargo-memsafe` calls it too: cargo runs it as `cargo-memsafe memsafe ARGS`, so a first
 /// argument `memsafe` is dropped there.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
-    use clap::Parser;
     // Under `memsafe calibrate`, cargo runs memsafe as RUSTC_WRAPPER: `memsafe <rustc> ARGS`.
     if let Some(log) = std::env::var_os(calibrate::LOG_ENV)
         && args.len() >= 2
@@ -74,10 +94,16 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
         return calibrate::wrap(&args[1..], std::path::Path::new(&log));
     }
     let mut args = args;
+    let mut command = <Cli as clap::CommandFactory>::command();
     if args.len() > 1 && args[1] == "memsafe" && is_cargo_subcommand(&args[0]) {
         args.remove(1);
+        // Help and usage errors say `Usage: cargo memsafe ...`, as the user typed it.
+        command = command.bin_name("cargo memsafe");
     }
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             // clap prints help and version to stdout and usage errors to stderr, with exit 0 or 2.

@@ -61,6 +61,24 @@ pub struct Editors {
     pub helix: bool,
 }
 
+/// `1 job peaks`, `3 jobs peak`.
+fn peaks(jobs: u32) -> String {
+    if jobs == 1 {
+        "1 job peaks".into()
+    } else {
+        format!("{jobs} jobs peak")
+    }
+}
+
+/// `1 build job`, `3 build jobs`: a count and its noun, singular for one.
+pub fn count(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 impl Editors {
     /// VS Code only: the default when nothing else is known.
     pub const VSCODE: Editors = Editors {
@@ -487,19 +505,21 @@ impl Plan {
             ));
             "1 job, the minimum: the budget is below even one job's estimate".to_string()
         } else if measured.is_some() {
+            let (budget, need) =
+                crate::hardware::format_apart(budget_bytes, peak(jobs + 1) * (100 + HEADROOM_PERCENT) / 100);
             format!(
-                "{jobs} jobs peak at about {}, {} with {HEADROOM_PERCENT}% headroom, within the {} budget; \
-                 {} would need {}",
+                "{} at about {}, {} with {HEADROOM_PERCENT}% headroom, within the {budget} budget; \
+                 {} would need {need}",
+                peaks(jobs),
                 format_size(peak(jobs)),
                 format_size(peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
-                format_size(budget_bytes),
                 jobs + 1,
-                format_size(peak(jobs + 1) * (100 + HEADROOM_PERCENT) / 100)
             )
         } else {
             format!(
-                "{jobs} jobs peak at about {} ({} + {} x {}), {} with {HEADROOM_PERCENT}% headroom, \
+                "{} at about {} ({} + {} x {}), {} with {HEADROOM_PERCENT}% headroom, \
                  within the {} budget; {} would not fit",
+                peaks(jobs),
                 format_size(job_cost.peak(jobs)),
                 format_size(job_cost.first_bytes),
                 jobs - 1,

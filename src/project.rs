@@ -22,14 +22,35 @@ pub struct Project {
     pub member: Option<PathBuf>,
 }
 
+/// A usage error unless `start` is a folder: the first thing to check, before asking for a
+/// terminal or reading anything.
+pub fn check_start(start: &Path) -> Result<()> {
+    if start.is_dir() {
+        return Ok(());
+    }
+    let what = if start.exists() {
+        "is not a folder"
+    } else {
+        "does not exist"
+    };
+    Err(UsageError::new(format!("`{}` {what}", start.display()))
+        .with_help("check the folder given to `--dir`")
+        .into())
+}
+
 /// Finds the project that `start` belongs to.
 pub fn find(start: &Path) -> Result<Project> {
-    if !start.is_dir() {
-        return Err(UsageError::new(format!("`{}` is not a folder", start.display())).into());
-    }
+    check_start(start)?;
     let start =
         std::path::absolute(start).with_context(|| format!("cannot resolve `{}`", start.display()))?;
-    let Some(package_dir) = start.ancestors().find(|dir| dir.join("Cargo.toml").is_file()) else {
+    // The nearest `Cargo.toml` of any kind: one that is not a file stops the search, as in cargo.
+    let nearest = start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.toml").symlink_metadata().is_ok());
+    if let Some(dir) = nearest {
+        manifest_is_a_file(dir)?;
+    }
+    let Some(package_dir) = nearest else {
         return Err(UsageError::new(format!(
             "no `Cargo.toml` in `{}` or any folder above it",
             start.display()
@@ -52,15 +73,25 @@ pub fn find(start: &Path) -> Result<Project> {
         .and_then(Item::as_str)
     {
         let root = normalize(&package_dir.join(path));
+        if !root.join("Cargo.toml").is_file() {
+            return Err(UsageError::new(format!(
+                "`package.workspace = \"{path}\"` in `{}` names `{}`, which has no Cargo.toml",
+                package_dir.join("Cargo.toml").display(),
+                root.display()
+            ))
+            .with_help("point `package.workspace` at the workspace root's folder, or remove the key")
+            .into());
+        }
         return Ok(Project {
             root,
             member: Some(package_dir),
         });
     }
     for dir in package_dir.ancestors().skip(1) {
-        if !dir.join("Cargo.toml").is_file() {
+        if dir.join("Cargo.toml").symlink_metadata().is_err() {
             continue;
         }
+        manifest_is_a_file(dir)?;
         let candidate = read_manifest(dir)?;
         let Some(workspace) = candidate.get("workspace") else {
             continue;
@@ -79,6 +110,20 @@ pub fn find(start: &Path) -> Result<Project> {
         root: package_dir,
         member: None,
     })
+}
+
+/// A usage error when `dir/Cargo.toml` exists but is not a file (a folder, say).
+fn manifest_is_a_file(dir: &Path) -> Result<()> {
+    let manifest = dir.join("Cargo.toml");
+    if manifest.is_file() {
+        return Ok(());
+    }
+    Err(UsageError::new(format!(
+        "`{}` is not a file: a Cargo.toml must be the manifest",
+        manifest.display()
+    ))
+    .with_help("rename or remove it, or pass `--dir` with another project's folder")
+    .into())
 }
 
 fn read_manifest(dir: &Path) -> Result<DocumentMut> {

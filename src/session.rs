@@ -30,9 +30,7 @@ pub fn start_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("cannot read the current folder")?,
     };
-    if !start.is_dir() {
-        return Err(UsageError::new(format!("`{}` is not a folder", start.display())).into());
-    }
+    project::check_start(&start)?;
     Ok(start)
 }
 
@@ -149,14 +147,14 @@ impl Inputs {
 
 /// This machine, with the fields given as flags replaced.
 pub fn detect(args: &HardwareArgs) -> Hardware {
-    hardware::detect(
-        hardware::Overrides {
-            memory_bytes: args.ram,
-            logical_cpus: args.cpus,
-            os: args.os,
-        },
-        &hardware::Sources::default(),
-    )
+    let overrides = hardware::Overrides {
+        memory_bytes: args.ram,
+        logical_cpus: args.cpus,
+        os: args.os,
+    };
+    let found = hardware::detect(overrides, &hardware::Sources::default());
+    hardware::explain(&found, overrides);
+    found
 }
 
 /// The editors whose project folder exists: `.vscode/`, `.zed/`, `.helix/`.

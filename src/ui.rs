@@ -55,12 +55,28 @@ pub fn is_verbose() -> bool {
 
 use crate::error::{Interrupted, Reported, UsageError};
 
+/// The first error writing data to stdout, other than a closed pipe.
+static DATA_ERROR: std::sync::OnceLock<std::io::Error> = std::sync::OnceLock::new();
+
 /// Data on stdout. A closed pipe (`memsafe plan | head`) is not an error: the reader has all
-/// it wanted, as ripgrep and cargo treat it.
+/// it wanted, as ripgrep and cargo treat it. Any other failure (a full disk, `> /dev/full`) is
+/// kept, and [`data_written`] turns it into the command's error at the end.
 pub fn data(text: impl Display) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let _ = write!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Err(error) = write!(stdout, "{text}").and_then(|()| stdout.flush())
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let _ = DATA_ERROR.set(error);
+    }
+}
+
+/// An error (exit 1) when some data could not be written to stdout.
+pub fn data_written() -> anyhow::Result<()> {
+    match DATA_ERROR.get() {
+        Some(error) => Err(anyhow::anyhow!("cannot write the output: {error}")),
+        None => Ok(()),
+    }
 }
 
 /// `    Verb message`, cargo style, on stderr (not with `--quiet`).
@@ -89,6 +105,11 @@ pub fn line(message: impl Display) {
     if is_quiet() {
         return;
     }
+    eprintln!("{message}");
+}
+
+/// The one line an interrupted prompt prints, on stderr, even with `--quiet`.
+pub fn cancelled(message: impl Display) {
     eprintln!("{message}");
 }
 

@@ -142,8 +142,8 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     if differences.is_empty() {
         ui::data(format!(
             "memsafe check: everything matches the plan ({}, {} for {})\n",
-            super::plural(plan.jobs as usize, "build job", "build jobs"),
-            super::plural(plan.test_threads as usize, "test thread", "test threads"),
+            crate::plan::count(plan.jobs, "build job"),
+            crate::plan::count(plan.test_threads, "test thread"),
             format_size(plan.hardware.memory_bytes)
         ));
         return Ok(());

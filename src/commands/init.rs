@@ -1,7 +1,5 @@
 //! `memsafe init`: detect -> ask -> plan -> changeset -> diff -> (confirm) -> write.
 
-use std::io::IsTerminal;
-
 use anyhow::Result;
 
 use crate::cli::InitArgs;
@@ -16,7 +14,7 @@ use crate::{prompt, record, ui};
 pub fn init(args: &InitArgs) -> Result<()> {
     // The folder first: a wrong `--dir` is the first thing to hear about.
     start_dir(args.dir.as_ref())?;
-    let interactive = !args.yes && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let interactive = !args.yes && prompt::can_ask();
     if !args.yes && !interactive && !args.dry_run {
         return Err(
             UsageError::new("no terminal to ask the questions on, and no `--yes`")
@@ -83,44 +81,38 @@ pub fn init(args: &InitArgs) -> Result<()> {
             "Unchanged",
             format!(
                 "every file already matches the plan ({})",
-                super::plural(plan.jobs as usize, "build job", "build jobs")
+                crate::plan::count(plan.jobs, "build job")
             ),
         );
         return Ok(());
     }
-    if interactive && !args.dry_run {
-        for change in changeset.pending() {
-            // At the prompt, memsafe's own record is one line; `--dry-run` shows it whole.
-            if change.is_record {
-                ui::data(format!(
-                    "{} {}: memsafe's record of the answers, this machine and how to undo (`memsafe remove`)\n",
-                    if change.before.is_some() {
-                        "update"
-                    } else {
-                        "create"
-                    },
-                    change.display
-                ));
-                continue;
-            }
-            ui::data(change.unified_diff());
-        }
-        if !prompt::confirm_write()? {
-            ui::line("Nothing was written.");
-            return Ok(());
-        }
+    let pending: Vec<_> = changeset.pending().collect();
+    if interactive || args.dry_run {
+        crate::preview::show(&pending, interactive && !args.dry_run, args.diff);
     }
-    super::finish(session.root(), &changeset, args.dry_run)?;
-    if !args.dry_run {
+    if interactive && !args.dry_run && !prompt::confirm_write()? {
+        ui::line("Nothing was written.");
+        return Ok(());
+    }
+    if args.dry_run {
         ui::status(
-            "Done",
+            "Dry run",
             format!(
-                "{}, {} for {}; `memsafe plan` says why",
-                super::plural(plan.jobs as usize, "build job", "build jobs"),
-                super::plural(plan.test_threads as usize, "test thread", "test threads"),
-                format_size(plan.hardware.memory_bytes)
+                "{} would change; nothing was written",
+                super::plural(pending.len(), "file", "files")
             ),
         );
+        return Ok(());
     }
+    super::finish(session.root(), &changeset, false)?;
+    ui::status(
+        "Done",
+        format!(
+            "{}, {} for {}; `memsafe plan` says why",
+            crate::plan::count(plan.jobs, "build job"),
+            crate::plan::count(plan.test_threads, "test thread"),
+            format_size(plan.hardware.memory_bytes)
+        ),
+    );
     Ok(())
 }

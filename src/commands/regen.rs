@@ -95,7 +95,7 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
             format!(
                 "the plan for {} is what the files hold ({}){team}",
                 format_size(plan.hardware.memory_bytes),
-                super::plural(plan.jobs as usize, "build job", "build jobs")
+                crate::plan::count(plan.jobs, "build job")
             ),
         );
         return Ok(());

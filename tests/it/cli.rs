@@ -247,3 +247,43 @@ fn quiet_and_verbose() {
     let both = ctx.memsafe("pkg").args(["plan", "-q", "-v"]).output().unwrap();
     assert_eq!(both.status.code(), Some(2));
 }
+
+/// The README's quick start runs `cargo run --release -- init ...` in this repository, which
+/// has two binaries: `default-run` must pick `memsafe`, and the README's first command must
+/// not name another binary.
+#[test]
+fn readme_quick_start_runs_the_memsafe_binary() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml_edit::DocumentMut = std::fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        manifest["package"]["default-run"].as_str(),
+        Some("memsafe"),
+        "without default-run, `cargo run` cannot choose between memsafe and cargo-memsafe"
+    );
+    assert!(std::path::Path::new(env!("CARGO_BIN_EXE_memsafe")).exists());
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let quick_start = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("README has a Quick start");
+    let first = quick_start
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("cargo "))
+        .expect("the quick start has a cargo command");
+    assert!(first.starts_with("cargo run --release -- "), "{first}");
+    let after = first.trim_start_matches("cargo run --release -- ");
+    let subcommand = after.split_whitespace().next().unwrap();
+    // The subcommand the README runs exists, and `--version` works the same way.
+    let ctx = TestContext::new();
+    let help = ctx.memsafe(".").args(["help", subcommand]).output().unwrap();
+    assert!(help.status.success(), "{first}: {}", text(&help.stderr));
+    let output = ctx.memsafe(".").arg("--version").output().unwrap();
+    assert_eq!(
+        text(&output.stdout),
+        format!("memsafe {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

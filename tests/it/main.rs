@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod editors;
 mod faults;
+mod first_hour;
 mod init;
 mod merge;
 mod platforms;

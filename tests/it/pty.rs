@@ -14,12 +14,24 @@ const ESC: &str = "\u{1b}";
 const SHOW_CURSOR: &str = "\u{1b}[?25h";
 
 fn start(ctx: &TestContext) -> PtySession {
+    start_with(ctx, &[], &[])
+}
+
+/// `memsafe init --ram 16 --cpus 8 ARGS` in the terminal, with `env`.
+fn start_with(ctx: &TestContext, args: &[&str], env: &[(&str, &str)]) -> PtySession {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_memsafe"));
     command
         .args(["init", "--ram", "16", "--cpus", "8"])
+        .args(args)
         .current_dir(ctx.path("p"))
-        .env("TERM", "xterm");
+        .env("TERM", "xterm")
+        .envs(env.iter().copied());
     spawn_command(command, Some(20_000)).unwrap()
+}
+
+/// `text` as rexpect shows the terminal's bytes: each byte one char.
+fn raw(text: &str) -> String {
+    text.bytes().map(char::from).collect()
 }
 
 /// Sends keys; rexpect buffers them until a flush.
@@ -118,6 +130,10 @@ fn escape_and_ctrl_c_exit_130_with_nothing_written_and_the_cursor_back() {
         let rest = session.exp_eof().unwrap();
         assert_eq!(exit_code(&session), 130, "{key:?} at {at}");
         assert!(
+            rest.contains("Cancelled; nothing was written."),
+            "{key:?} at {at}: {rest:?}"
+        );
+        assert!(
             rest.contains(SHOW_CURSOR),
             "{key:?} at {at}: the cursor was not shown again: {rest:?}"
         );
@@ -126,5 +142,108 @@ fn escape_and_ctrl_c_exit_130_with_nothing_written_and_the_cursor_back() {
             before,
             "{key:?} at {at}: something was written"
         );
+    }
+}
+
+#[test]
+fn escape_at_the_confirmation_shows_the_cancellation() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let mut session = start_with(
+        &ctx,
+        &["--preset", "safe", "--editor", "none", "--script", "sh"],
+        &[],
+    );
+    session.exp_string("Write these changes?").unwrap();
+    keys(&mut session, ESC);
+    let rest = session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 130);
+    assert!(rest.contains(&raw("✘")) && rest.contains("cancelled"), "{rest:?}");
+    assert!(rest.contains("Cancelled; nothing was written."), "{rest:?}");
+    assert!(!rest.contains(&raw("✔")), "a check mark for no answer: {rest:?}");
+}
+
+/// Without colours, the cursor and the ticks of the editor list still show.
+#[test]
+fn multi_select_shows_cursor_and_ticks_under_no_color() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let mut session = start_with(
+        &ctx,
+        &["--preset", "safe", "--script", "sh"],
+        &[("NO_COLOR", "1")],
+    );
+    session
+        .exp_string("Which editors run rust-analyzer here?")
+        .unwrap();
+    session.exp_string(&raw("❯ [x] VS Code")).unwrap();
+    session.exp_string(&raw("  [ ] Zed")).unwrap();
+    keys(&mut session, DOWN);
+    session.exp_string(&raw("  [x] VS Code")).unwrap();
+    session.exp_string(&raw("❯ [ ] Zed")).unwrap();
+    keys(&mut session, " ");
+    session.exp_string(&raw("❯ [x] Zed")).unwrap();
+    keys(&mut session, ESC);
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 130);
+}
+
+/// The questions need the terminal on stdin and stderr: stdout may be a pipe.
+#[test]
+fn prompts_with_stdout_piped() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg("\"$0\" init --ram 16 --cpus 8 --editor none --script sh --preset safe | cat")
+        .arg(env!("CARGO_BIN_EXE_memsafe"))
+        .current_dir(ctx.path("p"))
+        .env("TERM", "xterm");
+    let mut session = spawn_command(command, Some(20_000)).unwrap();
+    session.exp_string("Write these changes?").unwrap();
+    keys(&mut session, "y");
+    session.exp_string("Done").unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 0);
+    assert!(ctx.exists("p/memsafe.toml"));
+}
+
+/// In a 20-row terminal: the list of files first, then as much diff as fits, with a note;
+/// `--diff` shows all of it.
+#[test]
+fn the_confirmation_lists_the_files_and_fits_the_diff_to_the_terminal() {
+    for whole in [false, true] {
+        let ctx = TestContext::new();
+        ctx.cargo_new("p");
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(
+                "stty rows 20 cols 100; exec \"$0\" init --ram 16 --cpus 8 --editor vscode --script sh --preset safe \"$@\"",
+            )
+            .arg(env!("CARGO_BIN_EXE_memsafe"))
+            .args(if whole { &["--diff"][..] } else { &[] })
+            .current_dir(ctx.path("p"))
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1");
+        let mut session = spawn_command(command, Some(20_000)).unwrap();
+        session.exp_string("files change:").unwrap();
+        session.exp_string("create .cargo/config.toml").unwrap();
+        session.exp_string("build.jobs").unwrap();
+        session.exp_string("create test-safe.sh").unwrap();
+        session.exp_string("the test-safe script").unwrap();
+        let (shown, _) = session.exp_regex("Write these changes\\?").unwrap();
+        let note = "more diff lines: `memsafe init --diff` shows all of them";
+        if whole {
+            assert!(!shown.contains(note), "{shown}");
+            assert!(shown.contains("+++ b/test-safe.sh"), "{shown}");
+        } else {
+            assert!(shown.contains(note), "{shown}");
+            assert!(!shown.contains("+++ b/test-safe.sh"), "{shown}");
+        }
+        keys(&mut session, ESC);
+        session.exp_eof().unwrap();
+        assert_eq!(exit_code(&session), 130);
     }
 }
