@@ -29,6 +29,37 @@ pub struct FileChange {
     pub notes: Vec<String>,
     /// The owned values that change.
     pub keys: Vec<KeyDiff>,
+    /// The file's mode, owner and group before, to give a deleted file back as it was.
+    pub meta: Option<FileMeta>,
+}
+
+/// A file's Unix mode, owner and group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileMeta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl FileMeta {
+    /// The mode, owner and group of the file at `path`, where the platform has them.
+    pub fn of(path: &std::path::Path) -> Option<FileMeta> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let metadata = std::fs::metadata(path).ok()?;
+            Some(FileMeta {
+                mode: metadata.mode() & 0o7777,
+                uid: metadata.uid(),
+                gid: metadata.gid(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
 }
 
 impl FileChange {

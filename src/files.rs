@@ -159,10 +159,6 @@ pub fn changeset(
                 let header = header
                     .lines()
                     .filter(|l| l.starts_with('#'))
-                    .map(|l| {
-                        // The preset named in the header may differ from the one that wrote it.
-                        l.split(" (").next().unwrap_or(l).to_string()
-                    })
                     .collect::<Vec<_>>()
                     .join("\n");
                 let target = sync::Target {
@@ -171,14 +167,8 @@ pub fn changeset(
                     before: before.as_deref(),
                     previous: previous_file,
                 };
-                sync::keyed(
-                    target,
-                    &file_wants,
-                    id == FileId::Vscode,
-                    &new_file,
-                    &header_matcher(&header, before.as_deref()),
-                )
-                .map_err(|error| bad_file(&path, &error))?
+                sync::keyed(target, &file_wants, id == FileId::Vscode, &new_file, &header)
+                    .map_err(|error| bad_file(&path, &error))?
             }
         };
         let Synced {
@@ -230,23 +220,11 @@ pub fn changeset(
         let mut create_dirs = Vec::new();
         let mut dirs: Vec<String> = previous_file.map(|f| f.dirs.clone()).unwrap_or_default();
         if before.is_none() && after.is_some() {
-            let mut folder = String::new();
-            for part in path
-                .split('/')
-                .rev()
-                .skip(1)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-            {
-                if !folder.is_empty() {
-                    folder.push('/');
-                }
-                folder.push_str(part);
+            for folder in owned::parent_dirs(&path) {
                 if !root.join(&folder).exists() {
                     create_dirs.push(root.join(&folder));
                     if !dirs.contains(&folder) {
-                        dirs.push(folder.clone());
+                        dirs.push(folder);
                     }
                 }
             }
@@ -260,6 +238,7 @@ pub fn changeset(
             record.dirs = dirs;
             files.push(record);
         }
+        let meta = crate::change::FileMeta::of(&full);
         changes.push(FileChange {
             path: full,
             display: path.clone(),
@@ -271,6 +250,7 @@ pub fn changeset(
             remove_dirs,
             notes: Vec::new(),
             keys: diffs,
+            meta,
         });
     }
 
@@ -288,6 +268,7 @@ pub fn changeset(
         (Some(text), Some(_), Some(old), Some(new)) if old == new => Some(text.clone()),
         _ => record_after,
     };
+    let record_meta = crate::change::FileMeta::of(&record_full);
     changes.insert(
         0,
         FileChange {
@@ -301,6 +282,7 @@ pub fn changeset(
             remove_dirs: Vec::new(),
             notes: Vec::new(),
             keys: Vec::new(),
+            meta: record_meta,
         },
     );
     Ok(Changeset {
@@ -308,19 +290,6 @@ pub fn changeset(
         record,
         events,
     })
-}
-
-/// memsafe's header comment as it stands in the file (any preset): the lines of the file that
-/// start like the header's lines.
-fn header_matcher(header: &str, before: Option<&str>) -> String {
-    let Some(before) = before else {
-        return header.to_string();
-    };
-    before
-        .lines()
-        .filter(|line| header.lines().any(|h| !h.is_empty() && line.starts_with(h)))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Reads memsafe.toml: `None` when there is none; a usage error naming the line and key when

@@ -386,6 +386,13 @@ pub fn script_wanted(plan: &Plan, file: FileId) -> bool {
     }
 }
 
+/// The folders above a `/`-separated path, outermost first: `.vscode/settings.json` has
+/// `.vscode`.
+pub fn parent_dirs(path: &str) -> Vec<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    (1..parts.len()).map(|n| parts[..n].join("/")).collect()
+}
+
 /// The values a new file starts with, nested as the file nests them (for the templates).
 pub fn nested(wanted: &[(Vec<String>, Value)]) -> serde_json::Map<String, Value> {
     let mut root = serde_json::Map::new();

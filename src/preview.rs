@@ -187,6 +187,7 @@ mod tests {
             create_dirs: vec![],
             remove_dirs: vec![],
             notes: vec![],
+            meta: None,
             keys: keys
                 .iter()
                 .map(|key| crate::change::KeyDiff {

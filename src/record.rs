@@ -599,23 +599,7 @@ fn validate(
             return Err(bad("path", format!("names `{}` twice", file.path)));
         }
         seen.push(id);
-        let mut expected_dirs: Vec<String> = Vec::new();
-        let mut folder = String::new();
-        for part in file
-            .path
-            .split('/')
-            .rev()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            if !folder.is_empty() {
-                folder.push('/');
-            }
-            folder.push_str(part);
-            expected_dirs.push(folder.clone());
-        }
+        let expected_dirs = owned::parent_dirs(&file.path);
         if let Some(dir) = file.dirs.iter().find(|d| !expected_dirs.contains(d)) {
             return Err(bad(
                 "dirs",
@@ -696,7 +680,7 @@ fn check_key(id: FileId, format: Format, key: &KeyRecord, keys: &[&owned::Key]) 
                         .parse::<DocumentMut>()
                         .is_ok_and(|d| d.len() == 1),
                     _ => crate::merge::jsonc::JsonDoc::parse(&format!("{{\"k\": {raw}}}"))
-                        .is_ok_and(|d| d.get(&["k".to_string()]).is_some()),
+                        .is_ok_and(|d| d.property_count() == 1 && d.get(&["k".to_string()]).is_some()),
                 };
                 if !parses {
                     return Err(format!("has a `{name}` that is not one value"));
@@ -731,16 +715,8 @@ fn check_key(id: FileId, format: Format, key: &KeyRecord, keys: &[&owned::Key]) 
                 return Err("has no `written` value".into());
             }
             let original = key.original.as_deref().ok_or("has no `original` entry")?;
-            let ok = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&format!(
-                "{{{original}}}"
-            ))
-            .ok()
-            .or_else(|| {
-                crate::merge::jsonc::check(&format!("{{{original}}}"))
-                    .ok()
-                    .map(|()| serde_json::Map::new())
-            })
-            .is_some();
+            let ok = crate::merge::jsonc::JsonDoc::parse(&format!("{{{original}}}"))
+                .is_ok_and(|d| d.property_count() == 1 && d.get(&[from.to_string()]).is_some());
             if !ok
                 || !original
                     .trim_start()

@@ -225,6 +225,8 @@ pub fn keyed(
     };
 
     let mut doc = Doc::parse(format, before)?;
+    // The file as it was, for the containers of keys memsafe adds (before its own edits).
+    let pristine = Doc::parse(format, before)?;
     // A file without a single value comes back whole, blank lines and all.
     let blank = match previous {
         Some(p) => p.blank.clone(),
@@ -282,7 +284,9 @@ pub fn keyed(
                 // to give back as it was (an added key can reflow it).
                 let container = match previous {
                     Some(p) if p.change == Change::Set => p.container.clone(),
-                    _ if current.is_none() => doc.get(&key.path[..key.path.len() - 1]).map(|(_, raw)| raw),
+                    _ if current.is_none() => {
+                        pristine.get(&key.path[..key.path.len() - 1]).map(|(_, raw)| raw)
+                    }
                     _ => None,
                 };
                 if let Some(p) = previous
@@ -407,6 +411,8 @@ pub fn keyed(
     let created = previous.is_some_and(|p| p.created);
     let empty = doc.has_no_values();
     let after = doc.finish();
+    // What memsafe writes must read back: a bad raw text from a record is caught here.
+    Doc::parse(format, &after)?;
     let tables: Vec<Vec<String>> = if keys.is_empty() {
         Vec::new()
     } else {
@@ -440,10 +446,12 @@ pub fn keyed(
                 diffs,
             });
         }
+        let mut after = after;
         if created && !empty {
             events.push(Event::Note(
                 "kept: memsafe created this file, but other settings are in it now".into(),
             ));
+            after = without_header(&after, header);
         }
         return Ok(Synced {
             after: Some(after),
@@ -466,6 +474,24 @@ pub fn keyed(
         events,
         diffs,
     })
+}
+
+/// `text` without memsafe's header comment at its top (and the blank lines after it).
+fn without_header(text: &str, header: &str) -> String {
+    let (shape, body) = crate::merge::text::Shape::of(text);
+    let ours: Vec<&str> = header.lines().filter(|h| !h.is_empty()).collect();
+    let mut lines = body.split_inclusive('\n');
+    let mut kept = String::new();
+    let mut at_top = true;
+    for line in lines.by_ref() {
+        let trimmed = line.trim_end();
+        if at_top && (ours.contains(&trimmed) || trimmed.is_empty()) {
+            continue;
+        }
+        at_top = false;
+        kept.push_str(line);
+    }
+    shape.restore(&kept)
 }
 
 /// The value of a container's raw text (an inline table or a JSON object).

@@ -1,9 +1,17 @@
 //! The only module that prints. Data (diffs, the plan, JSON) goes to stdout; status, notes,
 //! warnings and errors go to stderr, so `memsafe plan --json | jq` and `init --dry-run > x.diff`
 //! stay clean.
-#![expect(clippy::print_stderr, reason = "this module is the printer")]
 
 use std::fmt::Display;
+
+/// A line on stderr. A stderr that cannot be written (closed by the reader) is not a reason to
+/// stop halfway through writing files: the line is dropped, as ripgrep and cargo drop it.
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use dialoguer::console::{self, style};
@@ -84,12 +92,12 @@ pub fn status(verb: &str, message: impl Display) {
     if is_quiet() {
         return;
     }
-    eprintln!("{:>12} {message}", style(verb).green().bold());
+    stderr_line!("{:>12} {message}", style(verb).green().bold());
 }
 
 /// `warning: message` on stderr.
 pub fn warn(message: impl Display) {
-    eprintln!("{}: {message}", style("warning").yellow().bold());
+    stderr_line!("{}: {message}", style("warning").yellow().bold());
 }
 
 /// `note: message` on stderr (not with `--quiet`).
@@ -97,7 +105,7 @@ pub fn note(message: impl Display) {
     if is_quiet() {
         return;
     }
-    eprintln!("{}: {message}", style("note").cyan().bold());
+    stderr_line!("{}: {message}", style("note").cyan().bold());
 }
 
 /// A plain line on stderr (not with `--quiet`).
@@ -105,23 +113,23 @@ pub fn line(message: impl Display) {
     if is_quiet() {
         return;
     }
-    eprintln!("{message}");
+    stderr_line!("{message}");
 }
 
 /// The one line an interrupted prompt prints, on stderr, even with `--quiet`.
 pub fn cancelled(message: impl Display) {
-    eprintln!("{message}");
+    stderr_line!("{message}");
 }
 
 /// A line of another program's output (cargo's warnings and errors), on stderr, always.
 pub fn passthrough(line: impl Display) {
-    eprintln!("{line}");
+    stderr_line!("{line}");
 }
 
 /// A detail only `--verbose` shows, on stderr.
 pub fn detail(message: impl Display) {
     if is_verbose() {
-        eprintln!("{}: {message}", style("info").dim());
+        stderr_line!("{}: {message}", style("info").dim());
     }
 }
 
@@ -133,15 +141,15 @@ pub fn report(error: &anyhow::Error) {
     {
         return;
     }
-    eprintln!("{}: {error}", style("error").red().bold());
+    stderr_line!("{}: {error}", style("error").red().bold());
     for cause in error.chain().skip(1) {
-        eprintln!("\nCaused by:\n  {cause}");
+        stderr_line!("\nCaused by:\n  {cause}");
     }
     if let Some(help) = error
         .chain()
         .find_map(|cause| cause.downcast_ref::<UsageError>())
         .and_then(|e| e.help.as_ref())
     {
-        eprintln!("\n{}: {help}", style("help").cyan().bold());
+        stderr_line!("\n{}: {help}", style("help").cyan().bold());
     }
 }

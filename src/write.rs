@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::change::FileChange;
+use crate::change::{FileChange, FileMeta};
 use crate::error::{Interrupted, UsageError};
 use crate::owned::FileId;
 use crate::record::{self, hash};
@@ -49,6 +49,9 @@ struct JournalEntry {
     after: Option<String>,
     /// Folders the run creates for the file, outermost first.
     dirs: Vec<String>,
+    /// The file's mode, owner and group before, to give a deleted file back as it was.
+    #[serde(default)]
+    meta: Option<FileMeta>,
 }
 
 /// Checks that every change can be written: the folder exists or can be made, is writable,
@@ -155,10 +158,13 @@ pub fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
                     .iter()
                     .map(|d| crate::files::display(root, d))
                     .collect(),
+                meta: c.meta,
             })
             .collect(),
     };
     let journal_path = root.join(JOURNAL);
+    // Ctrl-C from here on is a rollback, the journal's own write included.
+    let guard = SigintGuard::install();
     write_atomic(
         &journal_path,
         serde_json::to_string(&journal)
@@ -167,7 +173,6 @@ pub fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
         false,
     )
     .context("cannot write memsafe's journal; nothing was written")?;
-    let guard = SigintGuard::install();
     let mut done: Vec<&FileChange> = Vec::new();
     let mut failure: Option<anyhow::Error> = None;
     for change in &pending {
@@ -233,12 +238,7 @@ fn rollback(root: &Path, done: &[&FileChange]) -> Vec<String> {
         // program's).
         if current != change.before.as_ref().map(|b| b.as_bytes().to_vec()) && current == ours {
             let restored = match &change.before {
-                Some(before) => {
-                    if let Some(dir) = change.path.parent() {
-                        let _ = fs::create_dir_all(dir);
-                    }
-                    write_atomic(&change.path, before.as_bytes(), change.executable)
-                }
+                Some(before) => restore(&change.path, before, change.meta, change.executable),
                 None => fs::remove_file(&change.path).map_err(Into::into),
             };
             if restored.is_err() {
@@ -256,6 +256,18 @@ fn rollback(root: &Path, done: &[&FileChange]) -> Vec<String> {
 /// Rolls back a run that died between its journal and its commit. Returns what it did, for
 /// the user; `None` when there was no journal.
 pub fn recover(root: &Path) -> Result<Option<String>> {
+    // The temporary files of a write that was cut short, journal or not (the lock is held).
+    for folder in std::iter::once(root.to_path_buf()).chain(
+        FileId::ALL
+            .iter()
+            .flat_map(|id| id.paths())
+            .flat_map(|path| crate::owned::parent_dirs(path))
+            .map(|dir| root.join(dir)),
+    ) {
+        if !std::fs::symlink_metadata(&folder).is_ok_and(|m| m.file_type().is_symlink()) {
+            sweep_temporary_files(&folder);
+        }
+    }
     let path = root.join(JOURNAL);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
@@ -267,9 +279,11 @@ pub fn recover(root: &Path) -> Result<Option<String>> {
             "an interrupted memsafe run left it; check the files it names, then delete `{JOURNAL}`"
         ))
     })?;
-    // Untrusted like the record: only the files memsafe manages, inside the project.
+    // Untrusted like the record: only the files memsafe manages, and their own folders.
     for entry in &journal.files {
-        if entry.path != record::FILE && FileId::from_path(&entry.path).is_none() {
+        let managed = entry.path == record::FILE || FileId::from_path(&entry.path).is_some();
+        let parents = crate::owned::parent_dirs(&entry.path);
+        if !managed || entry.dirs.iter().any(|d| !parents.contains(d)) {
             return Err(UsageError::new(format!(
                 "`{JOURNAL}` names `{}`, which is not a file memsafe manages; nothing was written",
                 entry.path
@@ -282,27 +296,32 @@ pub fn recover(root: &Path) -> Result<Option<String>> {
     let mut left = Vec::new();
     for entry in journal.files.iter().rev() {
         let (full, current) = crate::files::read_inside(root, &entry.path)?;
-        if current == entry.before {
-            continue;
+        // The temporary files of a write that was cut short.
+        if let Some(folder) = full.parent() {
+            sweep_temporary_files(folder);
         }
         let ours = match (&current, &entry.after) {
             (Some(text), Some(after)) => hash(text.as_bytes()) == *after,
             (None, None) => true,
             _ => false,
         };
-        if !ours {
+        if current != entry.before && !ours {
             left.push(format!("`{}`", entry.path));
             continue;
         }
-        match &entry.before {
-            Some(before) => write_atomic(&full, before.as_bytes(), false)?,
-            None => fs::remove_file(&full).with_context(|| format!("cannot delete `{}`", entry.path))?,
+        if current != entry.before {
+            match &entry.before {
+                Some(before) => restore(&full, before, entry.meta, false)?,
+                None => fs::remove_file(&full).with_context(|| format!("cannot delete `{}`", entry.path))?,
+            }
+            restored.push(format!("`{}`", entry.path));
         }
+        // Folders the run created go when empty, whether or not its file was written.
         for dir in entry.dirs.iter().rev() {
             let _ = fs::remove_dir(root.join(dir));
         }
-        restored.push(format!("`{}`", entry.path));
     }
+    sweep_temporary_files(root);
     fs::remove_file(&path).with_context(|| format!("cannot delete `{JOURNAL}`"))?;
     let mut words = "an earlier memsafe run was interrupted; it is rolled back".to_string();
     if !restored.is_empty() {
@@ -363,6 +382,13 @@ fn write_one(change: &FileChange) -> Result<()> {
         fs::create_dir(dir)
             .or_else(|e| if dir.is_dir() { Ok(()) } else { Err(e) })
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
+        #[cfg(unix)]
+        if let Some(parent) = dir.parent()
+            && let Ok(owner) = fs::metadata(parent)
+        {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::chown(dir, Some(owner.uid()), Some(owner.gid()));
+        }
     }
     let unchanged = || -> Result<()> {
         let current = match fs::read(&change.path) {
@@ -390,6 +416,41 @@ fn write_one(change: &FileChange) -> Result<()> {
             }
             fault::checkpoint();
             Ok(())
+        }
+    }
+}
+
+/// Gives a file back its bytes and, when it was deleted, its folder, mode, owner and group.
+fn restore(path: &Path, text: &str, meta: Option<FileMeta>, executable: bool) -> Result<()> {
+    let existed = path.exists();
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
+    write_atomic(path, text.as_bytes(), executable)?;
+    #[cfg(unix)]
+    if !existed && let Some(meta) = meta {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(meta.mode))?;
+        let _ = std::os::unix::fs::chown(path, Some(meta.uid), Some(meta.gid));
+    }
+    #[cfg(not(unix))]
+    let _ = (existed, meta);
+    Ok(())
+}
+
+/// Deletes what an interrupted write leaves in `folder`: `.memsafe-XXXXXX` temporary files.
+fn sweep_temporary_files(folder: &Path) {
+    let Ok(entries) = fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let temporary = name
+            .strip_prefix(".memsafe-")
+            .is_some_and(|rest| rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+        if temporary && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }
@@ -423,6 +484,10 @@ fn write_checked(
         Err(_) => {
             if let Some(permissions) = default_permissions(executable) {
                 temporary.as_file().set_permissions(permissions)?;
+            }
+            // A new file belongs to whoever owns its folder (root writing in a user's repo).
+            if let Ok(folder) = fs::metadata(dir) {
+                keep_owner(temporary.as_file(), &folder);
             }
         }
     }

@@ -24,6 +24,14 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     let mut notes = Vec::new();
     // Whether `memsafe regen` fixes what is found (not so for a smaller machine in team mode).
     let mut regen_fixes = false;
+    if crate::write::journal_exists(session.root()) {
+        differences.push(format!(
+            "an earlier memsafe run was interrupted (`{}` is there): the next `memsafe regen`, `init` or \
+             `remove` rolls it back",
+            crate::write::JOURNAL
+        ));
+        regen_fixes = true;
+    }
     let this_machine = detect(&args.hardware);
     // In team mode the plan is the recorded machine's; the flags describe this machine.
     let plan_flags = if record.answers.team {

@@ -404,6 +404,11 @@ impl JsonDoc {
         }
     }
 
+    /// How many properties the top-level object has.
+    pub fn property_count(&self) -> usize {
+        self.object.properties().len()
+    }
+
     /// Whether an object is at `path`.
     pub fn object_exists(&self, path: &[String]) -> bool {
         self.object_at(path).is_some()

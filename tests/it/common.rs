@@ -120,7 +120,6 @@ impl TestContext {
         command
     }
 
-    /// Every file below the folder with its bytes, for "nothing changed" checks.
     /// Every file, folder and link under the test folder (but `target/`), with its bytes.
     pub fn snapshot_tree(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
@@ -180,6 +179,7 @@ pub fn diff(name: &str, before: &str, after: &str) -> String {
         remove_dirs: vec![],
         notes: vec![],
         keys: vec![],
+        meta: None,
     }
     .unified_diff()
 }
