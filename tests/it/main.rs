@@ -8,6 +8,7 @@ mod faults;
 mod first_hour;
 mod init;
 mod merge;
+mod model;
 mod ownership;
 mod platforms;
 mod props;
