@@ -85,7 +85,7 @@ fn sequence(config: usize, settings: usize, steps: &[Step]) -> Result<(), TestCa
     ctx.cargo_new("p");
     // Real-world files, where cargo can read them here (no missing tools in the config).
     let (_, config_text) = &configs[config % configs.len()];
-    if config % 3 != 0 {
+    if !config.is_multiple_of(3) {
         ctx.write("p/.cargo/config.toml", config_text);
         if !ctx
             .cargo("p", &["metadata", "--no-deps", "--format-version", "1"])
@@ -95,7 +95,7 @@ fn sequence(config: usize, settings: usize, steps: &[Step]) -> Result<(), TestCa
             std::fs::remove_file(ctx.path("p/.cargo/config.toml")).unwrap();
         }
     }
-    if settings % 2 == 0 {
+    if settings.is_multiple_of(2) {
         let (_, text) = &vscode[settings % vscode.len()];
         ctx.write("p/.vscode/settings.json", text);
     }
