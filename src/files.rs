@@ -403,6 +403,12 @@ fn resolve_inside(root: &Path, relative: &str) -> Result<PathBuf> {
                 }
                 return Ok(current);
             }
+            Err(error) if error.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(UsageError::new(format!(
+                    "cannot use `{relative}`: a file stands where memsafe expects a folder; nothing was written"
+                ))
+                .into());
+            }
             Err(error) => return Err(error).with_context(|| format!("cannot read `{relative}`")),
         }
     }

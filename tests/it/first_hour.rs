@@ -78,7 +78,7 @@ fn a_missing_dir_is_reported_before_the_missing_terminal() {
 /// `.vscode` as a file fails and writes nothing. (The issue asks for exit 2; the code that reads
 /// the editor files gives 1 today and is being reworked separately.)
 #[test]
-fn vscode_as_a_file_fails_and_writes_nothing() {
+fn vscode_as_a_file_is_a_usage_error_and_writes_nothing() {
     let ctx = TestContext::new();
     ctx.cargo_new("p");
     ctx.write("p/.vscode", "not a folder\n");
@@ -88,9 +88,9 @@ fn vscode_as_a_file_fails_and_writes_nothing() {
         .args(["init", "--yes", "--editor", "vscode", "--ram", "8", "--cpus", "2"])
         .output()
         .unwrap();
-    assert!(!output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(
-        text(&output.stderr).contains(".vscode"),
+        text(&output.stderr).contains("cannot use `.vscode/settings.json`: a file stands where memsafe expects a folder"),
         "{}",
         text(&output.stderr)
     );

@@ -50,6 +50,35 @@ fn hardware_change_is_found_then_fixed_without_questions() {
     assert_eq!(ctx.snapshot_tree(), before, "a second regen changed a file");
 }
 
+/// After a hardware change, nothing memsafe wrote describes the old machine: the config's
+/// header names no hardware, and its values are the new plan's.
+#[test]
+fn the_config_after_regen_describes_no_old_machine() {
+    let ctx = configured();
+    let (code, _, stderr) = run(&ctx, &["regen", "--ram", "32", "--cpus", "16"]);
+    assert_eq!(code, 0, "{stderr}");
+    let config = ctx.read("pkg/.cargo/config.toml");
+    assert!(!config.contains("8 GiB") && !config.contains("4 CPUs"), "{config}");
+    snapshots(|| insta::assert_snapshot!("config_after_regen_32gib_16cpu", config));
+}
+
+#[test]
+fn team_mode_help_says_what_works() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("pkg");
+    let (code, _, stderr) = run(&ctx, &["init", "--yes", "--team", "--ram", "16", "--cpus", "8"]);
+    assert_eq!(code, 0, "{stderr}");
+    // A smaller machine than the team's: regen would change nothing, so check does not say to
+    // run it; it says what does help.
+    let (code, stdout, _) = run(&ctx, &["check", "--ram", "8", "--cpus", "4"]);
+    assert_eq!(code, 1);
+    assert!(!stdout.contains("help: `memsafe regen` updates the files"), "{stdout}");
+    assert!(stdout.contains("set CARGO_BUILD_JOBS for yourself"), "{stdout}");
+    let (code, _, stderr) = run(&ctx, &["regen"]);
+    assert_eq!(code, 0);
+    assert!(stderr.contains("team mode: the plan is for the machine recorded in memsafe.toml"), "{stderr}");
+}
+
 #[test]
 fn hand_edit_is_reported_and_restored() {
     let ctx = configured();
