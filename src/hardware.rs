@@ -101,6 +101,22 @@ impl Hardware {
     }
 }
 
+impl Hardware {
+    /// A Linux machine with `gib` GiB and `cpus` CPUs (half of them physical), as given with
+    /// flags: for memsafe's own tests and the fuzzer, never detected.
+    pub fn given(gib: u64, cpus: u32) -> Hardware {
+        Hardware {
+            memory_bytes: gib << 30,
+            memory_source: MemorySource::Flag,
+            logical_cpus: cpus,
+            physical_cpus: (cpus / 2).max(1),
+            os: Os::Linux,
+            wsl: false,
+            notes: Vec::new(),
+        }
+    }
+}
+
 /// Values that replace detection (from `--ram`, `--cpus`, `--os`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Overrides {

@@ -449,20 +449,12 @@ pub fn json_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::{Hardware, MemorySource, Os};
+    use crate::hardware::Hardware;
     use crate::plan::{Answers, Editors, Preset};
 
     #[test]
     fn every_key_has_a_want_and_planned_values_are_in_range() {
-        let hardware = Hardware {
-            memory_bytes: 16 << 30,
-            memory_source: MemorySource::Flag,
-            logical_cpus: 8,
-            physical_cpus: 4,
-            os: Os::Linux,
-            wsl: false,
-            notes: vec![],
-        };
+        let hardware = Hardware::given(16, 8);
         for preset in [Preset::Safe, Preset::Balanced, Preset::Fast] {
             let answers = Answers {
                 preset,
@@ -488,15 +480,7 @@ mod tests {
 
     #[test]
     fn an_editor_not_chosen_releases_its_keys() {
-        let hardware = Hardware {
-            memory_bytes: 16 << 30,
-            memory_source: MemorySource::Flag,
-            logical_cpus: 8,
-            physical_cpus: 4,
-            os: Os::Linux,
-            wsl: false,
-            notes: vec![],
-        };
+        let hardware = Hardware::given(16, 8);
         let plan = Plan::compute(&hardware, &Answers::default());
         for (key, want) in wants(&plan) {
             if matches!(key.file, FileId::Zed | FileId::Helix) {

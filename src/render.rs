@@ -250,19 +250,11 @@ fn ps_filter(value: Value, _: Kwargs, _: &State) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::{Hardware, Os};
+    use crate::hardware::Hardware;
     use crate::plan::{Answers, Preset};
 
     fn plan(preset: Preset) -> Plan {
-        let hardware = Hardware {
-            memory_bytes: 16 << 30,
-            memory_source: MemorySource::Flag,
-            logical_cpus: 8,
-            physical_cpus: 4,
-            os: Os::Linux,
-            wsl: false,
-            notes: vec![],
-        };
+        let hardware = Hardware::given(16, 8);
         Plan::compute(
             &hardware,
             &Answers {

@@ -621,13 +621,7 @@ pub fn plan_file(
         .into_iter()
         .filter(|(key, _)| key.file == file)
         .collect();
-    let target = Target {
-        file,
-        path: file.path(),
-        before: Some(before),
-        previous,
-    };
-    keyed(target, &wants, file == FileId::Vscode, &String::new, "")
+    existing_file(file, before, previous, &wants, file == FileId::Vscode)
 }
 
 /// [`keyed`] releasing every key of one file: what `memsafe remove` does to it.
@@ -637,11 +631,21 @@ pub fn release_file(file: FileId, before: &str, previous: Option<&FileRecord>) -
         .filter(|key| key.file == file)
         .map(|key| (key, Want::Release))
         .collect();
+    existing_file(file, before, previous, &wants, false)
+}
+
+fn existing_file(
+    file: FileId,
+    before: &str,
+    previous: Option<&FileRecord>,
+    wants: &[(Key, Want)],
+    migrate: bool,
+) -> Result<Synced, MergeError> {
     let target = Target {
         file,
         path: file.path(),
         before: Some(before),
         previous,
     };
-    keyed(target, &wants, false, &String::new, "")
+    keyed(target, wants, migrate, &String::new, "")
 }

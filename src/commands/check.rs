@@ -9,9 +9,7 @@ use anyhow::Result;
 use super::regen::{hardware_change, same_memory};
 use crate::cli::CheckArgs;
 use crate::error::Reported;
-use crate::files::{self, Goal};
 use crate::hardware::format_size;
-use crate::render::Templates;
 use crate::session::{Flags, Inputs, Session, detect};
 use crate::sync::Event;
 use crate::ui;
@@ -77,12 +75,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         differences.push(stale);
     }
     let plan = inputs.plan();
-    let changeset = files::changeset(
-        &session.project,
-        &Goal::Plan(&plan, inputs.overrides),
-        &Templates::new(),
-        Some(record),
-    )?;
+    let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
     for change in changeset.pending().filter(|c| !c.is_record) {
         regen_fixes = true;
         if change.before.is_none() {

@@ -4,9 +4,7 @@ use anyhow::Result;
 
 use crate::cli::InitArgs;
 use crate::error::UsageError;
-use crate::files::{self, Goal};
 use crate::hardware::format_size;
-use crate::render::Templates;
 use crate::session::{Flags, Inputs, Session, start_dir};
 use crate::{prompt, record, ui};
 
@@ -63,16 +61,8 @@ pub fn init(args: &InitArgs) -> Result<()> {
         "the plan, with its reasons:\n{}",
         super::plan::plan_text(&plan)
     ));
-    let changeset = files::changeset(
-        &session.project,
-        &Goal::Plan(&plan, inputs.overrides),
-        &Templates::new(),
-        session.record.as_ref(),
-    )?;
-    for warning in &plan.warnings {
-        ui::warn(warning);
-    }
-    super::print_events(&changeset);
+    let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
+    super::print_warnings_and_events(&plan, &changeset);
     if !changeset.touches_user_files() {
         if !args.dry_run {
             super::finish(session.root(), &changeset, false)?;

@@ -12,9 +12,30 @@ pub mod remove;
 
 use anyhow::Result;
 
-use crate::files::Changeset;
+use crate::files::{self, Changeset, Goal};
+use crate::plan::{Overrides, Plan};
+use crate::render::Templates;
+use crate::session::Session;
 use crate::sync::Event;
 use crate::{ui, write};
+
+/// The changeset that brings the session's project to `plan`.
+pub(crate) fn plan_changeset(session: &Session, plan: &Plan, overrides: Overrides) -> Result<Changeset> {
+    files::changeset(
+        &session.project,
+        &Goal::Plan(plan, overrides),
+        &Templates::new(),
+        session.record.as_ref(),
+    )
+}
+
+/// The plan's warnings, then what happened to the files that the user should hear about.
+pub(crate) fn print_warnings_and_events(plan: &Plan, changeset: &Changeset) {
+    for warning in &plan.warnings {
+        ui::warn(warning);
+    }
+    print_events(changeset);
+}
 
 /// Prints what happened to the files that the user should hear about.
 pub(crate) fn print_events(changeset: &Changeset) {

@@ -9,9 +9,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use crate::cli::RegenArgs;
-use crate::files::{self, Goal};
 use crate::hardware::{Hardware, format_size};
-use crate::render::Templates;
 use crate::session::{Flags, Inputs, Session};
 use crate::sync::Event;
 use crate::ui;
@@ -71,16 +69,8 @@ pub fn regen(args: &RegenArgs) -> Result<()> {
         "the plan, with its reasons:\n{}",
         super::plan::plan_text(&plan)
     ));
-    let changeset = files::changeset(
-        &session.project,
-        &Goal::Plan(&plan, inputs.overrides),
-        &Templates::new(),
-        Some(record),
-    )?;
-    for warning in &plan.warnings {
-        ui::warn(warning);
-    }
-    super::print_events(&changeset);
+    let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
+    super::print_warnings_and_events(&plan, &changeset);
     if !changeset.touches_user_files() {
         if !args.dry_run {
             super::finish(session.root(), &changeset, false)?;

@@ -90,7 +90,8 @@ fn vscode_as_a_file_is_a_usage_error_and_writes_nothing() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(
-        text(&output.stderr).contains("cannot use `.vscode/settings.json`: a file stands where memsafe expects a folder"),
+        text(&output.stderr)
+            .contains("cannot use `.vscode/settings.json`: a file stands where memsafe expects a folder"),
         "{}",
         text(&output.stderr)
     );

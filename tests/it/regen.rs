@@ -58,7 +58,10 @@ fn the_config_after_regen_describes_no_old_machine() {
     let (code, _, stderr) = run(&ctx, &["regen", "--ram", "32", "--cpus", "16"]);
     assert_eq!(code, 0, "{stderr}");
     let config = ctx.read("pkg/.cargo/config.toml");
-    assert!(!config.contains("8 GiB") && !config.contains("4 CPUs"), "{config}");
+    assert!(
+        !config.contains("8 GiB") && !config.contains("4 CPUs"),
+        "{config}"
+    );
     snapshots(|| insta::assert_snapshot!("config_after_regen_32gib_16cpu", config));
 }
 
@@ -72,11 +75,17 @@ fn team_mode_help_says_what_works() {
     // run it; it says what does help.
     let (code, stdout, _) = run(&ctx, &["check", "--ram", "8", "--cpus", "4"]);
     assert_eq!(code, 1);
-    assert!(!stdout.contains("help: `memsafe regen` updates the files"), "{stdout}");
+    assert!(
+        !stdout.contains("help: `memsafe regen` updates the files"),
+        "{stdout}"
+    );
     assert!(stdout.contains("set CARGO_BUILD_JOBS for yourself"), "{stdout}");
     let (code, _, stderr) = run(&ctx, &["regen"]);
     assert_eq!(code, 0);
-    assert!(stderr.contains("team mode: the plan is for the machine recorded in memsafe.toml"), "{stderr}");
+    assert!(
+        stderr.contains("team mode: the plan is for the machine recorded in memsafe.toml"),
+        "{stderr}"
+    );
 }
 
 #[test]
