@@ -17,7 +17,7 @@
 //!    each on the first free slot, with their recorded durations, taking the largest sum of
 //!    peaks running at once. Dependencies are ignored, so this overlaps heavy crates more than
 //!    cargo can; it over-estimates, the safe side;
-//! 2. the bound measured on mdBook and ripgrep (REFERENCE.md F3): `peak(k) <= P1 + (k - 1) * m`,
+//! 2. the bound measured on mdBook and ripgrep (docs/measurements.md M3): `peak(k) <= P1 + (k - 1) * m`,
 //!    P1 the largest single compilation (plus cargo), m the median compilation.
 
 use std::ffi::OsString;

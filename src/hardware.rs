@@ -196,7 +196,7 @@ fn is_wsl(sources: &Sources) -> bool {
 }
 
 fn detect_memory(sources: &Sources, notes: &mut Vec<String>) -> (u64, MemorySource) {
-    // Targeted refresh only: RAM, no processes (REFERENCE.md D: ~0.03 ms against 5-9 ms).
+    // Targeted refresh only: RAM, no processes (docs/measurements.md M8: ~0.03 ms against 5-9 ms).
     let ram = match sysinfo::System::new() {
         Ok(mut system) => {
             system.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
@@ -223,7 +223,7 @@ fn detect_memory(sources: &Sources, notes: &mut Vec<String>) -> (u64, MemorySour
 /// The tightest memory limit of this process's cgroup and its ancestors, v2 or v1, and a note
 /// for every limit file that exists but could not be read.
 ///
-/// sysinfo's `cgroup_limits` reads only the conventional roots (REFERENCE.md D); reading the
+/// sysinfo's `cgroup_limits` reads only the conventional roots (docs/measurements.md M8); reading the
 /// files here also lets tests inject a fake tree. A limit at or above 2^60 means "unlimited"
 /// (v1 writes 9223372036854771712 for no limit), and so does v2's `max`.
 pub fn cgroup_memory_limit(sources: &Sources) -> (Option<u64>, Vec<String>) {

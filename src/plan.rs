@@ -1,7 +1,7 @@
 //! Turns the hardware and the user's answers into concrete settings, each with its reason.
 //!
 //! Everything here is arithmetic on [`Hardware`] and [`Answers`]: no IO, no clock, no
-//! environment. The model (REFERENCE.md F3, measured on mdBook and ripgrep):
+//! environment. The model (docs/measurements.md M3, measured on mdBook and ripgrep):
 //! `peak(jobs) <= first + (jobs - 1) * each`, where `first` is the peak of a one-job build and
 //! `each` what every further parallel rustc adds; the build's budget must hold that peak plus
 //! 15% (F1: a cap at 90% of the anonymous peak was OOM-killed, at 115% the build passed).
@@ -283,7 +283,7 @@ fn test_thread_bytes(preset: Preset) -> u64 {
     }
 }
 
-/// Headroom over the estimated peak, in percent (REFERENCE.md F1).
+/// Headroom over the estimated peak, in percent (docs/measurements.md M1).
 const HEADROOM_PERCENT: u64 = 15;
 
 /// Below this budget rust-analyzer's cache priming (which parses the whole dependency graph at
@@ -574,9 +574,9 @@ impl Plan {
         reason(
             "profile.dev.package.\"*\".debug",
             "false".into(),
-            "no debug info for dependencies (your own crates keep theirs): cut one project's peak \
-             link memory from 2.7 GB to 0.8 GB, and measured -31 to -35% target folder and -11 to \
-             -14% build time on mdBook and ripgrep (REFERENCE.md F2)"
+            "no debug info for dependencies (your own crates keep theirs): measured -31 to -35% \
+             target folder and -11 to -14% build time on mdBook and ripgrep, and smaller links \
+             (docs/measurements.md M2, M7)"
                 .into(),
         );
         match &profile.dev_debug {
@@ -584,7 +584,7 @@ impl Plan {
                 "profile.dev.debug",
                 format!("\"{level}\""),
                 "safe preset: file and line numbers in backtraces, no variable info for a debugger; \
-                 smaller links (rust-lld: 166 MB against 243 MB with full debug info, REFERENCE.md A8). \
+                 smaller links (rust-lld: 166 MB against 243 MB with full debug info, docs/measurements.md M7). \
                  For a debugging session: CARGO_PROFILE_DEV_DEBUG=true cargo build"
                     .into(),
             ),
@@ -609,26 +609,26 @@ impl Plan {
             None => reason(
                 "profile.dev.incremental",
                 "cargo's default (true)".into(),
-                "kept: incremental moves disk use and rebuild time, not peak memory (REFERENCE.md F2)".into(),
+                "kept: incremental moves disk use and rebuild time, not peak memory (docs/measurements.md M2)".into(),
             ),
         }
         reason(
             "profile.dev.codegen-units",
             "cargo's default (256)".into(),
             "not written: fewer codegen units save no memory (measured: codegen-units = 2 took 9% \
-             more memory) and opt-level 1 + codegen-units 1 cost 77% more build time (REFERENCE.md F2)"
+             more memory) and opt-level 1 + codegen-units 1 cost 77% more build time (docs/measurements.md M2)"
                 .into(),
         );
         let split_why = match hardware.os {
             Os::Linux => {
                 "not written: cargo's default (off) keeps debug info in the binary, where every debugger \
                  and backtrace finds it; `unpacked` would shrink links (rust-lld: 181 MB against 243 MB) \
-                 but leaves .dwo files behind (REFERENCE.md A5, A8)"
+                 but leaves .dwo files behind (docs/measurements.md M6, M7)"
             }
-            Os::Macos => "not written: cargo already uses `unpacked` on macOS (REFERENCE.md A5)",
+            Os::Macos => "not written: cargo already uses `unpacked` on macOS (docs/measurements.md M6)",
             Os::Windows => {
                 "not written: MSVC supports only `packed`, which is rustc's default there; `off` and \
-                 `unpacked` are unstable on it (REFERENCE.md A5)"
+                 `unpacked` are unstable on it (docs/measurements.md M6)"
             }
         };
         reason(

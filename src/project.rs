@@ -4,7 +4,7 @@
 //! From the start folder upwards, the first `Cargo.toml` is the package (or a virtual
 //! workspace). If it has no `[workspace]`, the parents are searched for a workspace whose
 //! `members` take it in (and whose `exclude` does not), or `package.workspace` names it.
-//! Profiles only count in the workspace root (REFERENCE.md A4), so that is the root.
+//! Profiles only count in the workspace root (docs/measurements.md M4), so that is the root.
 
 use std::path::{Path, PathBuf};
 

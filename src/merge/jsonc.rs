@@ -19,7 +19,7 @@ pub struct Merged {
 }
 
 /// Old rust-analyzer setting names and their current form (rust-analyzer's config.rs aliases
-/// and patch_old_style.rs, at rust-lang/rust-analyzer@d2e55da4; see ../shared/data/README.md).
+/// and patch_old_style.rs, at rust-lang/rust-analyzer@d2e55da4).
 static RENAMED_SETTINGS: &str = include_str!("../data/rust-analyzer-renamed-settings.json");
 
 /// Keys whose old values do not fit the new key as they are: memsafe does not guess.
