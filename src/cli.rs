@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::current::Fix;
 use crate::hardware::Os;
-use crate::plan::{Editor, Preset, Scripts};
+use crate::plan::{Editor, Fixes, Preset, Scripts};
 
 /// Size Rust builds, tests and rust-analyzer to this machine's memory.
 #[derive(Debug, Parser)]
@@ -131,6 +132,11 @@ pub struct InitArgs {
     /// that teammates' runs write the same files
     #[arg(long)]
     pub team: bool,
+    /// Which fixes of well-known bad recipes to make: `all`, `none`, or a list of
+    /// build-in-manifest, split-debuginfo, test-profile [default: the prompt's choice; with
+    /// `--yes`, memsafe.toml's, or the plainly wrong ones: build-in-manifest, split-debuginfo]
+    #[arg(long, value_name = "FIXES", value_parser = parse_fixes)]
+    pub fix: Option<Fixes>,
     #[command(flatten)]
     pub hardware: HardwareArgs,
 }
@@ -198,6 +204,10 @@ pub struct PlanArgs {
     /// How to trade memory for speed [default: memsafe.toml's answer, or balanced]
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<Preset>,
+    /// Which fixes of well-known bad recipes the plan makes: `all`, `none`, or a list [default:
+    /// memsafe.toml's, or build-in-manifest, split-debuginfo]
+    #[arg(long, value_name = "FIXES", value_parser = parse_fixes)]
+    pub fix: Option<Fixes>,
     /// Which editors the plan reserves memory for [default: memsafe.toml's answer, or vscode]
     #[arg(long, value_name = "EDITOR", value_delimiter = ',')]
     pub editor: Vec<Editor>,
@@ -206,6 +216,26 @@ pub struct PlanArgs {
     pub json: bool,
     #[command(flatten)]
     pub hardware: HardwareArgs,
+}
+
+/// `--fix all`, `--fix none`, or `--fix build-in-manifest,test-profile`.
+fn parse_fixes(text: &str) -> Result<Fixes, String> {
+    match text {
+        "all" => return Ok(Fixes::ALL),
+        "none" => return Ok(Fixes::NONE),
+        _ => {}
+    }
+    let mut list = Vec::new();
+    for name in text.split(',') {
+        let fix = Fix::from_str(name.trim(), false).map_err(|_| {
+            format!(
+                "`{name}` is not a fix: use all, none, or a list of {}",
+                Fix::ALL.map(Fix::as_str).join(", ")
+            )
+        })?;
+        list.push(fix);
+    }
+    Ok(Fixes::from_list(&list))
 }
 
 impl ValueEnum for Os {

@@ -179,20 +179,6 @@ pub fn changeset(
         } = synced;
         events.extend(file_events.into_iter().map(|e| (path.clone(), e)));
         if id == FileId::Manifest
-            && diffs
-                .iter()
-                .any(|d| d.key == "build.jobs" && d.before.is_some() && d.after.is_none())
-        {
-            events.push((
-                path.clone(),
-                Event::Note(
-                    "took out `[build] jobs`: cargo ignores a `[build]` table in Cargo.toml (\"unused manifest \
-                     key\"); the job count now lives in .cargo/config.toml (`memsafe remove` puts it back)"
-                        .into(),
-                ),
-            ));
-        }
-        if id == FileId::Manifest
             && let Some(after) = &after
             && crate::merge::toml::TomlDoc::parse(after).is_ok_and(|d| d.table_exists(&["build".to_string()]))
             && before.as_deref().is_some_and(|b| b != after)

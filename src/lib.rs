@@ -8,6 +8,7 @@ pub mod calibrate;
 pub mod change;
 pub mod cli;
 pub mod commands;
+pub mod current;
 pub mod error;
 pub mod files;
 pub mod gitmode;

@@ -110,6 +110,8 @@ pub enum ValueType {
     Args,
     /// Always `true` (an entry of VS Code's `files.watcherExclude`).
     True,
+    /// A key memsafe only ever takes out (a fix): any value.
+    Any,
 }
 
 /// The counts cargo and the test harness accept, within reason.
@@ -148,6 +150,7 @@ impl ValueType {
                 Ok(())
             }
             (ValueType::Args, Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+            (ValueType::Any, _) => Ok(()),
             (_, other) => Err(format!("`{other}` is not a valid value here")),
         }
     }
@@ -275,12 +278,32 @@ pub fn registry() -> Vec<Key> {
             path: path(&["profile", "dev", "package", "*", "debug"]),
             value_type: ValueType::DebugLevel,
         },
-        // Cargo ignores `[build]` in Cargo.toml ("unused manifest key"): memsafe takes a
-        // `jobs` there out, since its own lives in .cargo/config.toml.
+        // Cargo ignores `[build]` in Cargo.toml ("unused manifest key"): the fix takes a `jobs`
+        // there out, since memsafe's lives in .cargo/config.toml. The fixes' other keys follow.
         Key {
             file: FileId::Manifest,
             path: path(&["build", "jobs"]),
             value_type: count,
+        },
+        Key {
+            file: FileId::Manifest,
+            path: path(&["profile", "dev", "split-debuginfo"]),
+            value_type: ValueType::Any,
+        },
+        Key {
+            file: FileId::Manifest,
+            path: path(&["profile", "test", "split-debuginfo"]),
+            value_type: ValueType::Any,
+        },
+        Key {
+            file: FileId::Manifest,
+            path: path(&["profile", "test", "opt-level"]),
+            value_type: ValueType::Any,
+        },
+        Key {
+            file: FileId::Manifest,
+            path: path(&["profile", "test", "codegen-units"]),
+            value_type: ValueType::Any,
         },
         Key {
             file: FileId::CargoConfig,
@@ -335,8 +358,8 @@ pub fn wants(plan: &Plan) -> Vec<(Key, Want)> {
                     "profile.dev.debug" => plan.profile.dev_debug.clone().map(Value::String).into(),
                     "profile.dev.incremental" => plan.profile.dev_incremental.map(Value::Bool).into(),
                     "profile.dev.package.*.debug" => plan.profile.dependencies_debug.map(Value::Bool).into(),
-                    "build.jobs" => Want::Delete,
-                    other => unreachable!("a registered key has a want: {other}"),
+                    taken if plan.takes_out.iter().any(|k| k == taken) => Want::Delete,
+                    _ => Want::Release,
                 },
                 FileId::CargoConfig => match key.path.join(".").as_str() {
                     "build.jobs" => Want::Set(json!(plan.jobs)),

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::Calibration;
+use crate::current::{Current, Finding, Fix, Status, debug_rank};
 use crate::hardware::{Hardware, MemorySource, Os, format_size};
 
 const MIB: u64 = 1 << 20;
@@ -204,6 +205,58 @@ pub struct Answers {
     /// the machine memsafe runs on: every teammate's run then writes the same files.
     #[serde(default)]
     pub team: bool,
+    /// The fixes of well-known bad recipes to make (`--fix`): by default the plainly wrong.
+    #[serde(default)]
+    pub fixes: Fixes,
+}
+
+/// A set of [`Fix`]es, written as a list of their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixes(u8);
+
+impl Fixes {
+    pub const NONE: Fixes = Fixes(0);
+    pub const ALL: Fixes = Fixes(0b111);
+    /// The plainly wrong ones: what `--yes` applies.
+    pub const WRONG: Fixes = Fixes(0b011);
+
+    fn bit(fix: Fix) -> u8 {
+        match fix {
+            Fix::BuildInManifest => 1,
+            Fix::SplitDebuginfo => 2,
+            Fix::TestProfile => 4,
+        }
+    }
+
+    pub fn has(self, fix: Fix) -> bool {
+        self.0 & Fixes::bit(fix) != 0
+    }
+
+    pub fn from_list(list: &[Fix]) -> Fixes {
+        Fixes(list.iter().fold(0, |bits, fix| bits | Fixes::bit(*fix)))
+    }
+
+    pub fn list(self) -> Vec<Fix> {
+        Fix::ALL.into_iter().filter(|fix| self.has(*fix)).collect()
+    }
+}
+
+impl Default for Fixes {
+    fn default() -> Self {
+        Fixes::WRONG
+    }
+}
+
+impl Serialize for Fixes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.list().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fixes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Fixes::from_list(&Vec::<Fix>::deserialize(deserializer)?))
+    }
 }
 
 /// Values the user pinned in memsafe.toml `[overrides]`: every plan keeps them.
@@ -223,6 +276,7 @@ impl Default for Answers {
             editors: Editors::VSCODE,
             scripts: Scripts::Both,
             team: false,
+            fixes: Fixes::WRONG,
         }
     }
 }
@@ -336,6 +390,9 @@ pub struct Reason {
     pub setting: String,
     pub value: String,
     pub why: String,
+    /// What the repo has now, and what happens to it: `yours: 1 (Cargo.toml line 9), kept`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
 }
 
 /// What memsafe writes to the Cargo profiles. `None` leaves cargo's default (and the user's
@@ -381,6 +438,10 @@ pub struct Plan {
     pub profile: Profile,
     pub rust_analyzer: Option<RustAnalyzer>,
     pub reasons: Vec<Reason>,
+    /// Well-known bad recipes and values that beat memsafe's, in the repo as it is.
+    pub findings: Vec<Finding>,
+    /// Keys of Cargo.toml memsafe takes out (the fixes chosen for the findings).
+    pub takes_out: Vec<String>,
     /// Things the user should know: a budget too small for even one job, detection gaps.
     pub warnings: Vec<String>,
 }
@@ -416,6 +477,7 @@ impl Plan {
                 setting: setting.into(),
                 value,
                 why,
+                current: None,
             });
         };
         let preset = answers.preset;
@@ -736,8 +798,184 @@ impl Plan {
             profile,
             rust_analyzer,
             reasons,
+            findings: Vec::new(),
+            takes_out: Vec::new(),
             warnings,
         }
+    }
+
+    fn reason_mut(&mut self, setting: &str) -> Option<&mut Reason> {
+        self.reasons.iter_mut().find(|reason| reason.setting == setting)
+    }
+
+    /// The plan next to what the repo already has (`memsafe plan` shows both): a value of the
+    /// user's that is as strict as the preset's or stricter stays theirs (memsafe only lowers),
+    /// every reason says what is there now, the findings are listed, and the chosen fixes take
+    /// their keys out. Pure.
+    pub fn with_current(mut self, current: &Current) -> Plan {
+        let show = |value: &serde_json::Value| match value {
+            serde_json::Value::String(s) => format!("\"{s}\""),
+            other => other.to_string(),
+        };
+        let yours =
+            |setting: &crate::current::Setting| format!("{} ({})", show(&setting.value), setting.source);
+
+        // debug: memsafe's level only where it lowers the user's.
+        if let Some(user) = current.get("profile.dev.debug").cloned() {
+            let theirs = debug_rank(&user.value);
+            let ours = self
+                .profile
+                .dev_debug
+                .as_ref()
+                .and_then(|level| debug_rank(&serde_json::Value::String(level.clone())));
+            let kept = match (theirs, ours) {
+                (Some(t), Some(o)) if t <= o => {
+                    self.profile.dev_debug = None;
+                    true
+                }
+                (_, Some(_)) => false,
+                _ => true,
+            };
+            if let Some(reason) = self.reason_mut("profile.dev.debug") {
+                if kept {
+                    reason.value = show(&user.value);
+                    reason.why = "not written: yours stays, as little debug info as the preset's or less \
+                                  (memsafe only lowers; the dependencies' debug info is what costs memory)"
+                        .into();
+                    reason.current = Some(format!("yours: {}, kept", yours(&user)));
+                } else {
+                    reason.current = Some(format!("was {}: the preset lowers it", yours(&user)));
+                }
+            }
+        }
+        if let Some(user) = current.get("profile.dev.incremental").cloned() {
+            let off = user.value == serde_json::Value::Bool(false);
+            if off {
+                self.profile.dev_incremental = None;
+            }
+            if let Some(reason) = self.reason_mut("profile.dev.incremental") {
+                if off {
+                    reason.value = "false".into();
+                    reason.why =
+                        "not written: yours stays (incremental moves disk use and rebuild time, not \
+                                  peak memory: docs/measurements.md M2)"
+                            .into();
+                    reason.current = Some(format!("yours: {}, kept", yours(&user)));
+                } else if reason.value == "false" {
+                    reason.current = Some(format!("was {}: the safe preset turns it off", yours(&user)));
+                } else {
+                    reason.current = Some(format!("yours: {}", yours(&user)));
+                }
+            }
+        }
+        if let Some(user) = current.get("profile.dev.package.*.debug").cloned() {
+            let none = debug_rank(&user.value) == Some(0);
+            if none {
+                self.profile.dependencies_debug = None;
+            }
+            if let Some(reason) = self.reason_mut("profile.dev.package.\"*\".debug") {
+                reason.current = Some(if none {
+                    format!(
+                        "yours: {}, kept: no debug info for dependencies already",
+                        yours(&user)
+                    )
+                } else {
+                    format!("was {}: memsafe lowers it", yours(&user))
+                });
+            }
+        }
+        // codegen-units: memsafe's choice for every profile, next to the repo's.
+        let units: Vec<String> = ["dev", "test", "release"]
+            .into_iter()
+            .filter_map(|profile| {
+                current
+                    .get(&format!("profile.{profile}.codegen-units"))
+                    .map(|s| format!("{profile}: {}", yours(s)))
+            })
+            .collect();
+        if let Some(reason) = self.reason_mut("profile.dev.codegen-units") {
+            reason.setting = "codegen-units (dev, test, release)".into();
+            if !units.is_empty() {
+                reason.current = Some(format!("yours: {}; left as they are", units.join("; ")));
+            }
+        }
+        for (setting, plan_setting) in [("build.jobs", "build.jobs"), ("test threads", "test threads")] {
+            if let Some(user) = current.get(setting).cloned()
+                && let Some(reason) = self.reason_mut(plan_setting)
+            {
+                let env = matches!(user.source, crate::current::Source::Env { .. });
+                reason.current = Some(if env {
+                    format!("{}: it beats the plan in this shell", yours(&user))
+                } else if show(&user.value).trim_matches('"') == reason.value {
+                    format!("already {}", yours(&user))
+                } else {
+                    format!(
+                        "was {}: memsafe replaces it; `memsafe remove` puts it back",
+                        yours(&user)
+                    )
+                });
+            }
+        }
+        let fixing_split = current
+            .findings
+            .iter()
+            .any(|f| f.fix == Some(Fix::SplitDebuginfo) && self.answers.fixes.has(Fix::SplitDebuginfo));
+        if let Some(user) = current.get("profile.dev.split-debuginfo").cloned()
+            && let Some(reason) = self.reason_mut("profile.dev.split-debuginfo")
+        {
+            reason.current = Some(if fixing_split {
+                format!(
+                    "was {}: memsafe takes it out; `memsafe remove` puts it back",
+                    yours(&user)
+                )
+            } else {
+                format!("yours: {}", yours(&user))
+            });
+        }
+        let test: Vec<String> = ["opt-level", "codegen-units", "debug"]
+            .into_iter()
+            .filter_map(|key| {
+                current
+                    .get(&format!("profile.test.{key}"))
+                    .map(|s| format!("{key} = {}", yours(s)))
+            })
+            .collect();
+        if !test.is_empty()
+            && let Some(reason) = self.reason_mut("profile.test")
+        {
+            reason.value = "its own values".into();
+            reason.why = "cargo's test profile inherits dev; your values here win over it under `cargo \
+                          test` (`memsafe plan` lists what they cost)"
+                .into();
+            reason.current = Some(format!("yours: {}", test.join("; ")));
+        }
+        for finding in &current.findings {
+            if finding.status == Status::Overrides {
+                self.warnings
+                    .push(format!("{} ({}): {}", finding.what, finding.place, finding.cost));
+            }
+            if let Some(fix) = finding.fix
+                && self.answers.fixes.has(fix)
+            {
+                for key in fix.keys() {
+                    if current.get(key).is_some() || *key == "build.jobs" {
+                        self.takes_out.push((*key).to_string());
+                    }
+                }
+                if fix == Fix::TestProfile
+                    && let Some(reason) = self.reason_mut("profile.test")
+                {
+                    reason.value = "inherits profile.dev".into();
+                    reason.current = Some(format!(
+                        "was {}: memsafe takes them out (`memsafe remove` puts them back)",
+                        test.join("; ")
+                    ));
+                }
+            }
+        }
+        self.takes_out.dedup();
+        self.findings = current.findings.clone();
+        self
     }
 }
 

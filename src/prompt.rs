@@ -90,6 +90,38 @@ pub fn ask(defaults: Answers, given: Given) -> Result<Answers> {
     Ok(answers)
 }
 
+/// Asks which fixes to make, one row per finding memsafe can fix; on by default: the plainly
+/// wrong and the slow ones, off: matters of taste.
+pub fn ask_fixes(findings: &[crate::current::Finding]) -> Result<crate::plan::Fixes> {
+    use crate::current::Status;
+    let fixable: Vec<&crate::current::Finding> = findings.iter().filter(|f| f.fix.is_some()).collect();
+    if fixable.is_empty() {
+        return Ok(crate::plan::Fixes::NONE);
+    }
+    restore_cursor_on_ctrl_c();
+    let theme = Look::default();
+    let items: Vec<String> = fixable
+        .iter()
+        .map(|f| format!("{} ({}): take it out", f.what, f.place))
+        .collect();
+    let checked: Vec<bool> = fixable
+        .iter()
+        .map(|f| matches!(f.status, Status::Wrong | Status::Slow))
+        .collect();
+    let picked = answered(
+        MultiSelect::with_theme(&theme)
+            .with_prompt(
+                "Fix these well-known bad recipes? (space toggles, enter accepts; `memsafe plan` says why)",
+            )
+            .items(&items)
+            .defaults(&checked)
+            .interact_opt(),
+    )?;
+    Ok(crate::plan::Fixes::from_list(
+        &picked.iter().filter_map(|&i| fixable[i].fix).collect::<Vec<_>>(),
+    ))
+}
+
 /// Asks whether to write the changes shown.
 pub fn confirm_write() -> Result<bool> {
     let theme = Look::default();

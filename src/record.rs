@@ -157,7 +157,7 @@ pub struct KeyRecord {
     /// A `delete` that took the emptied `[table]` out too: its position among the tables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_position: Option<i64>,
-    /// ... and the blank lines above its header.
+    /// ... and the blank and comment lines above its header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_prefix: Option<String>,
 }
@@ -699,8 +699,13 @@ fn check_key(id: FileId, format: Format, key: &KeyRecord, keys: &[&owned::Key]) 
             if !ok {
                 return Err(format!("has an `original` that is not one `{last}` entry"));
             }
-            if key.table_prefix.as_deref().is_some_and(|p| !p.trim().is_empty()) {
-                return Err("has a `table_prefix` that is not blank lines".into());
+            let comment_or_blank = |line: &str| line.trim().is_empty() || line.trim_start().starts_with('#');
+            if key
+                .table_prefix
+                .as_deref()
+                .is_some_and(|p| !p.lines().all(comment_or_blank))
+            {
+                return Err("has a `table_prefix` that is not blank or comment lines".into());
             }
         }
         Change::Rename => {

@@ -8,10 +8,11 @@ use anyhow::{Context, Result};
 
 use crate::calibrate::Calibration;
 use crate::cli::HardwareArgs;
+use crate::current::Current;
 use crate::error::UsageError;
 use crate::hardware::{self, Hardware, MemorySource};
 use crate::lock::ProjectLock;
-use crate::plan::{Answers, Editor, Editors, Overrides, Preset, Scripts};
+use crate::plan::{Answers, Editor, Editors, Fixes, Overrides, Preset, Scripts};
 use crate::project::{self, Project};
 use crate::record::{self, Record};
 use crate::{files, lock, ui, write};
@@ -88,6 +89,7 @@ pub struct Flags<'a> {
     pub editor: &'a [Editor],
     pub script: Option<Scripts>,
     pub team: bool,
+    pub fix: Option<Fixes>,
 }
 
 /// Everything a plan is computed from.
@@ -96,6 +98,8 @@ pub struct Inputs {
     pub hardware: Hardware,
     pub overrides: Overrides,
     pub calibration: Option<Calibration>,
+    /// What the repo already has (nothing outside a project).
+    pub current: Current,
 }
 
 impl Inputs {
@@ -122,16 +126,21 @@ impl Inputs {
             editors,
             scripts: flags.script.unwrap_or(recorded.scripts),
             team: flags.team || recorded.team,
+            fixes: flags.fix.unwrap_or(recorded.fixes),
         };
         let hardware = match record {
             Some(record) if answers.team => recorded_with_flags(&record.hardware(), hardware_flags),
             _ => detect(hardware_flags),
         };
+        let current = root
+            .map(|root| Current::read(root, record, hardware.os == crate::hardware::Os::Windows))
+            .unwrap_or_default();
         Inputs {
             answers,
             hardware,
             overrides: record.map(|r| r.overrides).unwrap_or_default(),
             calibration: record.and_then(Record::calibration),
+            current,
         }
     }
 
@@ -142,6 +151,7 @@ impl Inputs {
             &self.overrides,
             self.calibration.as_ref(),
         )
+        .with_current(&self.current)
     }
 }
 

@@ -267,6 +267,7 @@ pub fn keyed(
         keys.extend(renames.iter().map(|r| (*r).clone()));
     }
 
+    let mut to_reinsert: Vec<(Vec<String>, KeyRecord)> = Vec::new();
     for (key, want) in wants {
         let shown = key.display();
         let previous = old_keys
@@ -334,17 +335,10 @@ pub fn keyed(
                         }
                     }
                     Change::Delete => {
-                        if current.is_none()
-                            && let (Doc::Toml(toml), Some(entry)) = (&mut doc, &previous.original)
-                        {
-                            let deleted = Deleted {
-                                entry: entry.clone(),
-                                anchor: previous.anchor.clone(),
-                                table: previous
-                                    .table_position
-                                    .map(|p| (p, previous.table_prefix.clone().unwrap_or_default())),
-                            };
-                            toml.reinsert(&key.path, &deleted)?;
+                        // Put back after the loop, last taken out first, so that each goes back
+                        // next to the neighbour it had.
+                        if current.is_none() {
+                            to_reinsert.push((key.path.clone(), previous.clone()));
                         }
                     }
                     Change::Rename => {}
@@ -379,6 +373,24 @@ pub fn keyed(
                 key: shown,
                 before: current_value.as_ref().map(text_of),
                 after: after.as_ref().map(text_of),
+            });
+        }
+    }
+
+    for (path, previous) in to_reinsert.iter().rev() {
+        if let (Doc::Toml(toml), Some(entry)) = (&mut doc, &previous.original) {
+            let deleted = Deleted {
+                entry: entry.clone(),
+                anchor: previous.anchor.clone(),
+                table: previous
+                    .table_position
+                    .map(|p| (p, previous.table_prefix.clone().unwrap_or_default())),
+            };
+            toml.reinsert(path, &deleted)?;
+            diffs.push(KeyDiff {
+                key: display_path(file, path),
+                before: None,
+                after: doc.get(path).map(|(v, _)| text_of(&v)),
             });
         }
     }

@@ -140,6 +140,14 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     for note in &notes {
         ui::note(note);
     }
+    // A value that beats memsafe's (an environment variable, a member's config).
+    for finding in plan
+        .findings
+        .iter()
+        .filter(|f| f.status == crate::current::Status::Overrides)
+    {
+        ui::warn(format!("{} ({}): {}", finding.what, finding.place, finding.cost));
+    }
     if differences.is_empty() {
         ui::data(format!(
             "memsafe check: everything matches the plan ({}, {} for {})\n",

@@ -36,6 +36,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         editor: &args.editor,
         script: args.script,
         team: args.team,
+        fix: args.fix,
     };
     let mut inputs = Inputs::resolve(
         flags,
@@ -54,6 +55,9 @@ pub fn init(args: &InitArgs) -> Result<()> {
             scripts: args.script.is_some(),
         };
         inputs.answers = prompt::ask(inputs.answers, given)?;
+        if args.fix.is_none() {
+            inputs.answers.fixes = prompt::ask_fixes(&inputs.current.findings)?;
+        }
     }
     let plan = inputs.plan();
     ui::detail(format!("project root: {}", session.root().display()));
@@ -62,6 +66,7 @@ pub fn init(args: &InitArgs) -> Result<()> {
         super::plan::plan_text(&plan)
     ));
     let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
+    super::print_findings(&plan);
     super::print_warnings_and_events(&plan, &changeset);
     if !changeset.touches_user_files() {
         if !args.dry_run {

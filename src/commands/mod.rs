@@ -29,6 +29,22 @@ pub(crate) fn plan_changeset(session: &Session, plan: &Plan, overrides: Override
     )
 }
 
+/// What the repo already has that memsafe found, one line each, with what memsafe does.
+pub(crate) fn print_findings(plan: &Plan) {
+    use crate::current::Status;
+    for finding in plan.findings.iter().filter(|f| f.status != Status::Overrides) {
+        let action = match finding.fix {
+            Some(fix) if plan.answers.fixes.has(fix) => "taken out".to_string(),
+            Some(fix) => format!("left as it is (`--fix {}` takes it out)", fix.as_str()),
+            None => "left as it is".into(),
+        };
+        ui::note(format!(
+            "{} ({}): {action}; `memsafe plan` says why",
+            finding.what, finding.place
+        ));
+    }
+}
+
 /// The plan's warnings, then what happened to the files that the user should hear about.
 pub(crate) fn print_warnings_and_events(plan: &Plan, changeset: &Changeset) {
     for warning in &plan.warnings {

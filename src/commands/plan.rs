@@ -26,6 +26,7 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
     let flags = Flags {
         preset: args.preset,
         editor: &args.editor,
+        fix: args.fix,
         ..Flags::default()
     };
     let inputs = Inputs::resolve(
@@ -73,6 +74,28 @@ pub fn plan_text(plan: &Plan) -> String {
     for reason in &plan.reasons {
         let _ = writeln!(out, "  {} = {}", reason.setting, reason.value);
         let _ = writeln!(out, "      {}", reason.why);
+        if let Some(current) = &reason.current {
+            let _ = writeln!(out, "      now: {current}");
+        }
+    }
+    if !plan.findings.is_empty() {
+        let _ = writeln!(out, "\nfound in the repo");
+        for finding in &plan.findings {
+            let action = match finding.fix {
+                Some(fix) if plan.answers.fixes.has(fix) => {
+                    format!("fixed (--fix {}): taken out", fix.as_str())
+                }
+                Some(fix) => format!("left as it is; `--fix {}` takes it out", fix.as_str()),
+                None => "memsafe only says so".into(),
+            };
+            let status = serde_json::to_value(finding.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {status}: {} ({})", finding.what, finding.place);
+            let _ = writeln!(out, "      {}", finding.cost);
+            let _ = writeln!(out, "      {action}");
+        }
     }
     for warning in &plan.warnings {
         let _ = writeln!(out, "\nwarning: {warning}");

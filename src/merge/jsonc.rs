@@ -125,6 +125,12 @@ fn is_jobs_args(path: &[String]) -> bool {
         || (path.len() >= 2 && path[path.len() - 2] == "check" && path[path.len() - 1] == "extraArgs")
 }
 
+/// Whether `name` is an old rust-analyzer setting name (renamed or removed upstream).
+pub fn is_old_name(name: &str) -> bool {
+    let renamed: Map<String, Value> = serde_json::from_str(RENAMED_SETTINGS).expect("embedded data parses");
+    renamed.contains_key(name)
+}
+
 /// Whether renaming `from` to `to` is one memsafe makes (see [`migrate`]).
 pub fn is_rename(from: &str, to: &str) -> bool {
     match from {
@@ -402,6 +408,15 @@ impl JsonDoc {
                 prop.remove();
             }
         }
+    }
+
+    /// The names of the top-level properties, in order.
+    pub fn top_level_names(&self) -> Vec<String> {
+        self.object
+            .properties()
+            .iter()
+            .filter_map(|p| p.name().and_then(|n| n.decoded_value().ok()))
+            .collect()
     }
 
     /// How many properties the top-level object has.

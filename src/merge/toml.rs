@@ -306,7 +306,8 @@ pub struct Deleted {
     pub entry: String,
     /// The key before it in its table.
     pub anchor: Option<String>,
-    /// The table's position and the blank lines above its header, when it went too.
+    /// The table's position and the blank and comment lines above its header, when it went
+    /// too.
     pub table: Option<(i64, String)>,
 }
 
@@ -432,10 +433,10 @@ impl TomlDoc {
                 let bare = |text: Option<&toml_edit::RawString>| {
                     text.and_then(|t| t.as_str()).is_none_or(|t| t.trim().is_empty())
                 };
+                // The comment lines above the header go with the table (and come back with it).
                 if table.is_empty()
                     && !table.is_implicit()
                     && !table.is_dotted()
-                    && bare(table.decor().prefix())
                     && bare(table.decor().suffix())
                     && let Some(position) = table.position()
                 {

@@ -192,7 +192,7 @@ fn misplaced_build_jobs_leaves_cargo_toml() {
     let output = ctx.memsafe("pkg").args(init_args()).output().unwrap();
     assert!(output.status.success());
     assert!(
-        text(&output.stderr).contains("took out `[build] jobs`"),
+        text(&output.stderr).contains("`[build] jobs` in Cargo.toml (Cargo.toml line"),
         "{}",
         text(&output.stderr)
     );

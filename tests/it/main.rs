@@ -4,6 +4,7 @@ mod calibrate;
 mod cli;
 mod common;
 mod editors;
+mod existing;
 mod faults;
 mod first_hour;
 mod init;
