@@ -19,6 +19,11 @@
 //!    cargo can; it over-estimates, the safe side;
 //! 2. the bound measured on mdBook and ripgrep (REFERENCE.md F3): `peak(k) <= P1 + (k - 1) * m`,
 //!    P1 the largest single compilation (plus cargo), m the median compilation.
+//!
+//! The smallest compilation's peak, mostly rustc's own shared library (mapped by every rustc,
+//! resident once), is taken off every compilation before they are added up and added back
+//! once. [`estimates`] says which of the two estimates gave each job count's number, and the
+//! calibration records it (`bound_jobs`) for the plan's reason.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
@@ -255,6 +260,9 @@ pub struct Calibration {
     pub heaviest: Vec<(String, String, u64)>,
     /// The estimated peak of a build with 1, 2, ... [`MAX_JOBS`] jobs.
     pub peak_by_jobs: Vec<u64>,
+    /// The job counts whose estimate came from the bound (largest + (jobs - 1) x median)
+    /// rather than the replayed timeline; `None` in a record from a memsafe that did not say.
+    pub bound_jobs: Option<Vec<u32>>,
 }
 
 impl Calibration {
@@ -266,6 +274,19 @@ impl Calibration {
             .or(self.peak_by_jobs.last())
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Which estimate gave [`Calibration::peak`]`(jobs)`, when the record says.
+    pub fn source(&self, jobs: u32) -> Option<Source> {
+        let bound_jobs = self.bound_jobs.as_ref()?;
+        // As in `peak`: beyond the table, its last entry.
+        let table = u32::try_from(self.peak_by_jobs.len()).unwrap_or(u32::MAX).max(1);
+        let jobs = jobs.clamp(1, table);
+        Some(if bound_jobs.contains(&jobs) {
+            Source::Bound
+        } else {
+            Source::Replay
+        })
     }
 
     /// `heaviest 10 crates peak 0.9 to 2.4 GiB`, for the plan's reasons.
@@ -300,8 +321,29 @@ fn percentile(sorted: &[u64], percent: usize) -> u64 {
     sorted[index]
 }
 
+/// Which of the model's two estimates gave a job count's number (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The recorded timeline replayed on `k` slots (also on a tie).
+    Replay,
+    /// The bound: the largest compilation + (`k` - 1) x the median.
+    Bound,
+}
+
+/// One job count's estimated peak, and the estimate it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Estimate {
+    pub bytes: u64,
+    pub source: Source,
+}
+
 /// The estimated peak for 1 to [`MAX_JOBS`] jobs (see the module docs for the model).
 pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
+    estimates(invocations).iter().map(|e| e.bytes).collect()
+}
+
+/// The estimated peak for 1 to [`MAX_JOBS`] jobs, each with the estimate that gave it.
+pub fn estimates(invocations: &[Invocation]) -> Vec<Estimate> {
     let mut peaks: Vec<u64> = invocations
         .iter()
         .map(|i| i.peak_bytes)
@@ -310,7 +352,7 @@ pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
     peaks.sort_unstable();
     // The smallest compilation's RSS is mostly rustc's own shared library, mapped by every
     // rustc and counted in each one's RSS but resident once, and not anonymous memory at all:
-    // it is taken off every compilation before they are added up.
+    // it is taken off every compilation before they are added up, and added back once.
     let shared = peaks.first().copied().unwrap_or(0);
     let largest = peaks.last().copied().unwrap_or(0) - shared;
     let median = percentile(&peaks, 50) - shared;
@@ -323,7 +365,16 @@ pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
     (1..=MAX_JOBS)
         .map(|jobs| {
             let bound = largest + (jobs as u64 - 1) * median;
-            CARGO_BYTES + replay(&order, jobs).min(bound)
+            let replayed = replay(&order, jobs);
+            let (running, source) = if replayed <= bound {
+                (replayed, Source::Replay)
+            } else {
+                (bound, Source::Bound)
+            };
+            Estimate {
+                bytes: CARGO_BYTES + shared + running,
+                source,
+            }
         })
         .collect()
 }
@@ -372,6 +423,7 @@ pub fn summarize(
         .collect();
     heaviest.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
     heaviest.truncate(10);
+    let estimates = estimates(invocations);
     let link_peak_bytes = invocations
         .iter()
         .filter(|i| matches!(i.kind.as_str(), "bin" | "test"))
@@ -389,7 +441,14 @@ pub fn summarize(
         max_peak_bytes: peaks.last().copied().unwrap_or(0),
         link_peak_bytes,
         heaviest,
-        peak_by_jobs: estimate_peaks(invocations),
+        peak_by_jobs: estimates.iter().map(|e| e.bytes).collect(),
+        bound_jobs: Some(
+            (1..)
+                .zip(&estimates)
+                .filter(|(_, e)| e.source == Source::Bound)
+                .map(|(jobs, _)| jobs)
+                .collect(),
+        ),
     }
 }
 
@@ -673,20 +732,31 @@ mod tests {
     }
 
     #[test]
-    fn one_job_is_the_largest_compilation_less_the_shared_part_plus_cargo() {
+    fn the_shared_part_is_taken_off_every_compilation_and_added_back_once() {
+        // a runs 0-10 ms at 100 MiB, b 0-10 at 300, c 5-15 at 200. Shared part: 100 MiB (the
+        // smallest), so a, b, c add 0, 200 and 100 on top of it; median 200 - 100 = 100.
         let log = [
             invocation("a", 0, 10, 100),
             invocation("b", 0, 10, 300),
             invocation("c", 5, 10, 200),
         ];
+        let mib = |estimate: Estimate| (estimate.bytes - CARGO_BYTES) >> 20;
+        let estimates = estimates(&log);
+        // 1 job: one at a time, b the largest: 100 + 200 = 300, the largest compilation as
+        // measured (the bound, 200 + 0 x 100, ties with the replay).
+        assert_eq!(mib(estimates[0]), 300);
+        assert_eq!(estimates[0].source, Source::Replay);
+        // 2 jobs: the replay runs a and b together (0 + 200), then c (100): 100 + 200 = 300;
+        // the bound is 100 + 200 + 1 x 100 = 400.
+        assert_eq!(mib(estimates[1]), 300);
+        assert_eq!(estimates[1].source, Source::Replay);
+        // 3 jobs: all three at once, 100 + (0 + 200 + 100) = 400; the bound says 500.
+        assert_eq!(mib(estimates[2]), 400);
+        assert_eq!(estimates[2].source, Source::Replay);
+        // Never decreasing, never more than everything at once (400 MiB).
         let peaks = estimate_peaks(&log);
-        // Shared part: 100 MiB (the smallest); largest 300 - 100, median 200 - 100.
-        assert_eq!(peaks[0], CARGO_BYTES + (200 << 20));
-        // Two slots: the bound (200 + 100) is below the replay (a and b together: 0 + 200).
-        assert_eq!(peaks[1], CARGO_BYTES + (200 << 20));
-        // Never decreasing, never more than everything at once.
         assert!(peaks.windows(2).all(|w| w[0] <= w[1]));
-        assert!(peaks[63] <= CARGO_BYTES + (300 << 20));
+        assert_eq!(peaks[63], CARGO_BYTES + (400 << 20));
     }
 
     #[test]
@@ -697,11 +767,29 @@ mod tests {
             .map(|i| invocation(&format!("c{i}"), 0, 100, 500))
             .collect();
         log.extend((0..30).map(|i| invocation(&format!("s{i}"), 0, 100, 50)));
-        let peaks = estimate_peaks(&log);
+        let estimates = estimates(&log);
         let shared = 50;
-        let replayed = 10 * (500 - shared) + 10 * (50 - shared);
-        assert!(peaks[19] < CARGO_BYTES + (replayed << 20), "{}", peaks[19] >> 20);
-        assert_eq!(peaks[19], CARGO_BYTES + ((500 - shared) << 20));
+        // 20 slots: the replay stacks ten heavy (450 each over the shared part) and ten light
+        // (0): 50 + 4500 = 4550 MiB; the bound is 50 + 450 + 19 x 0 = 500 MiB.
+        assert_eq!(estimates[19].bytes, CARGO_BYTES + ((shared + 500 - shared) << 20));
+        assert_eq!(estimates[19].source, Source::Bound);
+        // 1 job: both give the largest compilation, 500 MiB.
+        assert_eq!(estimates[0].bytes, CARGO_BYTES + (500 << 20));
+        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 12);
+        assert_eq!(summary.source(20), Some(Source::Bound));
+        assert_eq!(summary.source(1), Some(Source::Replay));
+        // Beyond the table: its last entry, as `peak` does.
+        assert_eq!(summary.source(500), Some(Source::Bound));
+        let bound_jobs = summary.bound_jobs.as_ref().unwrap();
+        assert!(
+            bound_jobs.contains(&20) && !bound_jobs.contains(&1),
+            "{bound_jobs:?}"
+        );
+        let unknown = Calibration {
+            bound_jobs: None,
+            ..summary
+        };
+        assert_eq!(unknown.source(20), None);
     }
 
     #[test]

@@ -188,6 +188,9 @@ fn run_check(ctx: &TestContext) -> std::process::Output {
 /// The model on a recorded log: `memsafe calibrate` on bench/mdbook-app (2026-11-27, this
 /// machine), against the peaks bench/run.py measured for the same project and settings
 /// (`[profile.dev.package."*"] debug = false`): 449 MiB at 2 jobs, 971 to 1001 MiB at 8.
+/// bench/run.py counts the cgroup's anonymous memory, which rustc's shared library (file-backed,
+/// resident once) is not part of; the model adds that library back once (the smallest
+/// compilation's peak, 57 MiB here), so it is taken off again before comparing.
 #[test]
 fn the_model_predicts_a_recorded_project_within_25_percent() {
     let log =
@@ -196,8 +199,15 @@ fn the_model_predicts_a_recorded_project_within_25_percent() {
     assert!(invocations.len() > 200, "{} compilations", invocations.len());
     let peaks = memsafe::calibrate::estimate_peaks(&invocations);
     let mib = |bytes: u64| bytes >> 20;
+    let shared = invocations
+        .iter()
+        .map(|i| i.peak_bytes)
+        .filter(|p| *p > 0)
+        .min()
+        .unwrap();
+    assert_eq!(mib(shared), 57);
     for (jobs, measured) in [(2usize, 449u64), (8, 971), (8, 1001)] {
-        let predicted = mib(peaks[jobs - 1]);
+        let predicted = mib(peaks[jobs - 1] - shared);
         let error = predicted.abs_diff(measured) as f64 / measured as f64;
         assert!(
             error <= 0.25,
