@@ -587,6 +587,48 @@ pub fn build(
     Ok(clock.elapsed().as_secs())
 }
 
+/// The packages a `Cargo.lock` lists (`[[package]]` tables): an estimate of how many crates a
+/// build compiles, known before it starts. cargo's exact build plan (`--unit-graph`) needs
+/// nightly. The estimate is rough both ways: the lock file lists packages for other platforms
+/// too, and one package can build several units (a library, its tests, a build script).
+pub fn lock_packages(lock: &str) -> u64 {
+    lock.lines().filter(|line| line.trim() == "[[package]]").count() as u64
+}
+
+/// How the progress of a build is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressShape {
+    /// A bar of `len` crates (an estimate): the count is still below it.
+    Bar { len: u64 },
+    /// A spinner and the count: no estimate, or the count has reached it.
+    Count,
+}
+
+/// The shape of the progress after `built` crates, when about `estimate` are expected: a bar
+/// only while the count is below the estimate, so that a bar is never full before the build
+/// ends; beyond the estimate, a spinner with the count (never a total that grows with it).
+pub fn progress_shape(estimate: Option<u64>, built: u64) -> ProgressShape {
+    match estimate {
+        Some(len) if built < len => ProgressShape::Bar { len },
+        _ => ProgressShape::Count,
+    }
+}
+
+/// The bytes of the files under `dir` (0 when it does not exist; unreadable entries count 0).
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dir_size(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Where calibration builds and logs.
 pub fn target_dir(root: &Path) -> PathBuf {
     root.join("target").join("memsafe-calibrate")
@@ -805,6 +847,27 @@ mod tests {
                 .words()
                 .starts_with("measured by `memsafe calibrate` on 2026-11-27")
         );
+    }
+
+    #[test]
+    fn the_bar_is_never_full_before_the_end() {
+        let lock = "version = 4\n\n[[package]]\nname = \"a\"\n\n[[package]]\nname = \"b\"\n\n[[package]]\nname = \"p\"\n";
+        assert_eq!(lock_packages(lock), 3);
+        assert_eq!(lock_packages(""), 0);
+        let estimate = Some(lock_packages(lock));
+        assert_eq!(progress_shape(estimate, 0), ProgressShape::Bar { len: 3 });
+        assert_eq!(progress_shape(estimate, 2), ProgressShape::Bar { len: 3 });
+        // The count reaches the estimate while cargo still builds (tests, build scripts): a
+        // count, not a full bar, and never a total that grows with the count.
+        assert_eq!(progress_shape(estimate, 3), ProgressShape::Count);
+        assert_eq!(progress_shape(estimate, 69), ProgressShape::Count);
+        assert_eq!(progress_shape(None, 0), ProgressShape::Count);
+        assert_eq!(progress_shape(Some(0), 0), ProgressShape::Count);
+        for built in 0..100 {
+            if let ProgressShape::Bar { len } = progress_shape(Some(50), built) {
+                assert!(built < len, "{built}/{len}");
+            }
+        }
     }
 
     #[test]

@@ -31,13 +31,29 @@ fn records_every_compilation_and_replans_from_them() {
     tiny_project(&ctx);
     let output = ctx
         .memsafe("p")
-        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
+        .args([
+            "calibrate",
+            "--keep",
+            "--ram",
+            "8",
+            "--cpus",
+            "4",
+            "--",
+            "--offline",
+        ])
         .output()
         .unwrap();
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     // rustc's own output reached the terminal through the wrapper.
     assert!(stderr.contains("warning: unused variable: `unused`"), "{stderr}");
+    // `--keep`: the build stays, and calibrate says where and how big it is.
+    assert!(
+        stderr.contains("Kept the calibration build in target/memsafe-calibrate (")
+            && stderr.contains(" MiB); delete the folder when you are done with it"),
+        "{stderr}"
+    );
+    assert!(ctx.exists("p/target/memsafe-calibrate/debug"));
 
     let log = ctx.read("p/target/memsafe-calibrate/rustc-log.jsonl");
     let invocations = memsafe::calibrate::read_log(&log);
@@ -118,7 +134,16 @@ fn a_failing_compile_fails_with_rustcs_message_and_records_nothing() {
     let before = ctx.read("p/memsafe.toml");
     let output = ctx
         .memsafe("p")
-        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
+        .args([
+            "calibrate",
+            "--keep",
+            "--ram",
+            "8",
+            "--cpus",
+            "4",
+            "--",
+            "--offline",
+        ])
         .output()
         .unwrap();
     let stderr = text(&output.stderr);
@@ -145,7 +170,17 @@ fn a_calibration_from_another_rustc_is_stale() {
         .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // Without `--keep` the calibration build is deleted after measuring, and calibrate says
+    // where it was and how big.
+    assert!(
+        stderr.contains("Removed the calibration build in target/memsafe-calibrate (")
+            && stderr.contains(" MiB; `--keep` keeps it)"),
+        "{stderr}"
+    );
+    assert!(!ctx.exists("p/target/memsafe-calibrate"));
+    assert!(ctx.read("p/memsafe.toml").contains("[calibration]"));
     let rustc = replace_line(&ctx, "rustc = ", "rustc = \"rustc 1.80.0 (old)\"");
     let checked = run_check(&ctx);
     assert_eq!(checked.status.code(), Some(1));
