@@ -498,14 +498,80 @@ pub fn parse_date(text: &str) -> Option<i64> {
     parts.next().is_none().then(|| days_from_civil(year, month, day))
 }
 
-/// `rustc --version` as cargo would run it (`$RUSTC`, else `rustc`), in `dir`.
-pub fn rustc_version(dir: &Path) -> Option<String> {
+/// The toolchain part of the environment memsafe started in: `RUSTUP_TOOLCHAIN`, and
+/// `RUSTUP_TOOLCHAIN_SOURCE`, which rustup (1.28 and later) sets next to it for the programs
+/// its proxies start (`cargo memsafe`, `cargo run -- ...`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolchainEnv {
+    pub toolchain: Option<String>,
+    pub source: Option<String>,
+}
+
+impl ToolchainEnv {
+    pub fn from_env() -> ToolchainEnv {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        ToolchainEnv {
+            toolchain: var("RUSTUP_TOOLCHAIN"),
+            source: var("RUSTUP_TOOLCHAIN_SOURCE"),
+        }
+    }
+
+    /// Whether the inherited `RUSTUP_TOOLCHAIN` is the user's choice: set by hand (`env`, or no
+    /// source: set without a rustup proxy, or by an older rustup that did not say) or by
+    /// `cargo +toolchain` (`cli`). Otherwise rustup picked it for the folder memsafe was started
+    /// in (a toolchain file there, an override, the default), which need not be the project's:
+    /// it is dropped, and rustup picks again in the project's folder, as a `cargo build` there
+    /// would.
+    pub fn chosen(&self) -> bool {
+        self.toolchain.is_some() && matches!(self.source.as_deref(), None | Some("env" | "cli"))
+    }
+
+    /// Prepares `command` (cargo or rustc) to run with the toolchain the project uses.
+    pub fn apply(&self, command: &mut Command) {
+        if self.toolchain.is_some() && !self.chosen() {
+            command
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .env_remove("RUSTUP_TOOLCHAIN_SOURCE");
+        }
+    }
+
+    /// The cargo to run: `$CARGO` (the cargo that started memsafe) when its toolchain is the
+    /// chosen one, else rustup's `cargo`, which picks the project's.
+    pub fn cargo(&self) -> OsString {
+        match std::env::var_os("CARGO") {
+            Some(cargo) if self.toolchain.is_none() || self.chosen() => cargo,
+            _ => "cargo".into(),
+        }
+    }
+
+    /// Where the toolchain of a build in `dir` comes from, in words.
+    pub fn words(&self, dir: &Path) -> String {
+        if let (true, Some(toolchain)) = (self.chosen(), &self.toolchain) {
+            return format!("RUSTUP_TOOLCHAIN={toolchain}");
+        }
+        match toolchain_file(dir) {
+            Some(file) => format!("the toolchain pinned in `{}`", file.display()),
+            None => "no rust-toolchain.toml pins one: rustup's default".into(),
+        }
+    }
+}
+
+/// The `rust-toolchain.toml` or `rust-toolchain` file in `dir` or the nearest folder above,
+/// the file rustup reads there.
+pub fn toolchain_file(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .flat_map(|folder| [folder.join("rust-toolchain"), folder.join("rust-toolchain.toml")])
+        .find(|file| file.is_file())
+}
+
+/// `rustc --version` as cargo would run it in `dir` (`$RUSTC`, else `rustc`, with the
+/// project's toolchain: see [`ToolchainEnv::apply`]).
+pub fn rustc_version(dir: &Path, env: &ToolchainEnv) -> Option<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(rustc)
-        .arg("--version")
-        .current_dir(dir)
-        .output()
-        .ok()?;
+    let mut command = Command::new(rustc);
+    command.arg("--version").current_dir(dir);
+    env.apply(&mut command);
+    let output = command.output().ok()?;
     output
         .status
         .success()
@@ -537,8 +603,9 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<u64> {
     let exe = std::env::current_exe().context("cannot find memsafe's own binary for RUSTC_WRAPPER")?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let toolchain = ToolchainEnv::from_env();
+    let mut command = Command::new(toolchain.cargo());
+    toolchain.apply(&mut command);
     if profile == "test" {
         command.args(["test", "--no-run"]);
     } else {
@@ -868,6 +935,44 @@ mod tests {
                 assert!(built < len, "{built}/{len}");
             }
         }
+    }
+
+    #[test]
+    fn a_toolchain_rustup_picked_for_another_folder_is_dropped() {
+        let env = |toolchain: Option<&str>, source: Option<&str>| ToolchainEnv {
+            toolchain: toolchain.map(str::to_string),
+            source: source.map(str::to_string),
+        };
+        // Chosen: by hand, by `cargo +nightly`, or by a rustup that does not say.
+        assert!(env(Some("nightly"), Some("env")).chosen());
+        assert!(env(Some("nightly"), Some("cli")).chosen());
+        assert!(env(Some("nightly"), None).chosen());
+        // Picked for the folder memsafe started in: dropped.
+        for source in ["default", "toolchain-file", "override", "path-override"] {
+            assert!(!env(Some("stable"), Some(source)).chosen(), "{source}");
+        }
+        assert!(!env(None, None).chosen());
+
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        assert_eq!(toolchain_file(&project.join("src")), None);
+        let picked = env(Some("stable"), Some("default"));
+        assert!(picked.words(&project).ends_with("rustup's default"));
+        std::fs::write(
+            dir.path().join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"nightly\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            toolchain_file(&project.join("src")),
+            Some(dir.path().join("rust-toolchain.toml"))
+        );
+        assert!(picked.words(&project).starts_with("the toolchain pinned in `"));
+        assert_eq!(
+            env(Some("nightly"), Some("env")).words(&project),
+            "RUSTUP_TOOLCHAIN=nightly"
+        );
     }
 
     #[test]

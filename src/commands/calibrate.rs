@@ -85,7 +85,8 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
             "the build recorded no compilation with a measured peak; nothing was recorded"
         ));
     }
-    let rustc = calibrate::rustc_version(&project.root).unwrap_or_else(|| "rustc (unknown version)".into());
+    let rustc = calibrate::rustc_version(&project.root, &calibrate::ToolchainEnv::from_env())
+        .unwrap_or_else(|| "rustc (unknown version)".into());
     let date = calibrate::civil_from_days(calibrate::today());
     let calibration = calibrate::summarize(&invocations, &rustc, &date, &args.profile, total_seconds);
     ui::line(format!(
@@ -215,13 +216,17 @@ const STALE_DAYS: i64 = 90;
 
 /// Why the recorded calibration no longer describes this project's builds, if it does not.
 pub(crate) fn stale_calibration(project: &Project, calibration: &calibrate::Calibration) -> Option<String> {
-    let current = calibrate::rustc_version(&project.root);
+    let toolchain = calibrate::ToolchainEnv::from_env();
+    let current = calibrate::rustc_version(&project.root, &toolchain);
     if let Some(current) = current
         && current != calibration.rustc
     {
         return Some(format!(
-            "the calibration was measured with {}, this is {current}: run `memsafe calibrate` again",
-            calibration.rustc
+            "the calibration was measured with {}, and this project builds with {current} ({}): \
+             run `memsafe calibrate` again, with the toolchain the project builds with (a \
+             rust-toolchain.toml pins it for everyone)",
+            calibration.rustc,
+            toolchain.words(&project.root)
         ));
     }
     let age = calibrate::parse_date(&calibration.date).map(|day| calibrate::today() - day);

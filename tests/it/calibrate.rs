@@ -190,6 +190,60 @@ fn a_calibration_from_another_rustc_is_stale() {
         text(&checked.stdout)
     );
 
+    // The stale calibration points at `memsafe calibrate`, not at `regen`.
+    assert!(
+        text(&checked.stdout).contains("run `memsafe calibrate` again"),
+        "{}",
+        text(&checked.stdout)
+    );
+    assert!(
+        !text(&checked.stdout).contains("regen"),
+        "{}",
+        text(&checked.stdout)
+    );
+
+    // The toolchain: a fake rustc on PATH says which RUSTUP_TOOLCHAIN it got ("project" for
+    // none: rustup would pick the project's own).
+    ctx.write(
+        "bin/rustc",
+        "#!/bin/sh\necho \"rustc 9.9.9-fake (${RUSTUP_TOOLCHAIN:-project})\"\n",
+    );
+    let fake = ctx.path("bin/rustc");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    replace_line(&ctx, "rustc = ", "rustc = \"rustc 9.9.9-fake (project)\"");
+    let path = format!(
+        "{}:{}",
+        ctx.path("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let check_with = |source: &str| {
+        ctx.memsafe("p")
+            .args(["check", "--ram", "8", "--cpus", "4"])
+            .env("PATH", &path)
+            .env_remove("RUSTC")
+            .env("RUSTUP_TOOLCHAIN", "stable")
+            .env("RUSTUP_TOOLCHAIN_SOURCE", source)
+            .output()
+            .unwrap()
+    };
+    // memsafe started through a rustup proxy that picked `stable` for the folder it ran in
+    // (`cargo memsafe`, `cargo run -- check`): that choice is dropped, and rustc runs with the
+    // project's toolchain: the calibration is current.
+    let checked = check_with("default");
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked.stdout));
+    // RUSTUP_TOOLCHAIN set by hand is the user's choice: another rustc, and the message says
+    // where it came from.
+    let checked = check_with("env");
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(
+        text(&checked.stdout).contains(
+            "the calibration was measured with rustc 9.9.9-fake (project), and this project builds \
+             with rustc 9.9.9-fake (stable) (RUSTUP_TOOLCHAIN=stable): run `memsafe calibrate` again"
+        ),
+        "{}",
+        text(&checked.stdout)
+    );
+
     replace_line(&ctx, "rustc = ", &rustc);
     replace_line(&ctx, "date = ", "date = \"2020-01-01\"");
     let checked = run_check(&ctx);
