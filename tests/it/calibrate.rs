@@ -255,6 +255,26 @@ fn a_calibration_from_another_rustc_is_stale() {
     );
 }
 
+#[test]
+fn calibrate_without_init_says_to_run_init_and_builds_nothing() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let output = ctx
+        .memsafe("p")
+        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error: no memsafe.toml in"), "{stderr}");
+    assert!(
+        stderr.contains("help: run `memsafe init` first: it asks the questions and records the answers"),
+        "{stderr}"
+    );
+    assert!(!ctx.exists("p/target"), "nothing was built");
+    assert!(!ctx.exists("p/memsafe.toml"));
+}
+
 /// Replaces the memsafe.toml line that starts with `prefix`; returns the line it replaced.
 fn replace_line(ctx: &TestContext, prefix: &str, with: &str) -> String {
     let record = ctx.read("p/memsafe.toml");
