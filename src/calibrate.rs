@@ -19,6 +19,11 @@
 //!    cargo can; it over-estimates, the safe side;
 //! 2. the bound measured on mdBook and ripgrep (docs/measurements.md M3): `peak(k) <= P1 + (k - 1) * m`,
 //!    P1 the largest single compilation (plus cargo), m the median compilation.
+//!
+//! The smallest compilation's peak, mostly rustc's own shared library (mapped by every rustc,
+//! resident once), is taken off every compilation before they are added up and added back
+//! once. [`estimates`] says which of the two estimates gave each job count's number, and the
+//! calibration records it (`bound_jobs`) for the plan's reason.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
@@ -255,6 +260,9 @@ pub struct Calibration {
     pub heaviest: Vec<(String, String, u64)>,
     /// The estimated peak of a build with 1, 2, ... [`MAX_JOBS`] jobs.
     pub peak_by_jobs: Vec<u64>,
+    /// The job counts whose estimate came from the bound (largest + (jobs - 1) x median)
+    /// rather than the replayed timeline; `None` in a record from a memsafe that did not say.
+    pub bound_jobs: Option<Vec<u32>>,
 }
 
 impl Calibration {
@@ -266,6 +274,19 @@ impl Calibration {
             .or(self.peak_by_jobs.last())
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Which estimate gave [`Calibration::peak`]`(jobs)`, when the record says.
+    pub fn source(&self, jobs: u32) -> Option<Source> {
+        let bound_jobs = self.bound_jobs.as_ref()?;
+        // As in `peak`: beyond the table, its last entry.
+        let table = u32::try_from(self.peak_by_jobs.len()).unwrap_or(u32::MAX).max(1);
+        let jobs = jobs.clamp(1, table);
+        Some(if bound_jobs.contains(&jobs) {
+            Source::Bound
+        } else {
+            Source::Replay
+        })
     }
 
     /// `heaviest 10 crates peak 0.9 to 2.4 GiB`, for the plan's reasons.
@@ -300,8 +321,29 @@ fn percentile(sorted: &[u64], percent: usize) -> u64 {
     sorted[index]
 }
 
+/// Which of the model's two estimates gave a job count's number (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The recorded timeline replayed on `k` slots (also on a tie).
+    Replay,
+    /// The bound: the largest compilation + (`k` - 1) x the median.
+    Bound,
+}
+
+/// One job count's estimated peak, and the estimate it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Estimate {
+    pub bytes: u64,
+    pub source: Source,
+}
+
 /// The estimated peak for 1 to [`MAX_JOBS`] jobs (see the module docs for the model).
 pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
+    estimates(invocations).iter().map(|e| e.bytes).collect()
+}
+
+/// The estimated peak for 1 to [`MAX_JOBS`] jobs, each with the estimate that gave it.
+pub fn estimates(invocations: &[Invocation]) -> Vec<Estimate> {
     let mut peaks: Vec<u64> = invocations
         .iter()
         .map(|i| i.peak_bytes)
@@ -310,7 +352,7 @@ pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
     peaks.sort_unstable();
     // The smallest compilation's RSS is mostly rustc's own shared library, mapped by every
     // rustc and counted in each one's RSS but resident once, and not anonymous memory at all:
-    // it is taken off every compilation before they are added up.
+    // it is taken off every compilation before they are added up, and added back once.
     let shared = peaks.first().copied().unwrap_or(0);
     let largest = peaks.last().copied().unwrap_or(0) - shared;
     let median = percentile(&peaks, 50) - shared;
@@ -323,7 +365,16 @@ pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
     (1..=MAX_JOBS)
         .map(|jobs| {
             let bound = largest + (jobs as u64 - 1) * median;
-            CARGO_BYTES + replay(&order, jobs).min(bound)
+            let replayed = replay(&order, jobs);
+            let (running, source) = if replayed <= bound {
+                (replayed, Source::Replay)
+            } else {
+                (bound, Source::Bound)
+            };
+            Estimate {
+                bytes: CARGO_BYTES + shared + running,
+                source,
+            }
         })
         .collect()
 }
@@ -372,6 +423,7 @@ pub fn summarize(
         .collect();
     heaviest.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
     heaviest.truncate(10);
+    let estimates = estimates(invocations);
     let link_peak_bytes = invocations
         .iter()
         .filter(|i| matches!(i.kind.as_str(), "bin" | "test"))
@@ -389,7 +441,14 @@ pub fn summarize(
         max_peak_bytes: peaks.last().copied().unwrap_or(0),
         link_peak_bytes,
         heaviest,
-        peak_by_jobs: estimate_peaks(invocations),
+        peak_by_jobs: estimates.iter().map(|e| e.bytes).collect(),
+        bound_jobs: Some(
+            (1..)
+                .zip(&estimates)
+                .filter(|(_, e)| e.source == Source::Bound)
+                .map(|(jobs, _)| jobs)
+                .collect(),
+        ),
     }
 }
 
@@ -439,14 +498,80 @@ pub fn parse_date(text: &str) -> Option<i64> {
     parts.next().is_none().then(|| days_from_civil(year, month, day))
 }
 
-/// `rustc --version` as cargo would run it (`$RUSTC`, else `rustc`), in `dir`.
-pub fn rustc_version(dir: &Path) -> Option<String> {
+/// The toolchain part of the environment memsafe started in: `RUSTUP_TOOLCHAIN`, and
+/// `RUSTUP_TOOLCHAIN_SOURCE`, which rustup (1.28 and later) sets next to it for the programs
+/// its proxies start (`cargo memsafe`, `cargo run -- ...`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolchainEnv {
+    pub toolchain: Option<String>,
+    pub source: Option<String>,
+}
+
+impl ToolchainEnv {
+    pub fn from_env() -> ToolchainEnv {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        ToolchainEnv {
+            toolchain: var("RUSTUP_TOOLCHAIN"),
+            source: var("RUSTUP_TOOLCHAIN_SOURCE"),
+        }
+    }
+
+    /// Whether the inherited `RUSTUP_TOOLCHAIN` is the user's choice: set by hand (`env`, or no
+    /// source: set without a rustup proxy, or by an older rustup that did not say) or by
+    /// `cargo +toolchain` (`cli`). Otherwise rustup picked it for the folder memsafe was started
+    /// in (a toolchain file there, an override, the default), which need not be the project's:
+    /// it is dropped, and rustup picks again in the project's folder, as a `cargo build` there
+    /// would.
+    pub fn chosen(&self) -> bool {
+        self.toolchain.is_some() && matches!(self.source.as_deref(), None | Some("env" | "cli"))
+    }
+
+    /// Prepares `command` (cargo or rustc) to run with the toolchain the project uses.
+    pub fn apply(&self, command: &mut Command) {
+        if self.toolchain.is_some() && !self.chosen() {
+            command
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .env_remove("RUSTUP_TOOLCHAIN_SOURCE");
+        }
+    }
+
+    /// The cargo to run: `$CARGO` (the cargo that started memsafe) when its toolchain is the
+    /// chosen one, else rustup's `cargo`, which picks the project's.
+    pub fn cargo(&self) -> OsString {
+        match std::env::var_os("CARGO") {
+            Some(cargo) if self.toolchain.is_none() || self.chosen() => cargo,
+            _ => "cargo".into(),
+        }
+    }
+
+    /// Where the toolchain of a build in `dir` comes from, in words.
+    pub fn words(&self, dir: &Path) -> String {
+        if let (true, Some(toolchain)) = (self.chosen(), &self.toolchain) {
+            return format!("RUSTUP_TOOLCHAIN={toolchain}");
+        }
+        match toolchain_file(dir) {
+            Some(file) => format!("the toolchain pinned in `{}`", file.display()),
+            None => "no rust-toolchain.toml pins one: rustup's default".into(),
+        }
+    }
+}
+
+/// The `rust-toolchain.toml` or `rust-toolchain` file in `dir` or the nearest folder above,
+/// the file rustup reads there.
+pub fn toolchain_file(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .flat_map(|folder| [folder.join("rust-toolchain"), folder.join("rust-toolchain.toml")])
+        .find(|file| file.is_file())
+}
+
+/// `rustc --version` as cargo would run it in `dir` (`$RUSTC`, else `rustc`, with the
+/// project's toolchain: see [`ToolchainEnv::apply`]).
+pub fn rustc_version(dir: &Path, env: &ToolchainEnv) -> Option<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(rustc)
-        .arg("--version")
-        .current_dir(dir)
-        .output()
-        .ok()?;
+    let mut command = Command::new(rustc);
+    command.arg("--version").current_dir(dir);
+    env.apply(&mut command);
+    let output = command.output().ok()?;
     output
         .status
         .success()
@@ -478,8 +603,9 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<u64> {
     let exe = std::env::current_exe().context("cannot find memsafe's own binary for RUSTC_WRAPPER")?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let toolchain = ToolchainEnv::from_env();
+    let mut command = Command::new(toolchain.cargo());
+    toolchain.apply(&mut command);
     if profile == "test" {
         command.args(["test", "--no-run"]);
     } else {
@@ -526,6 +652,48 @@ pub fn build(
         bail!("the calibration build failed ({status}); nothing was recorded");
     }
     Ok(clock.elapsed().as_secs())
+}
+
+/// The packages a `Cargo.lock` lists (`[[package]]` tables): an estimate of how many crates a
+/// build compiles, known before it starts. cargo's exact build plan (`--unit-graph`) needs
+/// nightly. The estimate is rough both ways: the lock file lists packages for other platforms
+/// too, and one package can build several units (a library, its tests, a build script).
+pub fn lock_packages(lock: &str) -> u64 {
+    lock.lines().filter(|line| line.trim() == "[[package]]").count() as u64
+}
+
+/// How the progress of a build is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressShape {
+    /// A bar of `len` crates (an estimate): the count is still below it.
+    Bar { len: u64 },
+    /// A spinner and the count: no estimate, or the count has reached it.
+    Count,
+}
+
+/// The shape of the progress after `built` crates, when about `estimate` are expected: a bar
+/// only while the count is below the estimate, so that a bar is never full before the build
+/// ends; beyond the estimate, a spinner with the count (never a total that grows with it).
+pub fn progress_shape(estimate: Option<u64>, built: u64) -> ProgressShape {
+    match estimate {
+        Some(len) if built < len => ProgressShape::Bar { len },
+        _ => ProgressShape::Count,
+    }
+}
+
+/// The bytes of the files under `dir` (0 when it does not exist; unreadable entries count 0).
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dir_size(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Where calibration builds and logs.
@@ -673,20 +841,31 @@ mod tests {
     }
 
     #[test]
-    fn one_job_is_the_largest_compilation_less_the_shared_part_plus_cargo() {
+    fn the_shared_part_is_taken_off_every_compilation_and_added_back_once() {
+        // a runs 0-10 ms at 100 MiB, b 0-10 at 300, c 5-15 at 200. Shared part: 100 MiB (the
+        // smallest), so a, b, c add 0, 200 and 100 on top of it; median 200 - 100 = 100.
         let log = [
             invocation("a", 0, 10, 100),
             invocation("b", 0, 10, 300),
             invocation("c", 5, 10, 200),
         ];
+        let mib = |estimate: Estimate| (estimate.bytes - CARGO_BYTES) >> 20;
+        let estimates = estimates(&log);
+        // 1 job: one at a time, b the largest: 100 + 200 = 300, the largest compilation as
+        // measured (the bound, 200 + 0 x 100, ties with the replay).
+        assert_eq!(mib(estimates[0]), 300);
+        assert_eq!(estimates[0].source, Source::Replay);
+        // 2 jobs: the replay runs a and b together (0 + 200), then c (100): 100 + 200 = 300;
+        // the bound is 100 + 200 + 1 x 100 = 400.
+        assert_eq!(mib(estimates[1]), 300);
+        assert_eq!(estimates[1].source, Source::Replay);
+        // 3 jobs: all three at once, 100 + (0 + 200 + 100) = 400; the bound says 500.
+        assert_eq!(mib(estimates[2]), 400);
+        assert_eq!(estimates[2].source, Source::Replay);
+        // Never decreasing, never more than everything at once (400 MiB).
         let peaks = estimate_peaks(&log);
-        // Shared part: 100 MiB (the smallest); largest 300 - 100, median 200 - 100.
-        assert_eq!(peaks[0], CARGO_BYTES + (200 << 20));
-        // Two slots: the bound (200 + 100) is below the replay (a and b together: 0 + 200).
-        assert_eq!(peaks[1], CARGO_BYTES + (200 << 20));
-        // Never decreasing, never more than everything at once.
         assert!(peaks.windows(2).all(|w| w[0] <= w[1]));
-        assert!(peaks[63] <= CARGO_BYTES + (300 << 20));
+        assert_eq!(peaks[63], CARGO_BYTES + (400 << 20));
     }
 
     #[test]
@@ -697,11 +876,29 @@ mod tests {
             .map(|i| invocation(&format!("c{i}"), 0, 100, 500))
             .collect();
         log.extend((0..30).map(|i| invocation(&format!("s{i}"), 0, 100, 50)));
-        let peaks = estimate_peaks(&log);
+        let estimates = estimates(&log);
         let shared = 50;
-        let replayed = 10 * (500 - shared) + 10 * (50 - shared);
-        assert!(peaks[19] < CARGO_BYTES + (replayed << 20), "{}", peaks[19] >> 20);
-        assert_eq!(peaks[19], CARGO_BYTES + ((500 - shared) << 20));
+        // 20 slots: the replay stacks ten heavy (450 each over the shared part) and ten light
+        // (0): 50 + 4500 = 4550 MiB; the bound is 50 + 450 + 19 x 0 = 500 MiB.
+        assert_eq!(estimates[19].bytes, CARGO_BYTES + ((shared + 500 - shared) << 20));
+        assert_eq!(estimates[19].source, Source::Bound);
+        // 1 job: both give the largest compilation, 500 MiB.
+        assert_eq!(estimates[0].bytes, CARGO_BYTES + (500 << 20));
+        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 12);
+        assert_eq!(summary.source(20), Some(Source::Bound));
+        assert_eq!(summary.source(1), Some(Source::Replay));
+        // Beyond the table: its last entry, as `peak` does.
+        assert_eq!(summary.source(500), Some(Source::Bound));
+        let bound_jobs = summary.bound_jobs.as_ref().unwrap();
+        assert!(
+            bound_jobs.contains(&20) && !bound_jobs.contains(&1),
+            "{bound_jobs:?}"
+        );
+        let unknown = Calibration {
+            bound_jobs: None,
+            ..summary
+        };
+        assert_eq!(unknown.source(20), None);
     }
 
     #[test]
@@ -716,6 +913,65 @@ mod tests {
             summary
                 .words()
                 .starts_with("measured by `memsafe calibrate` on 2026-11-27")
+        );
+    }
+
+    #[test]
+    fn the_bar_is_never_full_before_the_end() {
+        let lock = "version = 4\n\n[[package]]\nname = \"a\"\n\n[[package]]\nname = \"b\"\n\n[[package]]\nname = \"p\"\n";
+        assert_eq!(lock_packages(lock), 3);
+        assert_eq!(lock_packages(""), 0);
+        let estimate = Some(lock_packages(lock));
+        assert_eq!(progress_shape(estimate, 0), ProgressShape::Bar { len: 3 });
+        assert_eq!(progress_shape(estimate, 2), ProgressShape::Bar { len: 3 });
+        // The count reaches the estimate while cargo still builds (tests, build scripts): a
+        // count, not a full bar, and never a total that grows with the count.
+        assert_eq!(progress_shape(estimate, 3), ProgressShape::Count);
+        assert_eq!(progress_shape(estimate, 69), ProgressShape::Count);
+        assert_eq!(progress_shape(None, 0), ProgressShape::Count);
+        assert_eq!(progress_shape(Some(0), 0), ProgressShape::Count);
+        for built in 0..100 {
+            if let ProgressShape::Bar { len } = progress_shape(Some(50), built) {
+                assert!(built < len, "{built}/{len}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_toolchain_rustup_picked_for_another_folder_is_dropped() {
+        let env = |toolchain: Option<&str>, source: Option<&str>| ToolchainEnv {
+            toolchain: toolchain.map(str::to_string),
+            source: source.map(str::to_string),
+        };
+        // Chosen: by hand, by `cargo +nightly`, or by a rustup that does not say.
+        assert!(env(Some("nightly"), Some("env")).chosen());
+        assert!(env(Some("nightly"), Some("cli")).chosen());
+        assert!(env(Some("nightly"), None).chosen());
+        // Picked for the folder memsafe started in: dropped.
+        for source in ["default", "toolchain-file", "override", "path-override"] {
+            assert!(!env(Some("stable"), Some(source)).chosen(), "{source}");
+        }
+        assert!(!env(None, None).chosen());
+
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        assert_eq!(toolchain_file(&project.join("src")), None);
+        let picked = env(Some("stable"), Some("default"));
+        assert!(picked.words(&project).ends_with("rustup's default"));
+        std::fs::write(
+            dir.path().join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"nightly\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            toolchain_file(&project.join("src")),
+            Some(dir.path().join("rust-toolchain.toml"))
+        );
+        assert!(picked.words(&project).starts_with("the toolchain pinned in `"));
+        assert_eq!(
+            env(Some("nightly"), Some("env")).words(&project),
+            "RUSTUP_TOOLCHAIN=nightly"
         );
     }
 

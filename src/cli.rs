@@ -178,6 +178,10 @@ pub struct CalibrateArgs {
     /// Print what would change in the files after measuring, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Keep the calibration build (`target/memsafe-calibrate`, as large as a build of the
+    /// project) and its log; by default it is deleted after measuring
+    #[arg(long)]
+    pub keep: bool,
     /// Extra arguments for cargo (after `--`), e.g. `-- --workspace --all-features`
     #[arg(last = true, value_name = "CARGO_ARGS")]
     pub cargo_args: Vec<String>,

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::Calibration;
+use crate::calibrate::{Calibration, Source};
 use crate::current::{Current, Finding, Fix, Status, debug_rank};
 use crate::hardware::{Hardware, MemorySource, Os, format_size};
 
@@ -68,6 +68,28 @@ fn peaks(jobs: u32) -> String {
         "1 job peaks".into()
     } else {
         format!("{jobs} jobs peak")
+    }
+}
+
+/// Which of calibrate's two estimates gave the number for `jobs` jobs, in words.
+fn estimate_words(calibration: &Calibration, jobs: u32) -> String {
+    let bound = format!(
+        "the largest compilation + {} x the median",
+        jobs.saturating_sub(1)
+    );
+    let replay = format!("the recorded build timeline replayed on {}", count(jobs, "slot"));
+    match calibration.source(jobs) {
+        Some(Source::Replay) => format!(
+            "the estimate for {} is {replay}, no more than the bound ({bound})",
+            count(jobs, "job")
+        ),
+        Some(Source::Bound) => format!(
+            "the estimate for {} is the bound, {bound}, below {replay}",
+            count(jobs, "job")
+        ),
+        None => "each job count's estimate is the smaller of the recorded build timeline replayed \
+                 and the largest compilation + (jobs - 1) x the median"
+            .into(),
     }
 }
 
@@ -541,12 +563,19 @@ impl Plan {
         };
         let planned_jobs = memory_jobs.min(cpus);
         let jobs = overrides.jobs.map_or(planned_jobs, |pinned| pinned.max(1));
+        let headroom = |bytes: u64| bytes * (100 + HEADROOM_PERCENT) / 100;
         let fits = if let Some(pinned) = overrides.jobs {
+            // The estimate quoted is the pinned count's; the plan's own choice gets its own.
             format!(
-                "pinned to {pinned} in memsafe.toml [overrides] (the plan would choose {planned_jobs}, \
-                 estimated peak {} against a {} budget)",
-                format_size(peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
-                format_size(budget_bytes)
+                "pinned to {pinned} in memsafe.toml [overrides]: {} at about {}, {} with \
+                 {HEADROOM_PERCENT}% headroom, against the {} budget (the plan would choose {planned_jobs}: \
+                 {} at about {})",
+                peaks(jobs),
+                format_size(peak(jobs)),
+                format_size(headroom(peak(jobs))),
+                format_size(budget_bytes),
+                peaks(planned_jobs),
+                format_size(peak(planned_jobs)),
             )
         } else if memory_jobs > cpus {
             format!(
@@ -593,8 +622,9 @@ impl Plan {
         };
         let source = match measured {
             Some(calibration) => format!(
-                "{}; the estimate per job count replays the recorded build timeline (src/calibrate.rs)",
-                calibration.words()
+                "{}; {} (src/calibrate.rs)",
+                calibration.words(),
+                estimate_words(calibration, jobs)
             ),
             None => format!(
                 "{} (`memsafe calibrate` measures this project instead)",
@@ -664,14 +694,18 @@ impl Plan {
             Some(value) => reason(
                 "profile.dev.incremental",
                 value.to_string(),
-                "safe preset: no incremental caches to load and keep (more disk and memory per rustc); \
-                 rebuilds after an edit get slower"
+                "safe preset: no incremental caches written, for a smaller target folder and less disk \
+                 I/O (with debug = 1: -36% target folder, docs/measurements.md M2); it does not lower peak \
+                 memory (incremental moves disk use and rebuild time, not peak memory); rebuilds after \
+                 an edit get slower"
                     .into(),
             ),
             None => reason(
                 "profile.dev.incremental",
                 "cargo's default (true)".into(),
-                "kept: incremental moves disk use and rebuild time, not peak memory (docs/measurements.md M2)".into(),
+                "kept: incremental moves disk use and rebuild time, not peak memory (docs/measurements.md M2), \
+                 and keeps rebuilds after an edit fast"
+                    .into(),
             ),
         }
         reason(
@@ -1052,16 +1086,20 @@ mod tests {
         assert_eq!((plan.jobs, plan.test_threads), (7, 1));
         assert_eq!(plan.rust_analyzer.as_ref().unwrap().check_jobs, 7);
         let why = &plan.reason("build.jobs").unwrap().why;
+        // Balanced: 1.5 GiB + 6 x 1 GiB = 7.5 GiB for the pinned 7 (8.62 GiB with 15%), and
+        // 3.5 GiB for the 3 the plan would choose.
         assert!(
-            why.starts_with("pinned to 7 in memsafe.toml [overrides] (the plan would choose 3"),
+            why.starts_with(
+                "pinned to 7 in memsafe.toml [overrides]: 7 jobs peak at about 7.5 GiB, 8.6 GiB with \
+                 15% headroom, against the 5 GiB budget (the plan would choose 3: 3 jobs peak at \
+                 about 3.5 GiB)"
+            ),
             "{why}"
         );
     }
 
-    #[test]
-    fn measurements_replace_the_estimate() {
-        let hw = hardware(8, 16, Os::Linux);
-        let calibration = Calibration {
+    fn light_calibration(bound_jobs: Option<Vec<u32>>) -> Calibration {
+        Calibration {
             rustc: "rustc 1.95.0".into(),
             date: "2026-11-27".into(),
             profile: "test".into(),
@@ -1074,7 +1112,89 @@ mod tests {
             heaviest: vec![("app".into(), "bin".into(), 400 * MIB)],
             // A light project: 500 MiB plus 300 MiB a job.
             peak_by_jobs: (0..64).map(|k| 500 * MIB + k * 300 * MIB).collect(),
+            bound_jobs,
+        }
+    }
+
+    #[test]
+    fn a_measured_reason_names_the_estimate_that_gave_its_number() {
+        let hw = hardware(8, 16, Os::Linux);
+        let why = |bound_jobs: Option<Vec<u32>>, overrides: Overrides| {
+            let calibration = light_calibration(bound_jobs);
+            let plan = Plan::compute_full(&hw, &Answers::default(), &overrides, Some(&calibration));
+            plan.reason("build.jobs").unwrap().why.clone()
         };
+        // The plan chooses 14 jobs (see `measurements_replace_the_estimate`).
+        let bound = why(Some((5..=64).collect()), Overrides::default());
+        assert!(
+            bound.contains(
+                "the estimate for 14 jobs is the bound, the largest compilation + 13 x the median, \
+                 below the recorded build timeline replayed on 14 slots"
+            ),
+            "{bound}"
+        );
+        assert!(!bound.contains("is the recorded build timeline"), "{bound}");
+        let replay = why(Some(vec![20, 21]), Overrides::default());
+        assert!(
+            replay.contains(
+                "the estimate for 14 jobs is the recorded build timeline replayed on 14 slots, no \
+                 more than the bound (the largest compilation + 13 x the median)"
+            ),
+            "{replay}"
+        );
+        // Pinned to 20: the words are about 20 jobs, whose estimate came from the bound, and the
+        // estimated peak is 20's: 500 + 19 x 300 = 6200 MiB.
+        let pinned = why(
+            Some(vec![20, 21]),
+            Overrides {
+                jobs: Some(20),
+                test_threads: None,
+            },
+        );
+        assert!(
+            pinned.starts_with("pinned to 20 in memsafe.toml [overrides]: 20 jobs peak at about 6.1 GiB"),
+            "{pinned}"
+        );
+        assert!(
+            pinned.contains("(the plan would choose 14: 14 jobs peak at about 4.3 GiB)"),
+            "{pinned}"
+        );
+        assert!(
+            pinned.contains("the estimate for 20 jobs is the bound"),
+            "{pinned}"
+        );
+        // A record that does not say which: both are named, neither is claimed.
+        let unknown = why(None, Overrides::default());
+        assert!(
+            unknown.contains("each job count's estimate is the smaller of the recorded build timeline"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn the_incremental_reasons_agree_between_presets() {
+        for preset in [Preset::Safe, Preset::Balanced, Preset::Fast] {
+            let why = plan(16, 8, preset)
+                .reason("profile.dev.incremental")
+                .unwrap()
+                .why
+                .clone();
+            assert!(
+                why.contains("incremental moves disk use and rebuild time, not peak memory"),
+                "{preset:?}: {why}"
+            );
+            assert!(!why.contains("memory per rustc"), "{preset:?}: {why}");
+        }
+        let safe = plan(16, 8, Preset::Safe);
+        let why = &safe.reason("profile.dev.incremental").unwrap().why;
+        assert!(why.contains("it does not lower peak memory"), "{why}");
+        assert_eq!(safe.profile.dev_incremental, Some(false));
+    }
+
+    #[test]
+    fn measurements_replace_the_estimate() {
+        let hw = hardware(8, 16, Os::Linux);
+        let calibration = light_calibration(None);
         let plan = Plan::compute_full(
             &hw,
             &Answers::default(),

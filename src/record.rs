@@ -86,6 +86,8 @@ pub struct CalibrationRecord {
     pub link_peak_bytes: u64,
     pub heaviest: Vec<Heavy>,
     pub peak_by_jobs: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_jobs: Option<Vec<u32>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +246,7 @@ impl From<&Calibration> for CalibrationRecord {
                 })
                 .collect(),
             peak_by_jobs: c.peak_by_jobs.clone(),
+            bound_jobs: c.bound_jobs.clone(),
         }
     }
 }
@@ -266,6 +269,7 @@ impl From<&CalibrationRecord> for Calibration {
                 .map(|h| (h.krate.clone(), h.kind.clone(), h.peak_bytes))
                 .collect(),
             peak_by_jobs: c.peak_by_jobs.clone(),
+            bound_jobs: c.bound_jobs.clone(),
         }
     }
 }

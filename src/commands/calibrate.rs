@@ -46,18 +46,21 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
             files::display(&project.root, &target)
         ),
     );
-    let expected = record.calibration.as_ref().map_or(0, |c| c.crates);
+    // How many crates to expect: the last calibration's count, else the lock file's packages.
+    let estimate = record.calibration.as_ref().map(|c| c.crates).or_else(|| {
+        std::fs::read_to_string(project.root.join("Cargo.lock"))
+            .ok()
+            .map(|lock| calibrate::lock_packages(&lock))
+    });
     let bar = if ui::is_quiet() {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(expected)
+        indicatif::ProgressBar::no_length()
     };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} crates  {wide_msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    shape_bar(&bar, calibrate::progress_shape(estimate, 0));
     let progress = CalibrationProgress {
         bar,
+        estimate,
         log: log.clone(),
         heaviest: std::sync::Mutex::default(),
     };
@@ -74,14 +77,16 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
     );
     let bar = progress.bar;
     bar.finish_and_clear();
-    let total_seconds = total_seconds?;
     let invocations = calibrate::read_log(&std::fs::read_to_string(&log).unwrap_or_default());
+    leave_build(&project.root, &target, args.keep);
+    let total_seconds = total_seconds?;
     if invocations.is_empty() || invocations.iter().all(|i| i.peak_bytes == 0) {
         return Err(anyhow::anyhow!(
             "the build recorded no compilation with a measured peak; nothing was recorded"
         ));
     }
-    let rustc = calibrate::rustc_version(&project.root).unwrap_or_else(|| "rustc (unknown version)".into());
+    let rustc = calibrate::rustc_version(&project.root, &calibrate::ToolchainEnv::from_env())
+        .unwrap_or_else(|| "rustc (unknown version)".into());
     let date = calibrate::civil_from_days(calibrate::today());
     let calibration = calibrate::summarize(&invocations, &rustc, &date, &args.profile, total_seconds);
     ui::line(format!(
@@ -119,10 +124,53 @@ pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
     super::finish(session.root(), &changeset, args.dry_run)
 }
 
+/// Says where the calibration build is and how big; deletes it unless `keep`.
+fn leave_build(root: &std::path::Path, target: &std::path::Path, keep: bool) {
+    let size = format_size(calibrate::dir_size(target));
+    let shown = files::display(root, target);
+    if keep {
+        ui::status(
+            "Kept",
+            format!("the calibration build in {shown} ({size}); delete the folder when you are done with it"),
+        );
+        return;
+    }
+    match std::fs::remove_dir_all(target) {
+        Ok(()) => ui::status(
+            "Removed",
+            format!("the calibration build in {shown} ({size}; `--keep` keeps it)"),
+        ),
+        Err(error) => ui::warn(format!(
+            "cannot delete the calibration build in {shown} ({size}): {error}; delete it yourself"
+        )),
+    }
+}
+
+/// Gives `bar` the look of `shape`: a bar of an estimated total, or a spinner with the count.
+fn shape_bar(bar: &indicatif::ProgressBar, shape: calibrate::ProgressShape) {
+    let template = match shape {
+        calibrate::ProgressShape::Bar { len } => {
+            bar.set_length(len);
+            "{spinner} [{bar:20}] {pos}/~{len} crates  {wide_msg}"
+        }
+        calibrate::ProgressShape::Count => {
+            bar.unset_length();
+            "{spinner} {pos} crates built  {wide_msg}"
+        }
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+            .progress_chars("=> "),
+    );
+}
+
 /// The progress bar of `calibrate`: units built, the heaviest compilation so far; cargo's own
 /// lines are printed above it.
 struct CalibrationProgress {
     bar: indicatif::ProgressBar,
+    /// The crates expected, an estimate (see [`calibrate::progress_shape`]).
+    estimate: Option<u64>,
     log: std::path::PathBuf,
     /// The heaviest compilation so far, and how much of the log has been read.
     heaviest: std::sync::Mutex<(String, u64, usize)>,
@@ -131,8 +179,9 @@ struct CalibrationProgress {
 impl calibrate::Progress for CalibrationProgress {
     fn unit(&self, name: &str) {
         self.bar.inc(1);
-        if self.bar.position() > self.bar.length().unwrap_or(0) {
-            self.bar.set_length(self.bar.position());
+        let shape = calibrate::progress_shape(self.estimate, self.bar.position());
+        if shape == calibrate::ProgressShape::Count && self.bar.length().is_some() {
+            shape_bar(&self.bar, shape);
         }
         let Ok(mut heaviest) = self.heaviest.lock() else {
             return;
@@ -167,13 +216,17 @@ const STALE_DAYS: i64 = 90;
 
 /// Why the recorded calibration no longer describes this project's builds, if it does not.
 pub(crate) fn stale_calibration(project: &Project, calibration: &calibrate::Calibration) -> Option<String> {
-    let current = calibrate::rustc_version(&project.root);
+    let toolchain = calibrate::ToolchainEnv::from_env();
+    let current = calibrate::rustc_version(&project.root, &toolchain);
     if let Some(current) = current
         && current != calibration.rustc
     {
         return Some(format!(
-            "the calibration was measured with {}, this is {current}: run `memsafe calibrate` again",
-            calibration.rustc
+            "the calibration was measured with {}, and this project builds with {current} ({}): \
+             run `memsafe calibrate` again, with the toolchain the project builds with (a \
+             rust-toolchain.toml pins it for everyone)",
+            calibration.rustc,
+            toolchain.words(&project.root)
         ));
     }
     let age = calibrate::parse_date(&calibration.date).map(|day| calibrate::today() - day);
