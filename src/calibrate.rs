@@ -243,8 +243,9 @@ fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<(Child
     Ok((status.into(), 0))
 }
 
-/// What `calibrate` records in memsafe.toml.
+/// What `calibrate` records in memsafe.toml (its `[calibration]` table).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Calibration {
     pub rustc: String,
     /// The UTC day of the measurement, `YYYY-MM-DD`.
@@ -256,13 +257,53 @@ pub struct Calibration {
     pub p90_peak_bytes: u64,
     pub max_peak_bytes: u64,
     pub link_peak_bytes: u64,
-    /// The heaviest compilations, heaviest first: (crate, kind, peak bytes).
+    /// The heaviest compilations, heaviest first: (crate, kind, peak bytes), written as
+    /// `{ crate, kind, peak_bytes }` tables.
+    #[serde(with = "heaviest_tables")]
     pub heaviest: Vec<(String, String, u64)>,
     /// The estimated peak of a build with 1, 2, ... [`MAX_JOBS`] jobs.
     pub peak_by_jobs: Vec<u64>,
     /// The job counts whose estimate came from the bound (largest + (jobs - 1) x median)
     /// rather than the replayed timeline; `None` in a record from a memsafe that did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound_jobs: Option<Vec<u32>>,
+}
+
+/// `heaviest` as a list of `{ crate, kind, peak_bytes }` tables in memsafe.toml.
+mod heaviest_tables {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Heavy {
+        #[serde(rename = "crate")]
+        krate: String,
+        kind: String,
+        peak_bytes: u64,
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        list: &[(String, String, u64)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        list.iter()
+            .map(|(krate, kind, peak_bytes)| Heavy {
+                krate: krate.clone(),
+                kind: kind.clone(),
+                peak_bytes: *peak_bytes,
+            })
+            .collect::<Vec<_>>()
+            .serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(String, String, u64)>, D::Error> {
+        Ok(Vec::<Heavy>::deserialize(deserializer)?
+            .into_iter()
+            .map(|h| (h.krate, h.kind, h.peak_bytes))
+            .collect())
+    }
 }
 
 impl Calibration {

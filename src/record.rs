@@ -35,7 +35,7 @@ pub struct Record {
     #[serde(default)]
     pub overrides: Overrides,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration: Option<CalibrationRecord>,
+    pub calibration: Option<Calibration>,
     /// What memsafe owns, file by file.
     #[serde(default, rename = "file", skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRecord>,
@@ -69,34 +69,6 @@ pub struct Planned {
     pub budget_bytes: u64,
     pub jobs: u32,
     pub test_threads: u32,
-}
-
-/// `[calibration]`, as [`Calibration`] with named fields for the heaviest compilations.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CalibrationRecord {
-    pub rustc: String,
-    pub date: String,
-    pub profile: String,
-    pub crates: u64,
-    pub total_seconds: u64,
-    pub median_peak_bytes: u64,
-    pub p90_peak_bytes: u64,
-    pub max_peak_bytes: u64,
-    pub link_peak_bytes: u64,
-    pub heaviest: Vec<Heavy>,
-    pub peak_by_jobs: Vec<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bound_jobs: Option<Vec<u32>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Heavy {
-    #[serde(rename = "crate")]
-    pub krate: String,
-    pub kind: String,
-    pub peak_bytes: u64,
 }
 
 /// What memsafe owns in one file.
@@ -197,7 +169,7 @@ impl Record {
                 test_threads: plan.test_threads,
             },
             overrides,
-            calibration: plan.calibration.as_ref().map(CalibrationRecord::from),
+            calibration: plan.calibration.clone(),
             files,
         }
     }
@@ -216,61 +188,11 @@ impl Record {
     }
 
     pub fn calibration(&self) -> Option<Calibration> {
-        self.calibration.as_ref().map(Calibration::from)
+        self.calibration.clone()
     }
 
     pub fn file(&self, path: &str) -> Option<&FileRecord> {
         self.files.iter().find(|f| f.path == path)
-    }
-}
-
-impl From<&Calibration> for CalibrationRecord {
-    fn from(c: &Calibration) -> Self {
-        CalibrationRecord {
-            rustc: c.rustc.clone(),
-            date: c.date.clone(),
-            profile: c.profile.clone(),
-            crates: c.crates,
-            total_seconds: c.total_seconds,
-            median_peak_bytes: c.median_peak_bytes,
-            p90_peak_bytes: c.p90_peak_bytes,
-            max_peak_bytes: c.max_peak_bytes,
-            link_peak_bytes: c.link_peak_bytes,
-            heaviest: c
-                .heaviest
-                .iter()
-                .map(|(krate, kind, peak_bytes)| Heavy {
-                    krate: krate.clone(),
-                    kind: kind.clone(),
-                    peak_bytes: *peak_bytes,
-                })
-                .collect(),
-            peak_by_jobs: c.peak_by_jobs.clone(),
-            bound_jobs: c.bound_jobs.clone(),
-        }
-    }
-}
-
-impl From<&CalibrationRecord> for Calibration {
-    fn from(c: &CalibrationRecord) -> Self {
-        Calibration {
-            rustc: c.rustc.clone(),
-            date: c.date.clone(),
-            profile: c.profile.clone(),
-            crates: c.crates,
-            total_seconds: c.total_seconds,
-            median_peak_bytes: c.median_peak_bytes,
-            p90_peak_bytes: c.p90_peak_bytes,
-            max_peak_bytes: c.max_peak_bytes,
-            link_peak_bytes: c.link_peak_bytes,
-            heaviest: c
-                .heaviest
-                .iter()
-                .map(|h| (h.krate.clone(), h.kind.clone(), h.peak_bytes))
-                .collect(),
-            peak_by_jobs: c.peak_by_jobs.clone(),
-            bound_jobs: c.bound_jobs.clone(),
-        }
     }
 }
 
