@@ -166,8 +166,9 @@ fn lookup(text: &str, dotted: &str, owned: Option<&crate::record::FileRecord>) -
             // Taken out by a fix: the user's entry is still theirs.
             Change::Delete => {
                 let parsed = TomlDoc::parse(original).ok()?;
+                let from = if key.dotted { 2 } else { 1 };
                 parsed
-                    .get(&path[path.len() - 1..])
+                    .get(&path[path.len().saturating_sub(from)..])
                     .map(|found| (found.value, line))
             }
             Change::Rename => None,

@@ -134,6 +134,9 @@ pub struct KeyRecord {
     /// ... and the blank and comment lines above its header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_prefix: Option<String>,
+    /// A `delete` of a whole dotted entry (`build.jobs = 2`) of the table above the key's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dotted: bool,
 }
 
 impl KeyRecord {
@@ -619,9 +622,15 @@ fn check_key(id: FileId, format: Format, key: &KeyRecord, keys: &[&owned::Key]) 
             }
             let original = key.original.as_deref().ok_or("has no `original` entry")?;
             let last = key.path.last().map(String::as_str).unwrap_or_default();
+            // The entry names the key, or (a dotted entry) the table above it.
+            let name = if key.dotted && key.path.len() > 1 {
+                key.path[key.path.len() - 2].as_str()
+            } else {
+                last
+            };
             let ok = original
                 .parse::<DocumentMut>()
-                .is_ok_and(|d| d.len() == 1 && d.contains_key(last));
+                .is_ok_and(|d| d.len() == 1 && d.contains_key(name));
             if !ok {
                 return Err(format!("has an `original` that is not one `{last}` entry"));
             }

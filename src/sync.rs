@@ -362,6 +362,7 @@ pub fn keyed(
                         anchor: deleted.anchor,
                         table_position: deleted.table.as_ref().map(|t| t.0),
                         table_prefix: deleted.table.map(|t| t.1),
+                        dotted: deleted.dotted,
                         ..KeyRecord::default()
                     });
                 }
@@ -385,6 +386,7 @@ pub fn keyed(
                 table: previous
                     .table_position
                     .map(|p| (p, previous.table_prefix.clone().unwrap_or_default())),
+                dotted: previous.dotted,
             };
             toml.reinsert(path, &deleted)?;
             diffs.push(KeyDiff {

@@ -309,6 +309,8 @@ pub struct Deleted {
     /// The table's position and the blank and comment lines above its header, when it went
     /// too.
     pub table: Option<(i64, String)>,
+    /// The entry is a whole dotted key (`build.jobs = 2`) of the table above the key's own.
+    pub dotted: bool,
 }
 
 /// A value found at a key path: as JSON (to compare), and its raw TOML text (to put back).
@@ -420,6 +422,28 @@ impl TomlDoc {
     /// too. [`TomlDoc::reinsert`] puts it all back.
     pub fn delete(&mut self, path: &[String]) -> Option<Deleted> {
         let (key, parents) = path.split_last()?;
+        // A dotted key alone in its dotted table (`build.jobs = 2` at the top): the whole dotted
+        // entry goes, and comes back, as it was written, among its neighbours.
+        if let Some((name, grand)) = parents.split_last()
+            && let Some(dotted) = header_table_mut(self.document.as_table_mut(), parents)
+            && dotted.is_dotted()
+            && dotted.len() == 1
+            && dotted.contains_key(key)
+            && let Some(grand_table) = header_table_mut(self.document.as_table_mut(), grand)
+        {
+            let keys: Vec<String> = grand_table.iter().map(|(k, _)| k.to_string()).collect();
+            let index = keys.iter().position(|k| k == name)?;
+            let anchor = index.checked_sub(1).map(|i| keys[i].clone());
+            let (entry_key, item) = grand_table.remove_entry(name)?;
+            let mut holder = toml_edit::Table::new();
+            holder.insert_formatted(&entry_key, item);
+            return Some(Deleted {
+                entry: holder.to_string(),
+                anchor,
+                table: None,
+                dotted: true,
+            });
+        }
         let table = table_mut(self.document.as_table_mut(), parents)?;
         let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
         let index = keys.iter().position(|k| k == key)?;
@@ -464,12 +488,19 @@ impl TomlDoc {
             entry: holder.to_string(),
             anchor,
             table: emptied,
+            dotted: false,
         })
     }
 
     /// Puts an entry taken out by [`TomlDoc::delete`] back after `anchor` (first without one),
     /// with its table where it was when the table went too.
     pub fn reinsert(&mut self, path: &[String], deleted: &Deleted) -> Result<(), MergeError> {
+        // A whole dotted entry goes back into the table above the key's own.
+        let path = if deleted.dotted && path.len() > 1 {
+            &path[..path.len() - 1]
+        } else {
+            path
+        };
         let Some((key, parents)) = path.split_last() else {
             return Ok(());
         };
@@ -723,6 +754,19 @@ mod tests {
             without,
             "[package]\nname = \"x\"\n\n[dependencies]\nserde = \"1\"\n"
         );
+        let mut doc = TomlDoc::parse(&without).unwrap();
+        doc.reinsert(&path(&["build", "jobs"]), &deleted).unwrap();
+        assert_eq!(doc.finish(), text);
+    }
+
+    #[test]
+    fn a_dotted_entry_goes_back_where_it_was() {
+        let text = "build.jobs = 2 # old\n[package]\nname = \"x\"\n";
+        let mut doc = TomlDoc::parse(text).unwrap();
+        let deleted = doc.delete(&path(&["build", "jobs"])).unwrap();
+        assert!(deleted.dotted);
+        let without = doc.finish();
+        assert_eq!(without, "[package]\nname = \"x\"\n");
         let mut doc = TomlDoc::parse(&without).unwrap();
         doc.reinsert(&path(&["build", "jobs"]), &deleted).unwrap();
         assert_eq!(doc.finish(), text);
