@@ -41,16 +41,7 @@ pub struct OutputArgs {
     pub verbose: bool,
 }
 
-/// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Colour when writing to a terminal and `NO_COLOR` is not set
-    Auto,
-    /// Always colour
-    Always,
-    /// Never colour
-    Never,
-}
+pub use crate::ui::ColorChoice;
 
 /// The shells `memsafe completions` writes a script for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::findings::{Finding, Fix, Status, debug_rank};
 use crate::merge::toml::TomlDoc;
 use crate::owned::FileId;
 use crate::record::{Change, Record};
@@ -21,8 +22,9 @@ use crate::record::{Change, Record};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Source {
-    /// A file (relative to the project root when inside it) and the 1-based line.
-    File { file: String, line: usize },
+    /// A file (relative to the project root when inside it) and the 1-based line, where the
+    /// key is in it now.
+    File { file: String, line: Option<usize> },
     /// An environment variable.
     Env { variable: String },
 }
@@ -30,7 +32,11 @@ pub enum Source {
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Source::File { file, line } => write!(f, "{file} line {line}"),
+            Source::File {
+                file,
+                line: Some(line),
+            } => write!(f, "{file} line {line}"),
+            Source::File { file, line: None } => write!(f, "{file}, taken out by memsafe"),
             Source::Env { variable } => write!(f, "the environment ({variable})"),
         }
     }
@@ -43,68 +49,21 @@ pub struct Setting {
     pub setting: String,
     pub value: Value,
     pub source: Source,
+    /// In the repo's own files (Cargo.toml, the root's `.cargo/config.toml`), which memsafe
+    /// plans from; not the environment, `$CARGO_HOME` or a folder above the project, which only
+    /// differ from machine to machine and get a warning.
+    #[serde(skip)]
+    pub in_repo: bool,
+    /// Added back by hand after a fix of memsafe's took it out: the user's, left alone.
+    #[serde(skip)]
+    pub readded: bool,
 }
 
-/// How bad a finding is, and so whether its fix is on by default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Plainly wrong: fixed by default, `--yes` included.
-    Wrong,
-    /// Costs time for nothing: fixed by default at the prompt, not with `--yes` alone.
-    Slow,
-    /// A matter of taste: reported, left as it is.
-    Taste,
-    /// A rust-analyzer key that no longer exists.
-    Stale,
-    /// Beats memsafe's value.
-    Overrides,
-}
-
-/// A fix memsafe can make, by name (`--fix NAME`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Fix {
-    /// `[build] jobs` in Cargo.toml, which cargo ignores: taken out
-    BuildInManifest,
-    /// `split-debuginfo = "off"` or `"unpacked"` on Windows MSVC, which does not support them: taken out
-    SplitDebuginfo,
-    /// `opt-level > 0` or `codegen-units = 1` in `[profile.test]`: taken out
-    TestProfile,
-}
-
-impl Fix {
-    pub const ALL: [Fix; 3] = [Fix::BuildInManifest, Fix::SplitDebuginfo, Fix::TestProfile];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Fix::BuildInManifest => "build-in-manifest",
-            Fix::SplitDebuginfo => "split-debuginfo",
-            Fix::TestProfile => "test-profile",
-        }
-    }
-
-    /// The Cargo.toml keys the fix takes out.
-    pub fn keys(self) -> &'static [&'static str] {
-        match self {
-            Fix::BuildInManifest => &["build.jobs"],
-            Fix::SplitDebuginfo => &["profile.dev.split-debuginfo", "profile.test.split-debuginfo"],
-            Fix::TestProfile => &["profile.test.opt-level", "profile.test.codegen-units"],
-        }
-    }
-}
-
-/// A well-known bad recipe (or a value that beats memsafe's), with what it costs and the fix.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub status: Status,
-    /// Where: `Cargo.toml line 7`, `the environment (CARGO_BUILD_JOBS)`.
-    pub place: String,
-    pub what: String,
-    /// What it costs, with the source of the figure.
-    pub cost: String,
-    /// The fix memsafe can make; `None`: memsafe only says so.
-    pub fix: Option<Fix>,
+/// What [`lookup`] finds.
+struct Found {
+    value: Value,
+    line: Option<usize>,
+    readded: bool,
 }
 
 /// The repo's settings and findings.
@@ -151,30 +110,55 @@ fn path_of(dotted: &str) -> Vec<String> {
 
 /// The value of `dotted` in `text`, and its line; memsafe's own value gives way to the
 /// original it recorded.
-fn lookup(text: &str, dotted: &str, owned: Option<&crate::record::FileRecord>) -> Option<(Value, usize)> {
+fn lookup(text: &str, dotted: &str, owned: Option<&crate::record::FileRecord>) -> Option<Found> {
     let path = path_of(dotted);
     let doc = TomlDoc::parse(text).ok()?;
-    let line = line_of(text, path.last()?)?;
+    let line = line_of(text, path.last()?);
+    let here = doc.get(&path).map(|found| found.value);
     if let Some(key) = owned.and_then(|f| f.keys.iter().find(|k| k.path == path)) {
+        // Changed by hand since memsafe wrote it (or added back after a fix): that is the
+        // user's choice now.
+        let hand_edit = match key.change {
+            Change::Set => here.is_some() && here != key.written_value(),
+            Change::Delete => here.is_some(),
+            Change::Rename => false,
+        };
+        if hand_edit {
+            return here.map(|value| Found {
+                value,
+                line,
+                readded: key.change == Change::Delete,
+            });
+        }
         let original = key.original.as_deref()?;
-        return match key.change {
+        let value = match key.change {
             // memsafe's value: the user's is the original it recorded.
-            Change::Set => {
-                let parsed = TomlDoc::parse(&format!("k = {original}")).ok()?;
-                parsed.get(&["k".to_string()]).map(|found| (found.value, line))
-            }
-            // Taken out by a fix: the user's entry is still theirs.
+            Change::Set => TomlDoc::parse(&format!("k = {original}"))
+                .ok()?
+                .get(&["k".to_string()])
+                .map(|found| found.value),
+            // Taken out by a fix: the user's entry is still theirs (it is not in the file now).
             Change::Delete => {
-                let parsed = TomlDoc::parse(original).ok()?;
                 let from = if key.dotted { 2 } else { 1 };
-                parsed
+                TomlDoc::parse(original)
+                    .ok()?
                     .get(&path[path.len().saturating_sub(from)..])
-                    .map(|found| (found.value, line))
+                    .map(|found| found.value)
             }
             Change::Rename => None,
-        };
+        }?;
+        let line = if key.change == Change::Delete { None } else { line };
+        return Some(Found {
+            value,
+            line,
+            readded: false,
+        });
     }
-    doc.get(&path).map(|found| (found.value, line))
+    here.map(|value| Found {
+        value,
+        line,
+        readded: false,
+    })
 }
 
 /// The first line that sets `key` (`key =`, `key=`), for messages.
@@ -189,30 +173,6 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
                     .starts_with('=')
         })
         .map(|i| i + 1)
-        .or(Some(1))
-}
-
-/// The debug level as a number that orders them: 0 none ... 4 full.
-pub fn debug_rank(value: &Value) -> Option<u8> {
-    match value {
-        Value::Bool(false) => Some(0),
-        Value::Bool(true) => Some(4),
-        Value::Number(n) => match n.as_i64()? {
-            0 => Some(0),
-            1 => Some(3),
-            2 => Some(4),
-            _ => None,
-        },
-        Value::String(level) => match level.as_str() {
-            "none" => Some(0),
-            "line-directives-only" => Some(1),
-            "line-tables-only" => Some(2),
-            "limited" => Some(3),
-            "full" => Some(4),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 fn show(value: &Value) -> String {
@@ -223,9 +183,24 @@ fn show(value: &Value) -> String {
 }
 
 impl Current {
-    /// The value cargo uses for `setting`, if the repo sets one.
+    /// The value cargo uses for `setting` here, from any source, if one sets it.
     pub fn get(&self, setting: &str) -> Option<&Setting> {
         self.settings.iter().rev().find(|s| s.setting == setting)
+    }
+
+    /// The value the repo's own files set for `setting` (what memsafe plans from).
+    pub fn repo(&self, setting: &str) -> Option<&Setting> {
+        self.settings
+            .iter()
+            .rev()
+            .find(|s| s.setting == setting && s.in_repo)
+    }
+
+    /// The value Cargo.toml sets for `setting`, the one file memsafe's fixes edit.
+    pub fn manifest(&self, setting: &str) -> Option<&Setting> {
+        self.settings.iter().rev().find(|s| {
+            s.setting == setting && matches!(&s.source, Source::File { file, .. } if file == "Cargo.toml")
+        })
     }
 
     /// Reads the settings and finds the bad recipes. Pure.
@@ -238,60 +213,83 @@ impl Current {
         };
         if let Some(manifest) = texts.manifest {
             for key in PROFILE_KEYS {
-                if let Some((value, line)) = lookup(manifest, key, owned(FileId::Manifest)) {
+                if let Some(found) = lookup(manifest, key, owned(FileId::Manifest)) {
                     current.settings.push(Setting {
                         setting: (*key).to_string(),
-                        value,
+                        value: found.value,
                         source: Source::File {
                             file: "Cargo.toml".into(),
-                            line,
+                            line: found.line,
                         },
+                        in_repo: true,
+                        readded: found.readded,
                     });
                 }
             }
             // `[build] jobs` in Cargo.toml: ignored by cargo, so not a setting, but a finding.
-            if lookup(manifest, "build.jobs", owned(FileId::Manifest)).is_some() {
+            if let Some(found) = lookup(manifest, "build.jobs", owned(FileId::Manifest)) {
                 current.findings.push(Finding {
                     status: Status::Wrong,
-                    place: format!("Cargo.toml line {}", line_of(manifest, "jobs").unwrap_or(1)),
+                    place: Source::File {
+                        file: "Cargo.toml".into(),
+                        line: found.line,
+                    }
+                    .to_string(),
                     what: "`[build] jobs` in Cargo.toml".into(),
-                    cost: "cargo ignores it and warns \"unused manifest key: build\" on every command; the \
-                           build runs with cargo's default job count (docs/measurements.md M5)"
-                        .into(),
-                    fix: Some(Fix::BuildInManifest),
+                    cost: if found.readded {
+                        "cargo ignores it and warns \"unused manifest key: build\" on every command \
+                         (docs/measurements.md M5); added back by hand after memsafe took it out, so memsafe \
+                         leaves it"
+                            .into()
+                    } else {
+                        "cargo ignores it and warns \"unused manifest key: build\" on every command; the \
+                         build runs with cargo's default job count (docs/measurements.md M5)"
+                            .into()
+                    },
+                    fix: (!found.readded).then_some(Fix::BuildInManifest),
                 });
             }
         }
         for (name, text) in &texts.configs {
-            let file = if name.starts_with(".cargo/") {
+            // The root's config is the repo's; a folder above the project and $CARGO_HOME differ
+            // from machine to machine.
+            let root_config = name.starts_with(".cargo/");
+            let file = if root_config {
                 owned(FileId::CargoConfig)
             } else {
                 None
             };
-            for (key, setting) in [
+            let keys = [
                 ("build.jobs", "build.jobs"),
                 ("env.RUST_TEST_THREADS", "test threads"),
-            ] {
-                if let Some((value, line)) = lookup(text, key, file) {
+            ]
+            .into_iter()
+            .chain(PROFILE_KEYS.iter().map(|k| (*k, *k)));
+            for (key, setting) in keys {
+                let owner = if key.starts_with("profile.") { None } else { file };
+                if let Some(found) = lookup(text, key, owner) {
+                    let source = Source::File {
+                        file: name.clone(),
+                        line: found.line,
+                    };
+                    if key.starts_with("profile.") {
+                        // cargo's config files beat Cargo.toml's profiles.
+                        current.findings.push(Finding {
+                            status: Status::Overrides,
+                            place: source.to_string(),
+                            what: format!("`{key} = {}`", show(&found.value)),
+                            cost: "a config file's profile beats Cargo.toml's: memsafe plans Cargo.toml, so \
+                                   this value wins where this file is read"
+                                .into(),
+                            fix: None,
+                        });
+                    }
                     current.settings.push(Setting {
                         setting: setting.into(),
-                        value,
-                        source: Source::File {
-                            file: name.clone(),
-                            line,
-                        },
-                    });
-                }
-            }
-            for key in PROFILE_KEYS {
-                if let Some((value, line)) = lookup(text, key, None) {
-                    current.settings.push(Setting {
-                        setting: (*key).to_string(),
-                        value,
-                        source: Source::File {
-                            file: name.clone(),
-                            line,
-                        },
+                        value: found.value,
+                        source,
+                        in_repo: root_config,
+                        readded: false,
                     });
                 }
             }
@@ -320,30 +318,38 @@ impl Current {
             };
             current.settings.push(Setting {
                 setting: setting.into(),
-                value: value.clone(),
+                value,
                 source: Source::Env {
                     variable: variable.into(),
                 },
+                in_repo: false,
+                readded: false,
             });
-            if matches!(variable, "CARGO_BUILD_JOBS" | "RUST_TEST_THREADS") {
-                current.findings.push(Finding {
-                    status: Status::Overrides,
-                    place: format!("the environment ({variable})"),
-                    what: format!("{variable}={text}"),
-                    cost: format!(
-                        "it beats .cargo/config.toml: builds and tests in this shell use {text}, not memsafe's \
-                         value (docs/measurements.md M5)"
-                    ),
-                    fix: None,
-                });
-            }
+            current.findings.push(Finding {
+                status: Status::Overrides,
+                place: format!("the environment ({variable})"),
+                what: format!("{variable}={text}"),
+                cost: "it beats the files: builds and tests in this shell use it, not what memsafe writes \
+                       (docs/measurements.md M5); memsafe plans from the files, not from this shell"
+                    .into(),
+                fix: None,
+            });
         }
+        let mut seen = Vec::new();
         for (name, text) in &texts.member_configs {
-            if let Some((value, line)) = lookup(text, "build.jobs", None) {
+            if seen.contains(name) {
+                continue;
+            }
+            seen.push(name.clone());
+            if let Some(found) = lookup(text, "build.jobs", None) {
                 current.findings.push(Finding {
                     status: Status::Overrides,
-                    place: format!("{name} line {line}"),
-                    what: format!("`build.jobs = {}` in a member's config", show(&value)),
+                    place: Source::File {
+                        file: name.clone(),
+                        line: found.line,
+                    }
+                    .to_string(),
+                    what: format!("`build.jobs = {}` in a member's config", show(&found.value)),
                     cost: "cargo run from that folder uses it instead of the root's: the plan's job count \
                            does not apply there; take it out, or let it be the root's"
                         .into(),
@@ -358,12 +364,27 @@ impl Current {
     /// The findings on the profile settings, the scripts and the editor.
     fn recipes(&mut self, texts: &Texts<'_>) {
         let place = |setting: &Setting| setting.source.to_string();
+        // memsafe fixes Cargo.toml's own entries; one elsewhere (a config file), or added back by
+        // hand after a fix, is the user's to take out.
+        let fixable = |setting: &Setting, fix: Fix| -> (Option<Fix>, &'static str) {
+            match &setting.source {
+                Source::File { file, .. } if file == "Cargo.toml" && !setting.readded => (Some(fix), ""),
+                Source::File { file, .. } if file == "Cargo.toml" => (
+                    None,
+                    "; added back by hand after memsafe took it out, so memsafe leaves it",
+                ),
+                _ => (
+                    None,
+                    "; memsafe's fixes edit Cargo.toml only: take it out by hand",
+                ),
+            }
+        };
         for profile in ["dev", "test"] {
-            if let Some(split) = self.get(&format!("profile.{profile}.split-debuginfo")).cloned()
+            if let Some(split) = self.repo(&format!("profile.{profile}.split-debuginfo")).cloned()
                 && texts.windows
                 && matches!(split.value.as_str(), Some("off" | "unpacked"))
-                && matches!(split.source, Source::File { .. })
             {
+                let (fix, why) = fixable(&split, Fix::SplitDebuginfo);
                 self.findings.push(Finding {
                     status: Status::Wrong,
                     place: place(&split),
@@ -371,25 +392,23 @@ impl Current {
                         "`split-debuginfo = {}` in [profile.{profile}]",
                         show(&split.value)
                     ),
-                    cost:
+                    cost: format!(
                         "Windows MSVC supports only `packed` (rustc's default there): cargo drops the value \
-                           without a word (docs/measurements.md M6)"
-                            .into(),
-                    fix: Some(Fix::SplitDebuginfo),
+                         without a word (docs/measurements.md M6){why}"
+                    ),
+                    fix,
                 });
             }
         }
         let opt = self
-            .get("profile.test.opt-level")
+            .repo("profile.test.opt-level")
             .filter(|s| s.value.as_i64().is_some_and(|n| n > 0) || s.value.is_string())
             .cloned();
         let units = self
-            .get("profile.test.codegen-units")
+            .repo("profile.test.codegen-units")
             .filter(|s| s.value.as_i64() == Some(1))
             .cloned();
-        if let Some(first) = opt.as_ref().or(units.as_ref())
-            && matches!(first.source, Source::File { .. })
-        {
+        if let Some(first) = opt.as_ref().or(units.as_ref()).cloned() {
             let mut what = Vec::new();
             if let Some(opt) = &opt {
                 what.push(format!("opt-level = {}", show(&opt.value)));
@@ -397,17 +416,19 @@ impl Current {
             if units.is_some() {
                 what.push("codegen-units = 1".into());
             }
+            let (fix, why) = fixable(&first, Fix::TestProfile);
             self.findings.push(Finding {
                 status: Status::Slow,
-                place: place(first),
+                place: place(&first),
                 what: format!("`{}` in [profile.test]", what.join("`, `")),
-                cost: "measured: opt-level 1 with codegen-units 1 took 77% more build time and saved no \
-                       memory (docs/measurements.md M2)"
-                    .into(),
-                fix: Some(Fix::TestProfile),
+                cost: format!(
+                    "measured: opt-level 1 with codegen-units 1 took 77% more build time and saved no \
+                     memory (docs/measurements.md M2){why}"
+                ),
+                fix,
             });
         }
-        if let Some(incremental) = self.get("profile.dev.incremental").cloned()
+        if let Some(incremental) = self.repo("profile.dev.incremental").cloned()
             && incremental.value == Value::Bool(false)
         {
             self.findings.push(Finding {
@@ -527,6 +548,175 @@ impl Current {
             windows,
         };
         Current::from_texts(&texts)
+    }
+}
+
+impl crate::plan::Plan {
+    /// The plan next to what the repo already has (`memsafe plan` shows both): a value of the
+    /// user's that is as strict as the preset's or stricter stays theirs (memsafe only lowers),
+    /// every reason says what is there now, the findings are listed, and the chosen fixes take
+    /// their keys out. Pure.
+    pub fn with_current(mut self, current: &Current) -> crate::plan::Plan {
+        let show = |value: &serde_json::Value| match value {
+            serde_json::Value::String(s) => format!("\"{s}\""),
+            other => other.to_string(),
+        };
+        let yours =
+            |setting: &crate::current::Setting| format!("{} ({})", show(&setting.value), setting.source);
+
+        // debug: memsafe's level only where it lowers the user's.
+        if let Some(user) = current.repo("profile.dev.debug").cloned() {
+            let theirs = debug_rank(&user.value);
+            let ours = self
+                .profile
+                .dev_debug
+                .as_ref()
+                .and_then(|level| debug_rank(&serde_json::Value::String(level.clone())));
+            let kept = match (theirs, ours) {
+                (Some(t), Some(o)) if t <= o => {
+                    self.profile.dev_debug = None;
+                    true
+                }
+                (_, Some(_)) => false,
+                _ => true,
+            };
+            if let Some(reason) = self.reason_mut("profile.dev.debug") {
+                if kept {
+                    reason.value = show(&user.value);
+                    reason.why = "not written: yours stays, as little debug info as the preset's or less \
+                                  (memsafe only lowers; the dependencies' debug info is what costs memory)"
+                        .into();
+                    reason.current = Some(format!("yours: {}, kept", yours(&user)));
+                } else {
+                    reason.current = Some(format!("was {}: the preset lowers it", yours(&user)));
+                }
+            }
+        }
+        if let Some(user) = current.repo("profile.dev.incremental").cloned() {
+            let off = user.value == serde_json::Value::Bool(false);
+            if off {
+                self.profile.dev_incremental = None;
+            }
+            if let Some(reason) = self.reason_mut("profile.dev.incremental") {
+                if off {
+                    reason.value = "false".into();
+                    reason.why =
+                        "not written: yours stays (incremental moves disk use and rebuild time, not \
+                                  peak memory: docs/measurements.md M2)"
+                            .into();
+                    reason.current = Some(format!("yours: {}, kept", yours(&user)));
+                } else if reason.value == "false" {
+                    reason.current = Some(format!("was {}: the safe preset turns it off", yours(&user)));
+                } else {
+                    reason.current = Some(format!("yours: {}", yours(&user)));
+                }
+            }
+        }
+        if let Some(user) = current.repo("profile.dev.package.*.debug").cloned() {
+            let none = debug_rank(&user.value) == Some(0);
+            if none {
+                self.profile.dependencies_debug = None;
+            }
+            if let Some(reason) = self.reason_mut("profile.dev.package.\"*\".debug") {
+                reason.current = Some(if none {
+                    format!(
+                        "yours: {}, kept: no debug info for dependencies already",
+                        yours(&user)
+                    )
+                } else {
+                    format!("was {}: memsafe lowers it", yours(&user))
+                });
+            }
+        }
+        // codegen-units: memsafe's choice for every profile, next to the repo's.
+        let units: Vec<String> = ["dev", "test", "release"]
+            .into_iter()
+            .filter_map(|profile| {
+                current
+                    .repo(&format!("profile.{profile}.codegen-units"))
+                    .map(|s| format!("{profile}: {}", yours(s)))
+            })
+            .collect();
+        if let Some(reason) = self.reason_mut("profile.dev.codegen-units") {
+            reason.setting = "codegen-units (dev, test, release)".into();
+            if !units.is_empty() {
+                reason.current = Some(format!("yours: {}; left as they are", units.join("; ")));
+            }
+        }
+        for (setting, plan_setting) in [("build.jobs", "build.jobs"), ("test threads", "test threads")] {
+            if let Some(user) = current.repo(setting).cloned()
+                && let Some(reason) = self.reason_mut(plan_setting)
+            {
+                reason.current = Some(if show(&user.value).trim_matches('"') == reason.value {
+                    format!("already {}", yours(&user))
+                } else {
+                    format!(
+                        "was {}: memsafe replaces it; `memsafe remove` puts it back",
+                        yours(&user)
+                    )
+                });
+            }
+        }
+        let fixing_split = current
+            .findings
+            .iter()
+            .any(|f| f.fix == Some(Fix::SplitDebuginfo) && self.answers.fixes.has(Fix::SplitDebuginfo));
+        if let Some(user) = current.repo("profile.dev.split-debuginfo").cloned()
+            && let Some(reason) = self.reason_mut("profile.dev.split-debuginfo")
+        {
+            reason.current = Some(if fixing_split {
+                format!(
+                    "was {}: memsafe takes it out; `memsafe remove` puts it back",
+                    yours(&user)
+                )
+            } else {
+                format!("yours: {}", yours(&user))
+            });
+        }
+        let test: Vec<String> = ["opt-level", "codegen-units", "debug"]
+            .into_iter()
+            .filter_map(|key| {
+                current
+                    .repo(&format!("profile.test.{key}"))
+                    .map(|s| format!("{key} = {}", yours(s)))
+            })
+            .collect();
+        if !test.is_empty()
+            && let Some(reason) = self.reason_mut("profile.test")
+        {
+            reason.value = "its own values".into();
+            reason.why = "cargo's test profile inherits dev; your values here win over it under `cargo \
+                          test` (`memsafe plan` lists what they cost)"
+                .into();
+            reason.current = Some(format!("yours: {}", test.join("; ")));
+        }
+        for finding in &current.findings {
+            if finding.status == Status::Overrides {
+                self.warnings
+                    .push(format!("{} ({}): {}", finding.what, finding.place, finding.cost));
+            }
+            if let Some(fix) = finding.fix
+                && self.answers.fixes.has(fix)
+            {
+                for key in fix.keys() {
+                    if *key == "build.jobs" || current.manifest(key).is_some_and(|s| !s.readded) {
+                        self.takes_out.push((*key).to_string());
+                    }
+                }
+                if fix == Fix::TestProfile
+                    && let Some(reason) = self.reason_mut("profile.test")
+                {
+                    reason.value = "inherits profile.dev".into();
+                    reason.current = Some(format!(
+                        "was {}: memsafe takes them out (`memsafe remove` puts them back)",
+                        test.join("; ")
+                    ));
+                }
+            }
+        }
+        self.takes_out.dedup();
+        self.findings = current.findings.clone();
+        self
     }
 }
 

@@ -9,17 +9,13 @@ use serde_json::Value;
 
 use crate::change::FileChange;
 use crate::error::UsageError;
-use crate::hardware::format_size;
-use crate::merge::{self, MergeError};
+use crate::merge::MergeError;
 use crate::owned::{self, FileId, Format, Want};
 use crate::plan::{Overrides, Plan};
 use crate::project::Project;
 use crate::record::{self, FileRecord, Record};
 use crate::render::{self, Templates};
 use crate::sync::{self, Event, Synced};
-
-/// Files larger than this are not a configuration file memsafe should parse.
-const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// What a run does.
 pub enum Goal<'a> {
@@ -319,7 +315,7 @@ pub fn display(root: &Path, path: &Path) -> String {
 /// error. Returns the path to read and write, and the file's text (`None`: no file).
 pub fn read_inside(root: &Path, relative: &str) -> Result<(PathBuf, Option<String>)> {
     let target = resolve_inside(root, relative)?;
-    let text = read_existing(relative, &target)?;
+    let text = crate::read::read_existing(relative, &target)?;
     Ok((target, text))
 }
 
@@ -399,43 +395,4 @@ fn resolve_inside(root: &Path, relative: &str) -> Result<PathBuf> {
         }
     }
     Err(outside("is a chain of more than 32 links"))
-}
-
-/// Reads a file memsafe will edit: `None` when it does not exist; a usage error when it is a
-/// folder, too large, or not UTF-8.
-pub fn read_existing(shown: &str, path: &Path) -> Result<Option<String>> {
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) if error.kind() == std::io::ErrorKind::NotADirectory => {
-            return Err(UsageError::new(format!(
-                "cannot use `{shown}`: a file stands where memsafe expects a folder; nothing was written"
-            ))
-            .into());
-        }
-        Err(error) => return Err(error).with_context(|| format!("cannot read `{shown}`")),
-    };
-    if metadata.is_dir() {
-        return Err(UsageError::new(format!("`{shown}` is a folder, where memsafe expects a file")).into());
-    }
-    if metadata.len() > MAX_FILE_BYTES {
-        return Err(UsageError::new(format!(
-            "`{shown}` is {}, too large for a configuration file; nothing was written",
-            format_size(metadata.len())
-        ))
-        .into());
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{shown}`"))?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Some(text)),
-        Err(error) => {
-            let offset = error.utf8_error().valid_up_to();
-            let valid = String::from_utf8_lossy(&error.as_bytes()[..offset]);
-            let (line, column) = merge::line_column(&valid, offset);
-            Err(UsageError::new(format!(
-                "`{shown}` is not UTF-8 text (line {line}, column {column}); nothing was written"
-            ))
-            .into())
-        }
-    }
 }

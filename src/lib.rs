@@ -11,6 +11,7 @@ pub mod commands;
 pub mod current;
 pub mod error;
 pub mod files;
+pub mod findings;
 pub mod gitmode;
 pub mod hardware;
 pub mod lock;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod preview;
 pub mod project;
 pub mod prompt;
+pub mod read;
 pub mod record;
 pub mod render;
 pub mod session;
@@ -34,7 +36,7 @@ use cli::{Cli, Command};
 /// Runs one command. Errors come back to `main`, which prints them once.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    ui::configure(cli.output, no_color);
+    ui::configure(cli.output.quiet, cli.output.verbose, cli.output.color, no_color);
     check_editors(&cli.command)?;
     let result = match &cli.command {
         Command::Init(args) => commands::init::init(args),

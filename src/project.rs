@@ -128,7 +128,7 @@ fn manifest_is_a_file(dir: &Path) -> Result<()> {
 
 fn read_manifest(dir: &Path) -> Result<DocumentMut> {
     let path = dir.join("Cargo.toml");
-    let text = crate::files::read_existing(&path.display().to_string(), &path)?
+    let text = crate::read::read_existing(&path.display().to_string(), &path)?
         .with_context(|| format!("cannot read `{}`", path.display()))?;
     let (_, body) = crate::merge::text::Shape::of(&text);
     crate::merge::toml::parse(&body)

@@ -339,6 +339,15 @@ pub fn keyed(
                         // next to the neighbour it had.
                         if current.is_none() {
                             to_reinsert.push((key.path.clone(), previous.clone()));
+                        } else if !releasing_all {
+                            // Added back by hand: the user's. The record stays, so that memsafe
+                            // goes on leaving it alone (and `remove` leaves it too).
+                            keys.push(previous.clone());
+                        } else if let Some(value) = &current_value {
+                            events.push(Event::KeptEdit {
+                                key: shown.clone(),
+                                value: text_of(value),
+                            });
                         }
                     }
                     Change::Rename => {}
@@ -346,9 +355,7 @@ pub fn keyed(
             }
             Want::Delete => {
                 if let Some(previous) = previous.filter(|p| p.change == Change::Delete) {
-                    if current.is_some() {
-                        doc.remove(&key.path);
-                    }
+                    // Added back by hand since memsafe took it out: the user's, left alone.
                     keys.push(previous.clone());
                 } else if current.is_some()
                     && let Doc::Toml(toml) = &mut doc
@@ -662,4 +669,48 @@ fn existing_file(
         previous,
     };
     keyed(target, wants, migrate, &String::new, "")
+}
+
+/// The invariants every edit keeps, checked on arbitrary text as Cargo.toml, as
+/// `.cargo/config.toml` and as `.vscode/settings.json` (the cargo-fuzz target calls this): no
+/// panic; an edit that succeeds is idempotent, and releasing every key gives the text back.
+///
+/// # Panics
+/// When an invariant does not hold: that is the bug the fuzzer looks for.
+pub fn check_round_trip(text: &str) {
+    use crate::hardware::{Hardware, MemorySource, Os};
+    use crate::owned::FileId;
+    use crate::plan::{Answers, Plan, Preset};
+
+    let hardware = Hardware {
+        memory_bytes: 16 << 30,
+        memory_source: MemorySource::Flag,
+        logical_cpus: 8,
+        physical_cpus: 8,
+        os: Os::Linux,
+        wsl: false,
+        notes: Vec::new(),
+    };
+    let plan = Plan::compute(
+        &hardware,
+        &Answers {
+            preset: Preset::Safe,
+            ..Answers::default()
+        },
+    );
+    for file in [FileId::Manifest, FileId::CargoConfig, FileId::Vscode] {
+        let Ok(first) = plan_file(file, text, None, &plan) else {
+            continue;
+        };
+        let after = first.after.clone().expect("an existing file stays");
+        let second =
+            plan_file(file, &after, first.record.as_ref(), &plan).expect("memsafe's own output parses");
+        assert_eq!(second.after.as_deref(), Some(after.as_str()), "not idempotent");
+        let undone = release_file(file, &after, first.record.as_ref()).expect("memsafe's own output parses");
+        assert_eq!(
+            undone.after.as_deref(),
+            Some(text),
+            "releasing did not give the input back"
+        );
+    }
 }

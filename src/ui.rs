@@ -16,24 +16,33 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use dialoguer::console::{self, style};
 
-use crate::cli::{ColorChoice, OutputArgs};
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is not set
+    Auto,
+    /// Always colour
+    Always,
+    /// Never colour
+    Never,
+}
 
 /// 0 quiet, 1 normal, 2 verbose.
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 
 /// Sets the output level and colours from the global flags and `NO_COLOR`, once, at start.
-pub fn configure(output: OutputArgs, no_color_env: bool) {
+pub fn configure(quiet: bool, verbose: bool, color: ColorChoice, no_color_env: bool) {
     LEVEL.store(
-        if output.quiet {
+        if quiet {
             0
-        } else if output.verbose {
+        } else if verbose {
             2
         } else {
             1
         },
         Ordering::Relaxed,
     );
-    match output.color {
+    match color {
         ColorChoice::Always => {
             console::set_colors_enabled(true);
             console::set_colors_enabled_stderr(true);

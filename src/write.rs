@@ -294,6 +294,7 @@ pub fn recover(root: &Path) -> Result<Option<String>> {
     }
     let mut restored = Vec::new();
     let mut left = Vec::new();
+    let mut kept_record = false;
     for entry in journal.files.iter().rev() {
         let (full, current) = crate::files::read_inside(root, &entry.path)?;
         // The temporary files of a write that was cut short.
@@ -307,6 +308,12 @@ pub fn recover(root: &Path) -> Result<Option<String>> {
         };
         if current != entry.before && !ours {
             left.push(format!("`{}`", entry.path));
+            continue;
+        }
+        // A file of the run's that was changed since stays as it is: so does the run's record
+        // (written first, put back last), so that `memsafe remove` can still undo that file.
+        if entry.path == record::FILE && !left.is_empty() {
+            kept_record = true;
             continue;
         }
         if current != entry.before {
@@ -329,6 +336,12 @@ pub fn recover(root: &Path) -> Result<Option<String>> {
     }
     if !left.is_empty() {
         words.push_str(&format!("; left {} as they are (changed since)", left.join(", ")));
+    }
+    if kept_record {
+        words.push_str(&format!(
+            "; kept the run's {}, so that `memsafe remove` can still undo them",
+            record::FILE
+        ));
     }
     Ok(Some(words))
 }

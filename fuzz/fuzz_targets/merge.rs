@@ -9,6 +9,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        memsafe::merge::check_round_trip(text);
+        memsafe::sync::check_round_trip(text);
     }
 });

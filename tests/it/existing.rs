@@ -182,10 +182,133 @@ fn values_that_beat_memsafes_are_warned_about() {
             .unwrap();
         let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
         assert!(all.contains("CARGO_BUILD_JOBS=16"), "{command}: {all}");
-        assert!(all.contains("it beats .cargo/config.toml"), "{command}: {all}");
+        assert!(all.contains("it beats the files"), "{command}: {all}");
         assert!(
             all.contains("`build.jobs = 4` in a member's config (a/.cargo/config.toml line 2)"),
             "{command}: {all}"
         );
     }
+}
+
+#[test]
+fn a_stricter_value_set_by_hand_after_memsafe_stays() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    ctx.write(
+        "p/Cargo.toml",
+        &format!(
+            "{}\n[profile.dev]\ndebug = 2  # full please\n",
+            ctx.read("p/Cargo.toml")
+        ),
+    );
+    let hw = ["--ram", "8GiB", "--cpus", "4", "--os", "linux"];
+    let (code, _, stderr) = run(&ctx, "p", &with(&["init", "--yes", "--preset", "safe"], &hw));
+    assert_eq!(code, 0, "{stderr}");
+    let manifest = ctx.read("p/Cargo.toml");
+    assert!(
+        manifest.contains("debug = \"line-tables-only\"  # full please"),
+        "{manifest}"
+    );
+    // The user lowers it further by hand: memsafe keeps it, and says so.
+    ctx.write(
+        "p/Cargo.toml",
+        &manifest.replace("debug = \"line-tables-only\"", "debug = 0"),
+    );
+    let (code, _, stderr) = run(&ctx, "p", &with(&["init", "--yes", "--preset", "safe"], &hw));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        ctx.read("p/Cargo.toml").contains("debug = 0  # full please"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kept your `profile.dev.debug = 0`"), "{stderr}");
+    let (code, _, _) = run(&ctx, "p", &with(&["check"], &hw));
+    assert_eq!(code, 0);
+    // A looser value set by hand is not kept: the preset lowers it again.
+    ctx.write(
+        "p/Cargo.toml",
+        &ctx.read("p/Cargo.toml").replace("debug = 0", "debug = true"),
+    );
+    let (code, _, _) = run(&ctx, "p", &with(&["init", "--yes", "--preset", "safe"], &hw));
+    assert_eq!(code, 0);
+    assert!(ctx.read("p/Cargo.toml").contains("debug = \"line-tables-only\""));
+}
+
+#[test]
+fn the_environment_never_decides_what_goes_into_the_files() {
+    let hw = ["--ram", "8GiB", "--cpus", "4", "--os", "linux"];
+    let plain = TestContext::new();
+    plain.cargo_new("p");
+    let (code, _, _) = run(&plain, "p", &with(&["init", "--yes", "--preset", "safe"], &hw));
+    assert_eq!(code, 0);
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let output = ctx
+        .memsafe("p")
+        .args(with(&["init", "--yes", "--preset", "safe"], &hw))
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
+        .env("CARGO_INCREMENTAL", "0")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(
+        text(&output.stderr).contains("CARGO_PROFILE_DEV_DEBUG=0"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        ctx.read("p/Cargo.toml"),
+        plain.read("p/Cargo.toml"),
+        "the shell changed the files"
+    );
+    let (code, _, _) = run(&ctx, "p", &with(&["check"], &hw));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_finding_outside_cargo_toml_is_reported_not_claimed_fixed() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    ctx.write("p/.cargo/config.toml", "[profile.test]\nopt-level = 1\n");
+    let (code, _, stderr) = run(&ctx, "p", &with(&["init", "--yes", "--fix", "all"], &WINDOWS));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(ctx.read("p/.cargo/config.toml").contains("opt-level = 1"));
+    assert!(
+        stderr.contains("`opt-level = 1` in [profile.test] (.cargo/config.toml line 2): left as it is"),
+        "{stderr}"
+    );
+    let (_, plan, _) = run(&ctx, "p", &with(&["plan"], &WINDOWS));
+    assert!(plan.contains("memsafe's fixes edit Cargo.toml only"), "{plan}");
+}
+
+#[test]
+fn a_key_added_back_after_a_fix_is_the_users() {
+    let ctx = writeup();
+    let original = tree(&ctx);
+    let (code, _, stderr) = run(&ctx, "p", &with(&["init", "--yes", "--fix", "all"], &WINDOWS));
+    assert_eq!(code, 0, "{stderr}");
+    let fixed = ctx.read("p/Cargo.toml");
+    assert!(!fixed.contains("[build]"));
+    ctx.write("p/Cargo.toml", &format!("{fixed}\n[build]\njobs = 7\n"));
+    for _ in 0..2 {
+        let (code, _, stderr) = run(&ctx, "p", &with(&["init", "--yes", "--fix", "all"], &WINDOWS));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            ctx.read("p/Cargo.toml").ends_with("[build]\njobs = 7\n"),
+            "{stderr}"
+        );
+    }
+    let (_, plan, _) = run(&ctx, "p", &with(&["plan"], &WINDOWS));
+    assert!(
+        plan.contains("added back by hand after memsafe took it out"),
+        "{plan}"
+    );
+    let (code, _, stderr) = run(&ctx, "p", &["remove"]);
+    assert_eq!(code, 0, "{stderr}");
+    // The user's jobs = 7 stays; everything else is as it was.
+    let manifest = ctx.read("p/Cargo.toml");
+    assert!(
+        manifest.contains("jobs = 7") && !manifest.contains("jobs = 1"),
+        "{manifest}"
+    );
+    assert_eq!(tree(&ctx).len(), original.len());
 }

@@ -597,3 +597,38 @@ fn a_remove_that_fails_midway_is_finished_by_a_retry() {
     ok(&ctx, &["remove"]);
     assert_eq!(tree(&ctx), start);
 }
+
+/// Killed after Cargo.toml was written, then the user edits Cargo.toml (`cargo add`): the next
+/// command cannot roll that file back, so it keeps the run's record, and `remove` undoes
+/// memsafe's keys there and keeps the user's edit.
+#[cfg(unix)]
+#[test]
+fn a_killed_run_then_an_edit_keeps_the_record_so_remove_can_finish() {
+    let ctx = project();
+    let original = ctx.read("p/Cargo.toml");
+    // Steps: 3 for the journal, then 4 per file (memsafe.toml first, Cargo.toml second).
+    let (mut child, _stderr) = stopped_at(&ctx, &with_hw(&["init", "--yes", "--preset", "safe"]), 12)
+        .expect("the run has this step");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let manifest = ctx.read("p/Cargo.toml");
+    assert!(
+        manifest.contains("line-tables-only"),
+        "Cargo.toml was not written yet: {manifest}"
+    );
+    ctx.write(
+        "p/Cargo.toml",
+        &manifest.replace("[dependencies]", "[dependencies]\nserde = \"1\""),
+    );
+    let (code, output) = run(&ctx, &["remove"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("left `Cargo.toml` as they are") && output.contains("kept the run's memsafe.toml"),
+        "{output}"
+    );
+    assert_eq!(
+        ctx.read("p/Cargo.toml"),
+        original.replace("[dependencies]", "[dependencies]\nserde = \"1\"")
+    );
+    assert!(!ctx.exists("p/memsafe.toml") && !ctx.exists("p/.memsafe-journal"));
+}

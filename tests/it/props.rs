@@ -281,13 +281,13 @@ fn fixture_prefixes_keep_the_invariants() {
         "nextest",
     ] {
         for (_, text) in common::fixtures(folder) {
-            merge::check_round_trip(&text);
+            memsafe::sync::check_round_trip(&text);
             let step = (text.len() / 40).max(1);
             for cut in (0..text.len())
                 .step_by(step)
                 .filter(|&i| text.is_char_boundary(i))
             {
-                merge::check_round_trip(&text[..cut]);
+                memsafe::sync::check_round_trip(&text[..cut]);
             }
         }
     }
