@@ -247,3 +247,32 @@ fn the_confirmation_lists_the_files_and_fits_the_diff_to_the_terminal() {
         assert_eq!(exit_code(&session), 130);
     }
 }
+
+/// A repo configured by hand the popular way: one question lists the fixes, the wrong and slow
+/// ones ticked; unticking one keeps it, and the choice is recorded.
+#[test]
+fn the_fixes_question_ticks_the_wrong_and_slow_ones() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let manifest = ctx.read("p/Cargo.toml");
+    ctx.write(
+        "p/Cargo.toml",
+        &format!("{manifest}\n[build]\njobs = 1\n\n[profile.test]\nopt-level = 1\ncodegen-units = 1\n"),
+    );
+    let mut session = start_with(&ctx, &["--preset", "balanced", "--editor", "none", "--script", "none"], &[]);
+    session.exp_string("Fix these well-known bad recipes?").unwrap();
+    session.exp_string("`[build] jobs` in Cargo.toml").unwrap();
+    session.exp_string("in [profile.test]").unwrap();
+    keys(&mut session, DOWN); // [build] -> [profile.test]
+    keys(&mut session, " "); // untick the test profile
+    keys(&mut session, "\r");
+    session.exp_string("Write these changes?").unwrap();
+    keys(&mut session, "y");
+    session.exp_string("Done").unwrap();
+    session.exp_eof().unwrap();
+    assert_eq!(exit_code(&session), 0);
+    let manifest = ctx.read("p/Cargo.toml");
+    assert!(!manifest.contains("[build]"), "{manifest}");
+    assert!(manifest.contains("opt-level = 1\ncodegen-units = 1"), "{manifest}");
+    assert!(ctx.read("p/memsafe.toml").contains("fixes = [\"build-in-manifest\"]"));
+}
