@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::findings::{Finding, Fix, Status, debug_rank};
+pub(crate) use crate::findings::{Finding, Fix, Status, debug_rank};
 use crate::merge::toml::TomlDoc;
 use crate::owned::FileId;
 use crate::record::{Change, Record};
@@ -760,7 +760,7 @@ static SETTING_NAMES: &str = include_str!("data/rust-analyzer-setting-names.txt"
 
 /// The `rust-analyzer.*` keys of a settings file that rust-analyzer does not know and that are
 /// not old names memsafe renames, with their lines.
-pub fn stale_rust_analyzer_keys(settings: &str) -> Vec<(String, usize)> {
+pub(crate) fn stale_rust_analyzer_keys(settings: &str) -> Vec<(String, usize)> {
     let Ok(doc) = crate::merge::jsonc::JsonDoc::parse(settings) else {
         return Vec::new();
     };

@@ -7,13 +7,13 @@ use std::fmt;
 
 /// A usage error or bad input: exit 2, and nothing was written.
 #[derive(Debug)]
-pub struct UsageError {
+pub(crate) struct UsageError {
     pub message: String,
     pub help: Option<String>,
 }
 
 impl UsageError {
-    pub fn new(message: impl Into<String>) -> UsageError {
+    pub(crate) fn new(message: impl Into<String>) -> UsageError {
         UsageError {
             message: message.into(),
             help: None,
@@ -22,7 +22,7 @@ impl UsageError {
 
     /// Adds a `help:` line saying what to do.
     #[must_use]
-    pub fn with_help(mut self, help: impl Into<String>) -> UsageError {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> UsageError {
         self.help = Some(help.into());
         self
     }
@@ -38,7 +38,7 @@ impl std::error::Error for UsageError {}
 
 /// The user pressed Esc or Ctrl-C at a prompt, or declined to apply: exit 130, quietly.
 #[derive(Debug)]
-pub struct Interrupted;
+pub(crate) struct Interrupted;
 
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,7 +51,7 @@ impl std::error::Error for Interrupted {}
 /// A failure already reported on the output (`memsafe check` found differences): exit 1,
 /// with no further message.
 #[derive(Debug)]
-pub struct Reported;
+pub(crate) struct Reported;
 
 impl fmt::Display for Reported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -62,7 +62,7 @@ impl fmt::Display for Reported {
 impl std::error::Error for Reported {}
 
 /// The exit code for an error.
-pub fn exit_code(error: &anyhow::Error) -> u8 {
+pub(crate) fn exit_code(error: &anyhow::Error) -> u8 {
     if error.chain().any(|cause| cause.is::<Interrupted>()) {
         130
     } else if error.chain().any(|cause| cause.is::<Reported>()) {

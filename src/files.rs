@@ -18,7 +18,7 @@ use crate::render::{self, Templates};
 use crate::sync::{self, Event, Synced};
 
 /// What a run does.
-pub enum Goal<'a> {
+pub(crate) enum Goal<'a> {
     /// Bring every file to this plan.
     Plan(&'a Plan, Overrides),
     /// Give every file back (`memsafe remove`).
@@ -26,22 +26,20 @@ pub enum Goal<'a> {
 }
 
 /// Every change a run makes, memsafe.toml first.
-pub struct Changeset {
+pub(crate) struct Changeset {
     pub changes: Vec<FileChange>,
-    /// The record after the run (`None` after `remove`).
-    pub record: Option<Record>,
     /// What happened, file by file, that the user should hear about.
     pub events: Vec<(String, Event)>,
 }
 
 impl Changeset {
     /// The changes that write something.
-    pub fn pending(&self) -> impl Iterator<Item = &FileChange> {
+    pub(crate) fn pending(&self) -> impl Iterator<Item = &FileChange> {
         self.changes.iter().filter(|c| !c.is_noop())
     }
 
     /// Whether a file of the user's (not memsafe.toml) changes.
-    pub fn touches_user_files(&self) -> bool {
+    pub(crate) fn touches_user_files(&self) -> bool {
         self.pending().any(|c| !c.is_record)
     }
 }
@@ -56,7 +54,7 @@ fn cargo_config_path(root: &Path) -> &'static str {
 }
 
 /// Computes the changeset. Reads files; writes nothing.
-pub fn changeset(
+pub(crate) fn changeset(
     project: &Project,
     goal: &Goal<'_>,
     templates: &Templates,
@@ -267,16 +265,12 @@ pub fn changeset(
             meta: record_meta,
         },
     );
-    Ok(Changeset {
-        changes,
-        record,
-        events,
-    })
+    Ok(Changeset { changes, events })
 }
 
 /// Reads memsafe.toml: `None` when there is none; a usage error naming the line and key when
 /// it is broken or names anything memsafe does not own.
-pub fn load_record(project: &Project) -> Result<Option<Record>> {
+pub(crate) fn load_record(project: &Project) -> Result<Option<Record>> {
     let (_, text) = read_inside(&project.root, record::FILE)?;
     let Some(text) = text else {
         return Ok(None);
@@ -303,7 +297,7 @@ fn bad_file(display: &str, error: &MergeError) -> anyhow::Error {
         .into()
 }
 
-pub fn display(root: &Path, path: &Path) -> String {
+pub(crate) fn display(root: &Path, path: &Path) -> String {
     path.strip_prefix(root)
         .unwrap_or(path)
         .to_string_lossy()
@@ -313,7 +307,7 @@ pub fn display(root: &Path, path: &Path) -> String {
 /// Where `relative` finally leads, checked to stay inside the project: a symlink is followed
 /// only to a target inside the project; a dangling link, or one that leads out, is a usage
 /// error. Returns the path to read and write, and the file's text (`None`: no file).
-pub fn read_inside(root: &Path, relative: &str) -> Result<(PathBuf, Option<String>)> {
+pub(crate) fn read_inside(root: &Path, relative: &str) -> Result<(PathBuf, Option<String>)> {
     let target = resolve_inside(root, relative)?;
     let text = crate::read::read_existing(relative, &target)?;
     Ok((target, text))

@@ -67,7 +67,7 @@ pub struct Finding {
 }
 
 /// The debug level as a number that orders them: 0 none ... 4 full.
-pub fn debug_rank(value: &Value) -> Option<u8> {
+pub(crate) fn debug_rank(value: &Value) -> Option<u8> {
     match value {
         Value::Bool(false) => Some(0),
         Value::Bool(true) => Some(4),

@@ -52,7 +52,7 @@ fn decide(in_git: &InGit) -> Action {
 
 /// After memsafe wrote the script `script` (relative to `root`): on Windows, makes sure git
 /// records its run bit, or says how. Returns a note for the user, if there is one.
-pub fn after_writing_script(root: &Path, script: &Path) -> Option<String> {
+pub(crate) fn after_writing_script(root: &Path, script: &Path) -> Option<String> {
     ensure_run_bit(OsStr::new("git"), root, script, cfg!(windows))
 }
 

@@ -7,29 +7,29 @@
 pub mod calibrate;
 pub mod change;
 pub mod cli;
-pub mod commands;
-pub mod current;
-pub mod error;
-pub mod files;
-pub mod findings;
-pub mod gitmode;
+pub(crate) mod commands;
+pub(crate) mod current;
+pub(crate) mod error;
+pub(crate) mod files;
+pub(crate) mod findings;
+pub(crate) mod gitmode;
 pub mod hardware;
 pub mod lock;
 pub mod merge;
 pub mod owned;
 pub mod plan;
-pub mod preview;
-pub mod project;
-pub mod prompt;
-pub mod read;
+pub(crate) mod preview;
+pub(crate) mod project;
+pub(crate) mod prompt;
+pub(crate) mod read;
 pub mod record;
 pub mod render;
-pub mod session;
+pub(crate) mod session;
 pub mod sync;
-pub mod ui;
+pub(crate) mod ui;
 #[cfg(windows)]
 pub(crate) mod windows;
-pub mod write;
+pub(crate) mod write;
 
 use cli::{Cli, Command};
 

@@ -18,7 +18,7 @@ const MIN_DIFF_LINES: usize = 10;
 
 /// Shows `pending` (the files that change). `at_prompt`: the list first, the memsafe.toml
 /// record as one line, and the diff cut to the terminal's height unless `whole`.
-pub fn show(pending: &[&FileChange], at_prompt: bool, whole: bool) {
+pub(crate) fn show(pending: &[&FileChange], at_prompt: bool, whole: bool) {
     let mut diff = String::new();
     for change in pending {
         if at_prompt && change.is_record {
@@ -63,7 +63,7 @@ fn verb(change: &FileChange) -> &'static str {
 }
 
 /// The list: one line per file, with the keys that change in it.
-pub fn summary(pending: &[&FileChange]) -> String {
+pub(crate) fn summary(pending: &[&FileChange]) -> String {
     let width = pending
         .iter()
         .map(|change| change.display.chars().count())
@@ -90,7 +90,7 @@ pub fn summary(pending: &[&FileChange]) -> String {
 }
 
 /// A few words on what changes in one file: its keys, or what the whole file is.
-pub fn what_changes(change: &FileChange) -> String {
+pub(crate) fn what_changes(change: &FileChange) -> String {
     if change.is_record {
         return "the answers, this machine and how to undo".into();
     }
@@ -120,7 +120,7 @@ pub fn what_changes(change: &FileChange) -> String {
 }
 
 /// The first `budget` lines of `diff`, and how many lines were left out.
-pub fn cut(diff: &str, budget: usize) -> (&str, usize) {
+pub(crate) fn cut(diff: &str, budget: usize) -> (&str, usize) {
     let total = diff.lines().count();
     if total <= budget {
         return (diff, 0);
@@ -135,7 +135,7 @@ pub fn cut(diff: &str, budget: usize) -> (&str, usize) {
 }
 
 /// The diff with added lines green, removed lines red and hunk headers cyan, when `on`.
-pub fn colour(diff: &str, on: bool) -> String {
+pub(crate) fn colour(diff: &str, on: bool) -> String {
     if !on {
         return diff.to_string();
     }

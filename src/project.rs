@@ -15,7 +15,7 @@ use crate::error::UsageError;
 
 /// The project memsafe configures.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Project {
+pub(crate) struct Project {
     /// The folder of the root manifest.
     pub root: PathBuf,
     /// The folder of the package the search started in, when it differs from the root.
@@ -24,7 +24,7 @@ pub struct Project {
 
 /// A usage error unless `start` is a folder: the first thing to check, before asking for a
 /// terminal or reading anything.
-pub fn check_start(start: &Path) -> Result<()> {
+pub(crate) fn check_start(start: &Path) -> Result<()> {
     if start.is_dir() {
         return Ok(());
     }
@@ -39,7 +39,7 @@ pub fn check_start(start: &Path) -> Result<()> {
 }
 
 /// Finds the project that `start` belongs to.
-pub fn find(start: &Path) -> Result<Project> {
+pub(crate) fn find(start: &Path) -> Result<Project> {
     check_start(start)?;
     let start =
         std::path::absolute(start).with_context(|| format!("cannot resolve `{}`", start.display()))?;

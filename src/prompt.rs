@@ -15,26 +15,26 @@ use crate::error::Interrupted;
 use crate::ui;
 
 /// What an interrupted prompt says.
-pub const CANCELLED: &str = "Cancelled; nothing was written.";
+pub(crate) const CANCELLED: &str = "Cancelled; nothing was written.";
 use crate::plan::{Answers, Editor, Editors, Preset, Scripts};
 
 /// Whether there is someone to ask: the answers are read from stdin and the questions drawn
 /// on stderr, so stdout may be a pipe or a file (`memsafe init | tee log` asks).
-pub fn can_ask() -> bool {
+pub(crate) fn can_ask() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// Which answers came from flags, and so are not asked.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Given {
+pub(crate) struct Given {
     pub preset: bool,
     pub editors: bool,
     pub scripts: bool,
 }
 
 /// Asks every question that no flag answered.
-pub fn ask(defaults: Answers, given: Given) -> Result<Answers> {
+pub(crate) fn ask(defaults: Answers, given: Given) -> Result<Answers> {
     restore_cursor_on_ctrl_c();
     let theme = Look::default();
     let mut answers = defaults;
@@ -92,7 +92,7 @@ pub fn ask(defaults: Answers, given: Given) -> Result<Answers> {
 
 /// Asks which fixes to make, one row per finding memsafe can fix; on by default: the plainly
 /// wrong and the slow ones, off: matters of taste.
-pub fn ask_fixes(findings: &[crate::current::Finding]) -> Result<crate::plan::Fixes> {
+pub(crate) fn ask_fixes(findings: &[crate::current::Finding]) -> Result<crate::plan::Fixes> {
     use crate::current::Status;
     let fixable: Vec<&crate::current::Finding> = findings.iter().filter(|f| f.fix.is_some()).collect();
     if fixable.is_empty() {
@@ -123,7 +123,7 @@ pub fn ask_fixes(findings: &[crate::current::Finding]) -> Result<crate::plan::Fi
 }
 
 /// Asks whether to write the changes shown.
-pub fn confirm_write() -> Result<bool> {
+pub(crate) fn confirm_write() -> Result<bool> {
     let theme = Look::default();
     let answer = answered(
         Confirm::with_theme(&theme)

@@ -12,7 +12,7 @@ const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// Reads a file memsafe will edit: `None` when it does not exist; a usage error when it is a
 /// folder, too large, or not UTF-8.
-pub fn read_existing(shown: &str, path: &Path) -> Result<Option<String>> {
+pub(crate) fn read_existing(shown: &str, path: &Path) -> Result<Option<String>> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),

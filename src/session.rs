@@ -18,7 +18,7 @@ use crate::record::{self, Record};
 use crate::{files, lock, ui, write};
 
 /// An open project.
-pub struct Session {
+pub(crate) struct Session {
     pub project: Project,
     pub record: Option<Record>,
     _lock: Option<ProjectLock>,
@@ -26,7 +26,7 @@ pub struct Session {
 
 /// The folder memsafe starts from: `--dir`, else the current folder; checked to be a folder
 /// before anything else is looked at.
-pub fn start_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
+pub(crate) fn start_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
     let start = match dir {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("cannot read the current folder")?,
@@ -38,7 +38,7 @@ pub fn start_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
 impl Session {
     /// Finds the project; for a command that writes (`writes`), takes the lock and rolls back
     /// a run that was interrupted; then reads the record.
-    pub fn open(dir: Option<&PathBuf>, writes: bool) -> Result<Session> {
+    pub(crate) fn open(dir: Option<&PathBuf>, writes: bool) -> Result<Session> {
         let project = project::find(&start_dir(dir)?)?;
         let lock = if writes {
             let lock = lock::acquire(&project.root)?;
@@ -64,12 +64,12 @@ impl Session {
         })
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.project.root
     }
 
     /// The record, or the error that says to run `memsafe init` first.
-    pub fn require_record(&self) -> Result<&Record> {
+    pub(crate) fn require_record(&self) -> Result<&Record> {
         self.record.as_ref().ok_or_else(|| {
             UsageError::new(format!(
                 "no {} in `{}`",
@@ -84,7 +84,7 @@ impl Session {
 
 /// The answers given as flags (each `None` or empty when not given).
 #[derive(Clone, Copy, Default)]
-pub struct Flags<'a> {
+pub(crate) struct Flags<'a> {
     pub preset: Option<Preset>,
     pub editor: &'a [Editor],
     pub script: Option<Scripts>,
@@ -93,7 +93,7 @@ pub struct Flags<'a> {
 }
 
 /// Everything a plan is computed from.
-pub struct Inputs {
+pub(crate) struct Inputs {
     pub answers: Answers,
     pub hardware: Hardware,
     pub overrides: Overrides,
@@ -106,7 +106,7 @@ impl Inputs {
     /// Flags win over the record, the record over what the project shows, that over the
     /// defaults. In team mode the plan is for the recorded machine (flags replace its fields);
     /// otherwise for this machine (flags replace detection).
-    pub fn resolve(
+    pub(crate) fn resolve(
         flags: Flags<'_>,
         hardware_flags: &HardwareArgs,
         record: Option<&Record>,
@@ -144,7 +144,7 @@ impl Inputs {
         }
     }
 
-    pub fn plan(&self) -> crate::plan::Plan {
+    pub(crate) fn plan(&self) -> crate::plan::Plan {
         crate::plan::Plan::compute_full(
             &self.hardware,
             &self.answers,
@@ -156,7 +156,7 @@ impl Inputs {
 }
 
 /// This machine, with the fields given as flags replaced.
-pub fn detect(args: &HardwareArgs) -> Hardware {
+pub(crate) fn detect(args: &HardwareArgs) -> Hardware {
     let overrides = hardware::Overrides {
         memory_bytes: args.ram,
         logical_cpus: args.cpus,
@@ -177,7 +177,7 @@ fn detect_editors(root: &Path) -> Editors {
 }
 
 /// The recorded (team) hardware, with the fields given as flags replaced.
-pub fn recorded_with_flags(recorded: &Hardware, args: &HardwareArgs) -> Hardware {
+pub(crate) fn recorded_with_flags(recorded: &Hardware, args: &HardwareArgs) -> Hardware {
     let mut hardware = recorded.clone();
     if let Some(bytes) = args.ram {
         hardware.memory_bytes = bytes;

@@ -31,7 +31,7 @@ pub enum ColorChoice {
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 
 /// Sets the output level and colours from the global flags and `NO_COLOR`, once, at start.
-pub fn configure(quiet: bool, verbose: bool, color: ColorChoice, no_color_env: bool) {
+pub(crate) fn configure(quiet: bool, verbose: bool, color: ColorChoice, no_color_env: bool) {
     LEVEL.store(
         if quiet {
             0
@@ -61,12 +61,12 @@ pub fn configure(quiet: bool, verbose: bool, color: ColorChoice, no_color_env: b
 }
 
 /// `--quiet` was given.
-pub fn is_quiet() -> bool {
+pub(crate) fn is_quiet() -> bool {
     LEVEL.load(Ordering::Relaxed) == 0
 }
 
 /// `--verbose` was given.
-pub fn is_verbose() -> bool {
+pub(crate) fn is_verbose() -> bool {
     LEVEL.load(Ordering::Relaxed) == 2
 }
 
@@ -78,7 +78,7 @@ static DATA_ERROR: std::sync::OnceLock<std::io::Error> = std::sync::OnceLock::ne
 /// Data on stdout. A closed pipe (`memsafe plan | head`) is not an error: the reader has all
 /// it wanted, as ripgrep and cargo treat it. Any other failure (a full disk, `> /dev/full`) is
 /// kept, and [`data_written`] turns it into the command's error at the end.
-pub fn data(text: impl Display) {
+pub(crate) fn data(text: impl Display) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = write!(stdout, "{text}").and_then(|()| stdout.flush())
@@ -89,7 +89,7 @@ pub fn data(text: impl Display) {
 }
 
 /// An error (exit 1) when some data could not be written to stdout.
-pub fn data_written() -> anyhow::Result<()> {
+pub(crate) fn data_written() -> anyhow::Result<()> {
     match DATA_ERROR.get() {
         Some(error) => Err(anyhow::anyhow!("cannot write the output: {error}")),
         None => Ok(()),
@@ -97,7 +97,7 @@ pub fn data_written() -> anyhow::Result<()> {
 }
 
 /// `    Verb message`, cargo style, on stderr (not with `--quiet`).
-pub fn status(verb: &str, message: impl Display) {
+pub(crate) fn status(verb: &str, message: impl Display) {
     if is_quiet() {
         return;
     }
@@ -105,12 +105,12 @@ pub fn status(verb: &str, message: impl Display) {
 }
 
 /// `warning: message` on stderr.
-pub fn warn(message: impl Display) {
+pub(crate) fn warn(message: impl Display) {
     stderr_line!("{}: {message}", style("warning").yellow().bold());
 }
 
 /// `note: message` on stderr (not with `--quiet`).
-pub fn note(message: impl Display) {
+pub(crate) fn note(message: impl Display) {
     if is_quiet() {
         return;
     }
@@ -118,7 +118,7 @@ pub fn note(message: impl Display) {
 }
 
 /// A plain line on stderr (not with `--quiet`).
-pub fn line(message: impl Display) {
+pub(crate) fn line(message: impl Display) {
     if is_quiet() {
         return;
     }
@@ -126,24 +126,24 @@ pub fn line(message: impl Display) {
 }
 
 /// The one line an interrupted prompt prints, on stderr, even with `--quiet`.
-pub fn cancelled(message: impl Display) {
+pub(crate) fn cancelled(message: impl Display) {
     stderr_line!("{message}");
 }
 
 /// A line of another program's output (cargo's warnings and errors), on stderr, always.
-pub fn passthrough(line: impl Display) {
+pub(crate) fn passthrough(line: impl Display) {
     stderr_line!("{line}");
 }
 
 /// A detail only `--verbose` shows, on stderr.
-pub fn detail(message: impl Display) {
+pub(crate) fn detail(message: impl Display) {
     if is_verbose() {
         stderr_line!("{}: {message}", style("info").dim());
     }
 }
 
 /// Prints an error once, cargo style: `error: ...`, its causes, and a `help:` line.
-pub fn report(error: &anyhow::Error) {
+pub(crate) fn report(error: &anyhow::Error) {
     if error
         .chain()
         .any(|cause| cause.is::<Interrupted>() || cause.is::<Reported>())

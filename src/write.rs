@@ -30,7 +30,7 @@ use crate::owned::FileId;
 use crate::record::{self, hash};
 
 /// The journal's file name, at the project root.
-pub const JOURNAL: &str = ".memsafe-journal";
+pub(crate) const JOURNAL: &str = ".memsafe-journal";
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +56,7 @@ struct JournalEntry {
 
 /// Checks that every change can be written: the folder exists or can be made, is writable,
 /// and the target is not a folder or read-only.
-pub fn preflight(changes: &[&FileChange]) -> Result<()> {
+pub(crate) fn preflight(changes: &[&FileChange]) -> Result<()> {
     for change in changes {
         let target = &change.path;
         if target.is_dir() {
@@ -140,7 +140,7 @@ impl Drop for SigintGuard {
 }
 
 /// Writes every change that is not a no-op, under the commit protocol above.
-pub fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
+pub(crate) fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
     let pending: Vec<&FileChange> = changes.iter().filter(|c| !c.is_noop()).collect();
     if pending.is_empty() {
         return Ok(());
@@ -255,7 +255,7 @@ fn rollback(root: &Path, done: &[&FileChange]) -> Vec<String> {
 
 /// Rolls back a run that died between its journal and its commit. Returns what it did, for
 /// the user; `None` when there was no journal.
-pub fn recover(root: &Path) -> Result<Option<String>> {
+pub(crate) fn recover(root: &Path) -> Result<Option<String>> {
     // The temporary files of a write that was cut short, journal or not (the lock is held).
     for folder in std::iter::once(root.to_path_buf()).chain(
         FileId::ALL
@@ -347,7 +347,7 @@ pub fn recover(root: &Path) -> Result<Option<String>> {
 }
 
 /// Whether a journal waits for [`recover`].
-pub fn journal_exists(root: &Path) -> bool {
+pub(crate) fn journal_exists(root: &Path) -> bool {
     root.join(JOURNAL).exists()
 }
 

@@ -12,7 +12,7 @@ use crate::session::{Flags, Inputs, Session};
 use crate::{calibrate, ui};
 
 /// `memsafe calibrate`: measure, record, and re-plan from the measurements.
-pub fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
+pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
     let project = &session.project;

@@ -15,7 +15,7 @@ use crate::sync::Event;
 use crate::ui;
 
 /// `memsafe check`.
-pub fn check(args: &CheckArgs) -> Result<()> {
+pub(crate) fn check(args: &CheckArgs) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), false)?;
     let record = session.require_record()?;
     let mut differences = Vec::new();

@@ -9,7 +9,7 @@ use crate::session::{Flags, Inputs, Session, start_dir};
 use crate::{prompt, record, ui};
 
 /// `memsafe init`.
-pub fn init(args: &InitArgs) -> Result<()> {
+pub(crate) fn init(args: &InitArgs) -> Result<()> {
     // The folder first: a wrong `--dir` is the first thing to hear about.
     start_dir(args.dir.as_ref())?;
     let interactive = !args.yes && prompt::can_ask();

@@ -3,12 +3,12 @@
 //! [`Plan::compute_full`](crate::plan::Plan::compute_full), the changeset
 //! ([`crate::files::changeset`]) and [`finish`].
 
-pub mod calibrate;
-pub mod check;
-pub mod init;
-pub mod plan;
-pub mod regen;
-pub mod remove;
+pub(crate) mod calibrate;
+pub(crate) mod check;
+pub(crate) mod init;
+pub(crate) mod plan;
+pub(crate) mod regen;
+pub(crate) mod remove;
 
 use anyhow::Result;
 

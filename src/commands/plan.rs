@@ -10,7 +10,7 @@ use crate::session::{Flags, Inputs, Session, start_dir};
 use crate::ui;
 
 /// `memsafe plan`.
-pub fn plan(args: &PlanArgs) -> Result<()> {
+pub(crate) fn plan(args: &PlanArgs) -> Result<()> {
     let start = start_dir(args.dir.as_ref())?;
     // In a configured project the recorded answers and pins apply; outside one, the defaults.
     let session = match project::find(&start) {
@@ -48,7 +48,7 @@ pub fn plan(args: &PlanArgs) -> Result<()> {
 }
 
 /// The plan in words: hardware, then every value with its reason.
-pub fn plan_text(plan: &Plan) -> String {
+pub(crate) fn plan_text(plan: &Plan) -> String {
     use std::fmt::Write;
     let hardware = &plan.hardware;
     let mut out = String::new();

@@ -55,7 +55,7 @@ fn describe(value: Option<&String>) -> String {
 }
 
 /// `memsafe regen`.
-pub fn regen(args: &RegenArgs) -> Result<()> {
+pub(crate) fn regen(args: &RegenArgs) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
     let inputs = Inputs::resolve(

@@ -14,7 +14,7 @@ use crate::render::Templates;
 use crate::session::Session;
 
 /// `memsafe remove`.
-pub fn remove(args: &RemoveArgs) -> Result<()> {
+pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     if session.record.is_none() {
         return Err(UsageError::new(format!(

@@ -6,15 +6,15 @@ use std::process::{Command, Output, Stdio};
 use memsafe::hardware::{Hardware, MemorySource, Os};
 use memsafe::plan::{Answers, Plan, Preset};
 
-pub const GIB: u64 = 1 << 30;
+pub(crate) const GIB: u64 = 1 << 30;
 
 /// The folder of the copied real-world fixtures.
-pub fn fixtures_dir() -> PathBuf {
+pub(crate) fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// Every file of one fixture folder, sorted, as (file name, text).
-pub fn fixtures(folder: &str) -> Vec<(String, String)> {
+pub(crate) fn fixtures(folder: &str) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(fixtures_dir().join(folder))
         .unwrap()
         .map(|entry| {
@@ -28,7 +28,7 @@ pub fn fixtures(folder: &str) -> Vec<(String, String)> {
 }
 
 /// Fixed hardware, never the host's.
-pub fn hardware(gib: f64, cpus: u32, os: Os) -> Hardware {
+pub(crate) fn hardware(gib: f64, cpus: u32, os: Os) -> Hardware {
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -46,7 +46,7 @@ pub fn hardware(gib: f64, cpus: u32, os: Os) -> Hardware {
     }
 }
 
-pub fn plan(gib: f64, cpus: u32, preset: Preset) -> Plan {
+pub(crate) fn plan(gib: f64, cpus: u32, preset: Preset) -> Plan {
     Plan::compute(
         &hardware(gib, cpus, Os::Linux),
         &Answers {
@@ -57,7 +57,7 @@ pub fn plan(gib: f64, cpus: u32, preset: Preset) -> Plan {
 }
 
 /// Runs `f` with insta writing to the top-level `snapshots/` folder.
-pub fn snapshots<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn snapshots<R>(f: impl FnOnce() -> R) -> R {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
     settings.set_prepend_module_to_snapshot(false);
@@ -65,38 +65,38 @@ pub fn snapshots<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// A temporary folder to run memsafe and cargo in.
-pub struct TestContext {
+pub(crate) struct TestContext {
     pub dir: tempfile::TempDir,
 }
 
 impl TestContext {
-    pub fn new() -> TestContext {
+    pub(crate) fn new() -> TestContext {
         TestContext {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    pub fn path(&self, relative: &str) -> PathBuf {
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)
     }
 
-    pub fn write(&self, relative: &str, text: &str) -> &TestContext {
+    pub(crate) fn write(&self, relative: &str, text: &str) -> &TestContext {
         let path = self.path(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
         self
     }
 
-    pub fn read(&self, relative: &str) -> String {
+    pub(crate) fn read(&self, relative: &str) -> String {
         std::fs::read_to_string(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
     }
 
-    pub fn exists(&self, relative: &str) -> bool {
+    pub(crate) fn exists(&self, relative: &str) -> bool {
         self.path(relative).exists()
     }
 
     /// A package as `cargo new --lib` makes it (offline, no git).
-    pub fn cargo_new(&self, relative: &str) -> &TestContext {
+    pub(crate) fn cargo_new(&self, relative: &str) -> &TestContext {
         let output = Command::new("cargo")
             .args(["new", "--lib", "--vcs", "none", "--offline", "--quiet"])
             .arg(self.path(relative))
@@ -111,7 +111,7 @@ impl TestContext {
     }
 
     /// The memsafe binary, run in `relative`, without a terminal.
-    pub fn memsafe(&self, relative: &str) -> Command {
+    pub(crate) fn memsafe(&self, relative: &str) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_memsafe"));
         command
             .current_dir(self.path(relative))
@@ -121,7 +121,7 @@ impl TestContext {
     }
 
     /// Every file, folder and link under the test folder (but `target/`), with its bytes.
-    pub fn snapshot_tree(&self) -> Vec<(PathBuf, Vec<u8>)> {
+    pub(crate) fn snapshot_tree(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
         let mut stack = vec![self.dir.path().to_path_buf()];
         while let Some(dir) = stack.pop() {
@@ -149,7 +149,7 @@ impl TestContext {
     }
 
     /// `cargo` in `relative`, offline.
-    pub fn cargo(&self, relative: &str, args: &[&str]) -> Output {
+    pub(crate) fn cargo(&self, relative: &str, args: &[&str]) -> Output {
         Command::new("cargo")
             .args(args)
             .arg("--offline")
@@ -162,12 +162,12 @@ impl TestContext {
     }
 }
 
-pub fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The unified diff between two texts, for snapshots.
-pub fn diff(name: &str, before: &str, after: &str) -> String {
+pub(crate) fn diff(name: &str, before: &str, after: &str) -> String {
     memsafe::change::FileChange {
         path: PathBuf::from(name),
         display: name.to_string(),

@@ -259,7 +259,11 @@ fn the_fixes_question_ticks_the_wrong_and_slow_ones() {
         "p/Cargo.toml",
         &format!("{manifest}\n[build]\njobs = 1\n\n[profile.test]\nopt-level = 1\ncodegen-units = 1\n"),
     );
-    let mut session = start_with(&ctx, &["--preset", "balanced", "--editor", "none", "--script", "none"], &[]);
+    let mut session = start_with(
+        &ctx,
+        &["--preset", "balanced", "--editor", "none", "--script", "none"],
+        &[],
+    );
     session.exp_string("Fix these well-known bad recipes?").unwrap();
     session.exp_string("`[build] jobs` in Cargo.toml").unwrap();
     session.exp_string("in [profile.test]").unwrap();
@@ -273,6 +277,12 @@ fn the_fixes_question_ticks_the_wrong_and_slow_ones() {
     assert_eq!(exit_code(&session), 0);
     let manifest = ctx.read("p/Cargo.toml");
     assert!(!manifest.contains("[build]"), "{manifest}");
-    assert!(manifest.contains("opt-level = 1\ncodegen-units = 1"), "{manifest}");
-    assert!(ctx.read("p/memsafe.toml").contains("fixes = [\"build-in-manifest\"]"));
+    assert!(
+        manifest.contains("opt-level = 1\ncodegen-units = 1"),
+        "{manifest}"
+    );
+    assert!(
+        ctx.read("p/memsafe.toml")
+            .contains("fixes = [\"build-in-manifest\"]")
+    );
 }
