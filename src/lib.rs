@@ -4,6 +4,7 @@
 //! promise. The core (`plan`, `render`, `merge`, `change`) is pure; detection (`hardware`,
 //! `project`), prompts (`prompt`), printing (`ui`) and writing (`write`) sit at the edges.
 
+pub mod answers;
 pub mod calibrate;
 pub mod change;
 pub mod cli;
