@@ -57,6 +57,9 @@ pub struct Setting {
     /// Added back by hand after a fix of memsafe's took it out: the user's, left alone.
     #[serde(skip)]
     pub readded: bool,
+    /// Taken out by a fix of memsafe's (the value is the recorded original).
+    #[serde(skip)]
+    pub taken_out: bool,
 }
 
 /// What [`lookup`] finds.
@@ -64,6 +67,7 @@ struct Found {
     value: Value,
     line: Option<usize>,
     readded: bool,
+    taken_out: bool,
 }
 
 /// The repo's settings and findings.
@@ -113,7 +117,7 @@ fn path_of(dotted: &str) -> Vec<String> {
 fn lookup(text: &str, dotted: &str, owned: Option<&crate::record::FileRecord>) -> Option<Found> {
     let path = path_of(dotted);
     let doc = TomlDoc::parse(text).ok()?;
-    let line = line_of(text, path.last()?);
+    let line = line_at(text, &path);
     let here = doc.get(&path).map(|found| found.value);
     if let Some(key) = owned.and_then(|f| f.keys.iter().find(|k| k.path == path)) {
         // Changed by hand since memsafe wrote it (or added back after a fix): that is the
@@ -128,6 +132,7 @@ fn lookup(text: &str, dotted: &str, owned: Option<&crate::record::FileRecord>) -
                 value,
                 line,
                 readded: key.change == Change::Delete,
+                taken_out: false,
             });
         }
         let original = key.original.as_deref()?;
@@ -147,39 +152,47 @@ fn lookup(text: &str, dotted: &str, owned: Option<&crate::record::FileRecord>) -
             }
             Change::Rename => None,
         }?;
-        let line = if key.change == Change::Delete { None } else { line };
+        let taken_out = key.change == Change::Delete;
+        let line = if taken_out { None } else { line };
         return Some(Found {
             value,
             line,
             readded: false,
+            taken_out,
         });
     }
     here.map(|value| Found {
         value,
         line,
         readded: false,
+        taken_out: false,
     })
 }
 
-/// The first line that sets `key` (`key =`, `key=`), for messages.
-fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            let trimmed = line.trim_start().trim_start_matches('"');
-            trimmed.starts_with(key)
-                && trimmed[key.len()..]
-                    .trim_start_matches('"')
-                    .trim_start()
-                    .starts_with('=')
-        })
-        .map(|i| i + 1)
-}
-
+/// A value as TOML shows it: strings quoted.
 fn show(value: &Value) -> String {
     match value {
         Value::String(s) => format!("\"{s}\""),
         other => other.to_string(),
     }
+}
+
+/// The line of the value at `path` in `text`, for messages (from the parser's spans, so a
+/// `debug` under `[profile.release]` is never taken for `[profile.dev]`'s).
+fn line_at(text: &str, path: &[String]) -> Option<usize> {
+    let (_, body) = crate::merge::text::Shape::of(text);
+    let document = toml_edit::Document::parse(body.as_str()).ok()?;
+    let mut table: &dyn toml_edit::TableLike = document.as_table();
+    let (key, parents) = path.split_last()?;
+    for name in parents {
+        table = match table.get(name)? {
+            toml_edit::Item::Table(child) => child,
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(child)) => child,
+            _ => return None,
+        };
+    }
+    let span = table.get(key)?.span()?;
+    Some(crate::merge::line_column(&body, span.start).0)
 }
 
 impl Current {
@@ -223,6 +236,7 @@ impl Current {
                         },
                         in_repo: true,
                         readded: found.readded,
+                        taken_out: found.taken_out,
                     });
                 }
             }
@@ -290,6 +304,7 @@ impl Current {
                         source,
                         in_repo: root_config,
                         readded: false,
+                        taken_out: false,
                     });
                 }
             }
@@ -324,6 +339,7 @@ impl Current {
                 },
                 in_repo: false,
                 readded: false,
+                taken_out: false,
             });
             current.findings.push(Finding {
                 status: Status::Overrides,
@@ -380,8 +396,10 @@ impl Current {
             }
         };
         for profile in ["dev", "test"] {
+            // Once taken out, it stays out whatever OS the next run is on, so that a committed
+            // Cargo.toml does not change with the teammate who runs memsafe.
             if let Some(split) = self.repo(&format!("profile.{profile}.split-debuginfo")).cloned()
-                && texts.windows
+                && (texts.windows || split.taken_out)
                 && matches!(split.value.as_str(), Some("off" | "unpacked"))
             {
                 let (fix, why) = fixable(&split, Fix::SplitDebuginfo);

@@ -71,7 +71,9 @@ pub(crate) fn changeset(
     let recorded = previous.map(|r| r.files.as_slice()).unwrap_or_default();
 
     // The files to look at: each file's current path, and any other path a record names.
-    let mut targets: Vec<(FileId, String, bool)> = Vec::new();
+    // Each target: the file, its path, whether the plan applies to it, and the record entry
+    // that describes it (its own, or the other name's when the user renamed the file).
+    let mut targets: Vec<(FileId, String, bool, Option<&FileRecord>)> = Vec::new();
     for id in FileId::ALL {
         let current = if id == FileId::CargoConfig {
             cargo_config_path(root)
@@ -79,22 +81,46 @@ pub(crate) fn changeset(
             id.path()
         };
         let active = matches!(goal, Goal::Plan(..));
-        if active || recorded.iter().any(|f| f.path == current) {
-            targets.push((id, current.to_string(), active));
+        let own = recorded.iter().find(|f| f.path == current);
+        // `.cargo/config` renamed to `.cargo/config.toml` (as cargo's warning asks) or back:
+        // the record of the old name, whose file is gone, describes the new one.
+        let renamed = own.is_none().then(|| {
+            recorded.iter().find(|f| {
+                f.path != current && FileId::from_path(&f.path) == Some(id) && !root.join(&f.path).exists()
+            })
+        });
+        let previous = own.or(renamed.flatten());
+        if active || previous.is_some() {
+            targets.push((id, current.to_string(), active, previous));
         }
-        for other in recorded
-            .iter()
-            .filter(|f| f.path != current && FileId::from_path(&f.path) == Some(id))
-        {
-            targets.push((id, other.path.clone(), false));
+        for other in recorded.iter().filter(|f| {
+            f.path != current
+                && FileId::from_path(&f.path) == Some(id)
+                && previous.is_none_or(|p| p.path != f.path)
+        }) {
+            targets.push((id, other.path.clone(), false, Some(other)));
+        }
+    }
+    // Two managed names that lead to one file (a link) would be edited twice.
+    let mut seen: Vec<(PathBuf, String)> = Vec::new();
+    for (_, path, _, _) in &targets {
+        let full = root.join(path);
+        if let Ok(canonical) = full.canonicalize() {
+            if let Some((_, other)) = seen.iter().find(|(c, _)| *c == canonical) {
+                return Err(UsageError::new(format!(
+                    "`{other}` and `{path}` are the same file (a link): memsafe cannot manage it twice; \
+                     nothing was written"
+                ))
+                .into());
+            }
+            seen.push((canonical, path.clone()));
         }
     }
 
     let mut changes = Vec::new();
     let mut events = Vec::new();
     let mut files: Vec<FileRecord> = Vec::new();
-    for (id, path, active) in targets {
-        let previous_file = recorded.iter().find(|f| f.path == path);
+    for (id, path, active, previous_file) in targets {
         let (full, before) = read_inside(root, &path)?;
         let synced = match id.format() {
             Format::Script { .. } => {
@@ -172,10 +198,14 @@ pub(crate) fn changeset(
             diffs,
         } = synced;
         events.extend(file_events.into_iter().map(|e| (path.clone(), e)));
+        // The fix took `jobs` out of Cargo.toml's `[build]` in this run, and other keys stay.
+        let took_jobs = diffs
+            .iter()
+            .any(|d| d.key == "build.jobs" && d.before.is_some() && d.after.is_none());
         if id == FileId::Manifest
+            && took_jobs
             && let Some(after) = &after
             && crate::merge::toml::TomlDoc::parse(after).is_ok_and(|d| d.table_exists(&["build".to_string()]))
-            && before.as_deref().is_some_and(|b| b != after)
         {
             events.push((
                 path.clone(),
@@ -339,9 +369,11 @@ fn resolve_inside(root: &Path, relative: &str) -> Result<PathBuf> {
                 let canonical = current
                     .canonicalize()
                     .with_context(|| format!("cannot resolve `{relative}`"))?;
-                if !canonical.starts_with(&canonical_root) {
+                if !canonical.starts_with(&canonical_root)
+                    || canonical.starts_with(canonical_root.join(".git"))
+                {
                     return Err(outside(&format!(
-                        "leads to `{}`, outside the project",
+                        "leads to `{}`, outside the project's own files",
                         canonical.display()
                     )));
                 }

@@ -117,6 +117,9 @@ impl Hardware {
     }
 }
 
+/// The most memory memsafe plans for: 1 PiB (larger figures are typos, and overflow sums).
+pub const MAX_MEMORY_BYTES: u64 = 1 << 50;
+
 /// Values that replace detection (from `--ram`, `--cpus`, `--os`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Overrides {

@@ -466,7 +466,7 @@ impl Plan {
         }
         reason(
             "profile.dev.codegen-units",
-            "cargo's default (256)".into(),
+            "cargo's defaults (256; 16 in release)".into(),
             "not written: fewer codegen units save no memory (measured: codegen-units = 2 took 9% \
              more memory) and opt-level 1 + codegen-units 1 cost 77% more build time (docs/measurements.md M2)"
                 .into(),

@@ -82,6 +82,25 @@ pub(crate) fn find(start: &Path) -> Result<Project> {
             .with_help("point `package.workspace` at the workspace root's folder, or remove the key")
             .into());
         }
+        // cargo itself refuses a root that is not a workspace taking this package in
+        // ("root of a workspace inferred but wasn't a root"): so does memsafe, which would
+        // otherwise write into another project.
+        let root_manifest = read_manifest(&root)?;
+        let member = root_manifest.get("workspace").is_some_and(|workspace| {
+            package_dir
+                .strip_prefix(&root)
+                .is_ok_and(|relative| is_member(workspace, relative))
+        });
+        if !member {
+            return Err(UsageError::new(format!(
+                "`package.workspace = \"{path}\"` in `{}` names `{}`, which is not a workspace that \
+                 has this package as a member",
+                package_dir.join("Cargo.toml").display(),
+                root.display()
+            ))
+            .with_help("point `package.workspace` at the workspace root's folder, or remove the key")
+            .into());
+        }
         return Ok(Project {
             root,
             member: Some(package_dir),

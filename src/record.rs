@@ -494,12 +494,26 @@ fn validate(
     count("overrides", "test_threads", record.overrides.test_threads)?;
     count("plan", "jobs", Some(record.plan.jobs))?;
     count("plan", "test_threads", Some(record.plan.test_threads))?;
-    if record.hardware.memory_bytes == 0 || record.hardware.logical_cpus == 0 {
+    // The bounds `--ram` and `--cpus` have: a machine, not an overflow.
+    let memory = record.hardware.memory_bytes;
+    if memory == 0 || memory > crate::hardware::MAX_MEMORY_BYTES {
         return Err(RecordError {
             line: table_line("hardware", "memory_bytes"),
-            key: "hardware".into(),
-            message: "must name a machine with memory and CPUs".into(),
+            key: "hardware.memory_bytes".into(),
+            message: format!("is {memory}: it must be a machine's memory in bytes, 1 to 2^50"),
         });
+    }
+    for (key, cpus) in [
+        ("logical_cpus", record.hardware.logical_cpus),
+        ("physical_cpus", record.hardware.physical_cpus),
+    ] {
+        if !(1..=4096).contains(&cpus) {
+            return Err(RecordError {
+                line: table_line("hardware", key),
+                key: format!("hardware.{key}"),
+                message: format!("is {cpus}: it must be 1 to 4096"),
+            });
+        }
     }
     let registry = owned::registry();
     let mut seen: Vec<FileId> = Vec::new();

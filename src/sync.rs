@@ -123,10 +123,6 @@ impl Doc {
     }
 }
 
-fn text(value: &Value) -> String {
-    value.to_string()
-}
-
 /// Whether anything but comments that memsafe wrote itself is in `text`: a comment of the
 /// user's keeps a file memsafe created.
 fn has_user_comments(text: &str, own_header: &str) -> bool {
@@ -203,7 +199,7 @@ pub fn keyed(
                     path: key.path.clone(),
                     change: Change::Set,
                     original: None,
-                    written: Some(self::text(&written)),
+                    written: Some(text_of(&written)),
                     ..KeyRecord::default()
                 });
             }
@@ -256,7 +252,7 @@ pub fn keyed(
                 path: vec![rename.to],
                 change: Change::Rename,
                 original: Some(rename.original),
-                written: Some(text(&rename.value)),
+                written: Some(text_of(&rename.value)),
                 from: Some(rename.from),
                 ..KeyRecord::default()
             });
@@ -306,7 +302,7 @@ pub fn keyed(
                     path: key.path.clone(),
                     change: Change::Set,
                     original,
-                    written: Some(text(&written)),
+                    written: Some(text_of(&written)),
                     container,
                     ..KeyRecord::default()
                 });

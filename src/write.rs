@@ -193,7 +193,7 @@ pub(crate) fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
     let result = match failure {
         None => Ok(()),
         Some(error) => {
-            let failed = rollback(root, &done);
+            let failed = rollback(&done);
             // The last one is the write that failed.
             let written: Vec<String> = done
                 .iter()
@@ -202,8 +202,14 @@ pub(crate) fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
                 .collect();
             let failing = done.last().map_or_else(String::new, |c| c.display.clone());
             if !failed.is_empty() {
-                // The journal stays: the next memsafe command finishes the rollback.
+                // The journal stays: the next memsafe command finishes the rollback. Files stay
+                // written, so this is no "interrupted, nothing written" (130) either.
                 drop(guard);
+                let error = if error.is::<Interrupted>() {
+                    anyhow::anyhow!("interrupted")
+                } else {
+                    error
+                };
                 return Err(error.context(format!(
                     "failed to write `{failing}`, and could not put back {}; run memsafe again to finish \
                      putting them back",
@@ -229,7 +235,7 @@ pub(crate) fn commit(root: &Path, changes: &[FileChange]) -> Result<()> {
 }
 
 /// Puts the files in `done` back as they were, newest first; returns those it could not.
-fn rollback(root: &Path, done: &[&FileChange]) -> Vec<String> {
+fn rollback(done: &[&FileChange]) -> Vec<String> {
     let mut failed = Vec::new();
     for change in done.iter().rev() {
         let current = fs::read(&change.path).ok();
@@ -249,7 +255,6 @@ fn rollback(root: &Path, done: &[&FileChange]) -> Vec<String> {
             let _ = fs::remove_dir(dir);
         }
     }
-    let _ = root;
     failed
 }
 
@@ -296,7 +301,10 @@ pub(crate) fn recover(root: &Path) -> Result<Option<String>> {
     let mut left = Vec::new();
     let mut kept_record = false;
     for entry in journal.files.iter().rev() {
-        let (full, current) = crate::files::read_inside(root, &entry.path)?;
+        // Files may have been written already: a failure from here on is not "bad input".
+        let (full, current) = crate::files::read_inside(root, &entry.path)
+            .map_err(|error| anyhow::anyhow!("{error:#}"))
+            .with_context(|| format!("cannot roll back `{}`", entry.path))?;
         // The temporary files of a write that was cut short.
         if let Some(folder) = full.parent() {
             sweep_temporary_files(folder);
@@ -318,7 +326,8 @@ pub(crate) fn recover(root: &Path) -> Result<Option<String>> {
         }
         if current != entry.before {
             match &entry.before {
-                Some(before) => restore(&full, before, entry.meta, false)?,
+                // The journal is untrusted: no mode beyond rwxr-xr-x, and the folder's owner.
+                Some(before) => restore(&full, before, entry.meta.map(|m| sanitized(m, &full)), false)?,
                 None => fs::remove_file(&full).with_context(|| format!("cannot delete `{}`", entry.path))?,
             }
             restored.push(format!("`{}`", entry.path));
@@ -449,6 +458,27 @@ fn restore(path: &Path, text: &str, meta: Option<FileMeta>, executable: bool) ->
     #[cfg(not(unix))]
     let _ = (existed, meta);
     Ok(())
+}
+
+/// A mode and owner from the journal, made safe: at most rwxr-xr-x, owned like the folder.
+fn sanitized(meta: FileMeta, path: &Path) -> FileMeta {
+    #[cfg(unix)]
+    let (uid, gid) = {
+        use std::os::unix::fs::MetadataExt;
+        path.parent()
+            .and_then(|dir| fs::metadata(dir).ok())
+            .map_or((meta.uid, meta.gid), |m| (m.uid(), m.gid()))
+    };
+    #[cfg(not(unix))]
+    let (uid, gid) = {
+        let _ = path;
+        (meta.uid, meta.gid)
+    };
+    FileMeta {
+        mode: meta.mode & 0o755,
+        uid,
+        gid,
+    }
 }
 
 /// Deletes what an interrupted write leaves in `folder`: `.memsafe-XXXXXX` temporary files.

@@ -14,6 +14,12 @@ use crate::session::{Flags, Inputs, Session, detect};
 use crate::sync::Event;
 use crate::ui;
 
+/// A `takes_out` key (`profile.test.opt-level`) as a key diff names it.
+fn owned_name(dotted: &str) -> String {
+    let path: Vec<String> = dotted.split('.').map(String::from).collect();
+    crate::owned::display_path(crate::owned::FileId::Manifest, &path)
+}
+
 /// `memsafe check`.
 pub(crate) fn check(args: &CheckArgs) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), false)?;
@@ -118,6 +124,10 @@ pub(crate) fn check(args: &CheckArgs) -> Result<()> {
                 (None, Some(want)) => {
                     format!("{}: {} is missing, the plan says {want}", change.display, key.key)
                 }
+                (Some(have), None) if plan.takes_out.iter().any(|k| owned_name(k) == key.key) => format!(
+                    "{}: {} = {have} should not be there (a fix chosen in memsafe.toml takes it out)",
+                    change.display, key.key
+                ),
                 (Some(have), None) => format!(
                     "{}: {} = {have} should not be there (the plan no longer sets it)",
                     change.display, key.key

@@ -69,8 +69,9 @@ pub(crate) fn init(args: &InitArgs) -> Result<()> {
     super::print_findings(&plan);
     super::print_warnings_and_events(&plan, &changeset);
     if !changeset.touches_user_files() {
+        // Only memsafe's own record changes (its answers, this machine): written quietly.
         if !args.dry_run {
-            super::finish(session.root(), &changeset, false)?;
+            crate::write::commit(session.root(), &changeset.changes)?;
         }
         ui::status(
             "Unchanged",

@@ -61,11 +61,20 @@ pub(crate) fn print_events(changeset: &Changeset) {
             Event::KeptEdit { key, value } => ui::note(format!(
                 "{file}: kept your `{key} = {value}`: you changed memsafe's value by hand, so it is yours now"
             )),
-            Event::Overwrote { key, was } => ui::note(format!(
-                "{file}: `{key}` was {was}, changed by hand: set back to the plan's value; to keep a value \
-                 of your own, pin `jobs` or `test_threads` under [overrides] in memsafe.toml, or choose \
-                 another preset there"
-            )),
+            Event::Overwrote { key, was } => {
+                let keep = if key.contains("jobs")
+                    || key.contains("RUST_TEST_THREADS")
+                    || key.contains("extraArgs")
+                {
+                    "to keep a value of your own, pin `jobs` or `test_threads` under [overrides] in memsafe.toml"
+                } else {
+                    "to keep a value of your own, choose another preset (or no editor) under [answers] in \
+                     memsafe.toml; a stricter value of yours is kept"
+                };
+                ui::note(format!(
+                    "{file}: `{key}` was {was}, changed by hand: set back to the plan's value; {keep}"
+                ));
+            }
         }
     }
 }

@@ -72,8 +72,9 @@ pub(crate) fn regen(args: &RegenArgs) -> Result<()> {
     let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
     super::print_warnings_and_events(&plan, &changeset);
     if !changeset.touches_user_files() {
+        // Only memsafe's own record changes (its answers, this machine): written quietly.
         if !args.dry_run {
-            super::finish(session.root(), &changeset, false)?;
+            crate::write::commit(session.root(), &changeset.changes)?;
         }
         let team = if plan.answers.team {
             " (team mode: the plan is for the machine recorded in memsafe.toml)"

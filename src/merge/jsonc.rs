@@ -215,6 +215,8 @@ pub struct JsonDoc {
     placeholders: Vec<(String, String)>,
     /// Pairs of markers (name, value) whose whole property is replaced by raw text.
     properties: Vec<(String, String, String)>,
+    /// The start of every marker: a string the file does not contain.
+    prefix: String,
 }
 
 /// A value found at a key path: as JSON, and its raw text (comments inside included).
@@ -236,8 +238,8 @@ pub struct Renamed {
     pub note: String,
 }
 
-fn marker(kind: &str, index: usize) -> String {
-    format!("@@memsafe-{kind}-{index}@@")
+fn marker(prefix: &str, kind: &str, index: usize) -> String {
+    format!("{prefix}{kind}-{index}@@")
 }
 
 fn last_prop(object: &CstObject, name: &str) -> Option<jsonc_parser::cst::CstObjectProp> {
@@ -258,6 +260,7 @@ impl JsonDoc {
         } else {
             root_object(&body)?
         };
+        let prefix = super::text::marker_prefix(&body);
         Ok(JsonDoc {
             shape,
             body,
@@ -265,6 +268,7 @@ impl JsonDoc {
             object,
             placeholders: Vec::new(),
             properties: Vec::new(),
+            prefix,
         })
     }
 
@@ -345,7 +349,7 @@ impl JsonDoc {
 
     /// Puts `raw` (a value's text as it was) back at `path`.
     pub fn restore(&mut self, path: &[String], raw: &str) -> Result<(), MergeError> {
-        let marker = marker("value", self.placeholders.len());
+        let marker = marker(&self.prefix, "value", self.placeholders.len());
         self.set(path, &Value::String(marker.clone()), &mut Vec::new())?;
         self.placeholders.push((format!("\"{marker}\""), raw.to_string()));
         Ok(())
@@ -374,7 +378,10 @@ impl JsonDoc {
             return false;
         };
         let index = self.properties.len();
-        let (name, value) = (marker("name", index), marker("prop", index));
+        let (name, value) = (
+            marker(&self.prefix, "name", index),
+            marker(&self.prefix, "prop", index),
+        );
         if let Some(literal) = prop.name().and_then(|n| n.as_string_lit()) {
             literal.set_raw_value(format!("\"{name}\""));
         } else {
@@ -444,18 +451,18 @@ impl JsonDoc {
             // A blank file stays as it was when nothing is set in it.
             return self.shape.restore(&self.body);
         }
-        let mut text = self.root.to_string();
-        for (marker, raw) in &self.placeholders {
-            text = text.replacen(marker.as_str(), raw, 1);
-        }
-        for (name, value, original) in &self.properties {
-            if let Some(start) = text.find(name.as_str())
-                && let Some(offset) = text[start..].find(value.as_str())
-            {
-                let end = start + offset + value.len();
-                text.replace_range(start..end, original);
-            }
-        }
+        let text = self.root.to_string();
+        let spans: Vec<(String, String, String)> = self
+            .placeholders
+            .iter()
+            .map(|(marker, raw)| (marker.clone(), marker.clone(), raw.clone()))
+            .chain(
+                self.properties
+                    .iter()
+                    .map(|(name, value, original)| (name.clone(), value.clone(), original.clone())),
+            )
+            .collect();
+        let text = super::text::splice(&text, &spans);
         let text = if self.body.trim().is_empty() {
             if text.ends_with('\n') { text } else { text + "\n" }
         } else {

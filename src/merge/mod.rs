@@ -1,4 +1,5 @@
-//! Pure merges of generated settings into a user's files: `&str` in, `String` out.
+//! Pure, key-by-key edits of a user's settings files (TOML and JSONC): `&str` in, `String`
+//! out. [`crate::sync`] decides what to edit; this module knows how.
 //!
 //! Everything memsafe does not own comes out byte for byte as it went in: comments, order,
 //! blank lines, quoting, a UTF-8 BOM and CRLF line endings (see [`text`]).

@@ -44,6 +44,43 @@ impl Shape {
     }
 }
 
+/// A prefix for placeholder markers that `body` does not contain, so that a marker in an
+/// edited text can only be one memsafe put there.
+pub fn marker_prefix(body: &str) -> String {
+    (0u32..)
+        .map(|n| format!("@@memsafe{n}-"))
+        .find(|prefix| !body.contains(prefix.as_str()))
+        .expect("some prefix is free")
+}
+
+/// Replaces spans of `text` in one pass: each `(start marker, end marker, raw)` replaces the
+/// text from the start marker's first byte to the end marker's last byte with `raw`. Markers
+/// come from [`marker_prefix`], so each occurs once; a raw text that happens to look like a
+/// marker is never looked at again.
+pub fn splice(text: &str, replacements: &[(String, String, String)]) -> String {
+    let mut spans: Vec<(usize, usize, &str)> = replacements
+        .iter()
+        .filter_map(|(start, end, raw)| {
+            let from = text.find(start.as_str())?;
+            let to = text[from..].find(end.as_str())? + from + end.len();
+            Some((from, to, raw.as_str()))
+        })
+        .collect();
+    spans.sort_by_key(|(from, _, _)| *from);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (from, to, raw) in spans {
+        if from < at {
+            continue;
+        }
+        out.push_str(&text[at..from]);
+        out.push_str(raw);
+        at = to;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 /// Carries the bytes of `old` over into `new` wherever a line is unchanged, so that an edit made
 /// through a parser changes only the lines it meant to: an unchanged line keeps its own line
 /// ending (in a file that mixes CRLF and LF too), a line memsafe adds takes the ending of the

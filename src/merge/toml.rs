@@ -1,11 +1,11 @@
-//! Merges generated TOML (Cargo profiles, `.cargo/config.toml`) into a user's file.
+//! Key-by-key edits of a TOML file (Cargo.toml, `.cargo/config.toml`, Helix's languages.toml)
+//! through toml_edit: [`TomlDoc`] sets a value, puts a recorded raw value back, takes an entry
+//! out and puts it back where it was. [`merge`] sets every leaf of a TOML text (for tests).
 //!
-//! Only the leaf keys of the generated document are touched. An existing key keeps its place,
-//! its comments and its formatting; only its value changes, and only when it differs. A new
-//! key goes into the table that should hold it; a missing table is created after its siblings
-//! (toml_edit places a table without a position right after the table before it), with
-//! implicit parents so that no empty `[profile]` header appears. Dotted and inline tables are
-//! extended in their own style.
+//! An existing key keeps its place, its comments and its formatting; only its value changes,
+//! and only when it differs. A new key goes into the table that should hold it; a missing table
+//! is created after its siblings, with implicit parents so that no empty `[profile]` header
+//! appears. Dotted and inline tables are extended in their own style.
 
 use toml_edit::{DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
@@ -297,6 +297,8 @@ pub struct TomlDoc {
     document: DocumentMut,
     /// Unique strings standing in for raw TOML that is put back as it was written.
     placeholders: Vec<(String, String)>,
+    /// The start of every marker: a string the file does not contain.
+    prefix: String,
 }
 
 /// An entry [`TomlDoc::delete`] took out.
@@ -324,11 +326,13 @@ impl TomlDoc {
     pub fn parse(text: &str) -> Result<TomlDoc, MergeError> {
         let (shape, body) = Shape::of(text);
         let document = parse(&body)?;
+        let prefix = super::text::marker_prefix(&body);
         Ok(TomlDoc {
             shape,
             body,
             document,
             placeholders: Vec::new(),
+            prefix,
         })
     }
 
@@ -400,7 +404,7 @@ impl TomlDoc {
     /// Puts `raw` (a value's TOML text as it was) back at `path`, keeping the comments around
     /// the value that is there now.
     pub fn restore(&mut self, path: &[String], raw: &str) -> Result<(), MergeError> {
-        let placeholder = format!("@@memsafe-restore-{}@@", self.placeholders.len());
+        let placeholder = format!("{}restore-{}@@", self.prefix, self.placeholders.len());
         let quoted = toml_edit::Value::from(placeholder.as_str()).to_string();
         self.set(path, &serde_json::Value::String(placeholder), &mut Vec::new())?;
         self.placeholders
@@ -494,12 +498,29 @@ impl TomlDoc {
 
     /// Puts an entry taken out by [`TomlDoc::delete`] back after `anchor` (first without one),
     /// with its table where it was when the table went too.
-    pub fn reinsert(&mut self, path: &[String], deleted: &Deleted) -> Result<(), MergeError> {
-        // A whole dotted entry goes back into the table above the key's own.
-        let path = if deleted.dotted && path.len() > 1 {
-            &path[..path.len() - 1]
+    pub fn reinsert(&mut self, full: &[String], deleted: &Deleted) -> Result<(), MergeError> {
+        // A whole dotted entry goes back into the table above the key's own, unless that table
+        // stands again (the user wrote it since): then only the value goes back, into it.
+        let table_again = full.len() > 1 && self.table_exists(&full[..full.len() - 1]);
+        if deleted.dotted && table_again {
+            let from = full.len().min(2);
+            let value = parse(&deleted.entry)?
+                .as_table()
+                .get(&full[full.len() - from])
+                .and_then(|item| item.get(full.last()?.as_str()))
+                .and_then(Item::as_value)
+                .cloned();
+            if let Some(value) = value
+                && self.get(full).is_none()
+            {
+                self.set(full, &to_json(&value), &mut Vec::new())?;
+            }
+            return Ok(());
+        }
+        let path = if deleted.dotted && full.len() > 1 {
+            &full[..full.len() - 1]
         } else {
-            path
+            full
         };
         let Some((key, parents)) = path.split_last() else {
             return Ok(());
@@ -509,6 +530,11 @@ impl TomlDoc {
             return Ok(());
         };
         let (parsed_key, item) = (parsed_key.clone(), item.clone());
+        // Never over what stands there now: that is the user's.
+        let taken = table_mut(self.document.as_table_mut(), parents).is_some_and(|t| t.contains_key(key));
+        if taken {
+            return Ok(());
+        }
         if parents.is_empty() {
             self.document.as_table_mut().insert_formatted(&parsed_key, item);
             return Ok(());
@@ -628,10 +654,13 @@ impl TomlDoc {
     /// The text: placeholders replaced by the raw values they stand for, unchanged lines as
     /// they were, the BOM and line endings put back.
     pub fn finish(self) -> String {
-        let mut text = self.document.to_string();
-        for (placeholder, raw) in &self.placeholders {
-            text = text.replacen(placeholder.as_str(), raw, 1);
-        }
+        let text = self.document.to_string();
+        let spans: Vec<(String, String, String)> = self
+            .placeholders
+            .iter()
+            .map(|(marker, raw)| (marker.clone(), marker.clone(), raw.clone()))
+            .collect();
+        let text = super::text::splice(&text, &spans);
         let text = super::text::reconcile(&self.body, &text);
         self.shape.restore(&text)
     }

@@ -312,3 +312,63 @@ fn a_key_added_back_after_a_fix_is_the_users() {
     );
     assert_eq!(tree(&ctx).len(), original.len());
 }
+
+/// Putting back a dotted entry never overwrites a table the user wrote since.
+#[test]
+fn a_table_written_since_a_fix_is_kept_on_remove() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let manifest = format!("build.jobs = 1\n{}", ctx.read("p/Cargo.toml"));
+    ctx.write("p/Cargo.toml", &manifest);
+    let hw = ["--ram", "8GiB", "--cpus", "4", "--os", "linux"];
+    assert_eq!(run(&ctx, "p", &with(&["init", "--yes"], &hw)).0, 0);
+    ctx.write(
+        "p/Cargo.toml",
+        &format!(
+            "{}\n[build]\ntarget-dir = \"mytarget\"\n",
+            ctx.read("p/Cargo.toml")
+        ),
+    );
+    let (code, _, stderr) = run(&ctx, "p", &["remove"]);
+    assert_eq!(code, 0, "{stderr}");
+    let after = ctx.read("p/Cargo.toml");
+    assert!(
+        after.contains("target-dir = \"mytarget\"") && after.contains("jobs = 1"),
+        "{after}"
+    );
+}
+
+/// The split-debuginfo fix made for Windows stays made on the next run from Linux: a committed
+/// Cargo.toml does not change with who runs memsafe.
+#[test]
+fn a_fix_does_not_flip_with_the_os() {
+    let ctx = writeup();
+    assert_eq!(run(&ctx, "p", &with(&["init", "--yes"], &WINDOWS)).0, 0);
+    let fixed = ctx.read("p/Cargo.toml");
+    assert!(!fixed.contains("split-debuginfo"));
+    let linux = ["--ram", "16GiB", "--cpus", "8", "--os", "linux"];
+    let (code, _, stderr) = run(&ctx, "p", &with(&["regen"], &linux));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(ctx.read("p/Cargo.toml"), fixed, "{stderr}");
+}
+
+/// `package.workspace` naming a folder that is not this package's workspace: exit 2, nothing
+/// written there (cargo refuses that layout too).
+#[test]
+fn package_workspace_naming_another_project_is_refused() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("victim");
+    ctx.cargo_new("p");
+    let manifest = ctx
+        .read("p/Cargo.toml")
+        .replace("[package]\n", "[package]\nworkspace = \"../victim\"\n");
+    ctx.write("p/Cargo.toml", &manifest);
+    let before = ctx.snapshot_tree();
+    let (code, _, stderr) = run(&ctx, "p", &["init", "--yes", "--ram", "8GiB", "--cpus", "4"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("is not a workspace that has this package as a member"),
+        "{stderr}"
+    );
+    assert_eq!(ctx.snapshot_tree(), before);
+}

@@ -632,3 +632,65 @@ fn a_killed_run_then_an_edit_keeps_the_record_so_remove_can_finish() {
     );
     assert!(!ctx.exists("p/memsafe.toml") && !ctx.exists("p/.memsafe-journal"));
 }
+
+/// A user's text that looks like memsafe's own markers is never taken for one.
+#[test]
+fn text_that_looks_like_a_marker_stays_the_users() {
+    let ctx = project();
+    let config =
+        "[env]\nX = \"@@memsafe0-restore-0@@\"\nY = \"@@memsafe-restore-0@@\"\n\n[build]\njobs = 16\n";
+    ctx.write("p/.cargo/config.toml", config);
+    ctx.write(
+        "p/.vscode/settings.json",
+        "{\n  \"my.note\": \"@@memsafe0-value-0@@\",\n  \"rust-analyzer.numThreads\": 8\n}\n",
+    );
+    let start = tree(&ctx);
+    ok(&ctx, &with_hw(&["init", "--yes"]));
+    ok(&ctx, &["remove"]);
+    assert_eq!(tree(&ctx), start);
+}
+
+/// A `.cargo/config` renamed to `.cargo/config.toml` (as cargo's warning asks) keeps memsafe's
+/// record of it: the original value is not lost.
+#[test]
+fn a_renamed_legacy_config_keeps_its_record() {
+    let ctx = project();
+    ctx.write("p/.cargo/config", "[build]\njobs = 1\n");
+    ok(&ctx, &with_hw(&["init", "--yes"]));
+    std::fs::rename(ctx.path("p/.cargo/config"), ctx.path("p/.cargo/config.toml")).unwrap();
+    let (code, output) = run(&ctx, &with_hw(&["check"]));
+    assert_eq!(code, 0, "{output}");
+    ok(&ctx, &with_hw(&["regen"]));
+    ok(&ctx, &["remove"]);
+    assert_eq!(ctx.read("p/.cargo/config.toml"), "[build]\njobs = 1\n");
+}
+
+#[cfg(unix)]
+#[test]
+fn two_managed_names_for_one_file_are_refused() {
+    let ctx = project();
+    std::fs::create_dir_all(ctx.path("p/.cargo")).unwrap();
+    std::os::unix::fs::symlink("../Cargo.toml", ctx.path("p/.cargo/config.toml")).unwrap();
+    let before = tree(&ctx);
+    let (code, output) = run(&ctx, &with_hw(&["init", "--yes"]));
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("are the same file"), "{output}");
+    assert_eq!(tree(&ctx), before);
+}
+
+#[test]
+fn a_huge_memory_in_the_record_is_refused_not_a_panic() {
+    let ctx = project();
+    ok(&ctx, &with_hw(&["init", "--yes"]));
+    let record = ctx.read("p/memsafe.toml");
+    let line = record.lines().find(|l| l.starts_with("memory_bytes")).unwrap();
+    ctx.write(
+        "p/memsafe.toml",
+        &record.replace(line, "memory_bytes = 9223372036854775807"),
+    );
+    for command in ["plan", "regen", "check"] {
+        let (code, output) = run(&ctx, &with_hw(&[command]));
+        assert_eq!(code, 2, "{command}: {output}");
+        assert!(output.contains("`hardware.memory_bytes`"), "{output}");
+    }
+}

@@ -115,7 +115,7 @@ fn hand_edit_is_reported_and_restored() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("pin `jobs` or `test_threads` under [overrides]"),
+        stderr.contains("choose another preset (or no editor) under [answers]"),
         "{stderr}"
     );
     assert_eq!(
