@@ -187,7 +187,7 @@ pub struct Fixes(u8);
 
 impl Fixes {
     pub const NONE: Fixes = Fixes(0);
-    pub const ALL: Fixes = Fixes(0b111);
+    pub const ALL: Fixes = Fixes(0b1111);
     /// The plainly wrong ones: what `--yes` applies.
     pub const WRONG: Fixes = Fixes(0b011);
 
@@ -196,6 +196,7 @@ impl Fixes {
             Fix::BuildInManifest => 1,
             Fix::SplitDebuginfo => 2,
             Fix::TestProfile => 4,
+            Fix::MemberJobs => 8,
         }
     }
 

@@ -124,7 +124,7 @@ pub struct InitArgs {
     #[arg(long)]
     pub team: bool,
     /// Which fixes of well-known bad recipes to make: `all`, `none`, or a list of
-    /// build-in-manifest, split-debuginfo, test-profile [default: the prompt's choice; with
+    /// build-in-manifest, split-debuginfo, test-profile, member-jobs [default: the prompt's choice; with
     /// `--yes`, memsafe.toml's, or the plainly wrong ones: build-in-manifest, split-debuginfo]
     #[arg(long, value_name = "FIXES", value_parser = parse_fixes)]
     pub fix: Option<Fixes>,

@@ -261,6 +261,7 @@ impl Current {
                             .into()
                     },
                     fix: (!found.readded).then_some(Fix::BuildInManifest),
+                    file: None,
                 });
             }
         }
@@ -296,6 +297,7 @@ impl Current {
                                    this value wins where this file is read"
                                 .into(),
                             fix: None,
+                            file: None,
                         });
                     }
                     current.settings.push(Setting {
@@ -349,6 +351,7 @@ impl Current {
                        (docs/measurements.md M5); memsafe plans from the files, not from this shell"
                     .into(),
                 fix: None,
+                file: None,
             });
         }
         let mut seen = Vec::new();
@@ -357,7 +360,8 @@ impl Current {
                 continue;
             }
             seen.push(name.clone());
-            if let Some(found) = lookup(text, "build.jobs", None) {
+            let record = texts.record.and_then(|r| r.file(name));
+            if let Some(found) = lookup(text, "build.jobs", record) {
                 current.findings.push(Finding {
                     status: Status::Overrides,
                     place: Source::File {
@@ -366,10 +370,17 @@ impl Current {
                     }
                     .to_string(),
                     what: format!("`build.jobs = {}` in a member's config", show(&found.value)),
-                    cost: "cargo run from that folder uses it instead of the root's: the plan's job count \
-                           does not apply there; take it out, or let it be the root's"
-                        .into(),
-                    fix: None,
+                    cost: if found.readded {
+                        "cargo run from that folder uses it instead of the root's; added back by hand \
+                         after memsafe took it out, so memsafe leaves it"
+                            .into()
+                    } else {
+                        "cargo run from that folder uses it instead of the root's: the plan's job count \
+                         does not apply there (`--fix member-jobs` takes it out)"
+                            .into()
+                    },
+                    fix: (!found.readded).then_some(Fix::MemberJobs),
+                    file: Some(name.clone()),
                 });
             }
         }
@@ -415,6 +426,7 @@ impl Current {
                          without a word (docs/measurements.md M6){why}"
                     ),
                     fix,
+                    file: None,
                 });
             }
         }
@@ -444,6 +456,7 @@ impl Current {
                      memory (docs/measurements.md M2){why}"
                 ),
                 fix,
+                file: None,
             });
         }
         if let Some(incremental) = self.repo("profile.dev.incremental").cloned()
@@ -457,6 +470,7 @@ impl Current {
                        memory (docs/measurements.md M2); without it every edit rebuilds more"
                     .into(),
                 fix: None,
+                file: None,
             });
         }
         for (name, text) in &texts.scripts {
@@ -470,6 +484,7 @@ impl Current {
                            memsafe's test-safe scripts run it only when asked (--clean)"
                         .into(),
                     fix: None,
+                    file: None,
                 });
             }
         }
@@ -483,6 +498,7 @@ impl Current {
                            it renamed): it does nothing"
                         .into(),
                     fix: None,
+                    file: None,
                 });
             }
         }
@@ -730,6 +746,14 @@ impl crate::plan::Plan {
                         test.join("; ")
                     ));
                 }
+            }
+        }
+        for finding in &current.findings {
+            if finding.fix == Some(Fix::MemberJobs)
+                && self.answers.fixes.has(Fix::MemberJobs)
+                && let Some(file) = &finding.file
+            {
+                self.members_out.push(file.clone());
             }
         }
         self.takes_out.dedup();

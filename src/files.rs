@@ -101,6 +101,26 @@ pub(crate) fn changeset(
             targets.push((id, other.path.clone(), false, Some(other)));
         }
     }
+    // Members' configs: those a fix takes `build.jobs` out of, and those memsafe did before.
+    let members_out: &[String] = match goal {
+        Goal::Plan(plan, _) => &plan.members_out,
+        Goal::Remove => &[],
+    };
+    for path in members_out {
+        if FileId::from_path(path) == Some(FileId::MemberConfig) {
+            targets.push((
+                FileId::MemberConfig,
+                path.clone(),
+                true,
+                recorded.iter().find(|f| f.path == *path),
+            ));
+        }
+    }
+    for file in recorded.iter().filter(|f| {
+        FileId::from_path(&f.path) == Some(FileId::MemberConfig) && !members_out.contains(&f.path)
+    }) {
+        targets.push((FileId::MemberConfig, file.path.clone(), false, Some(file)));
+    }
     // Two managed names that lead to one file (a link) would be edited twice.
     let mut seen: Vec<(PathBuf, String)> = Vec::new();
     for (_, path, _, _) in &targets {
@@ -144,7 +164,12 @@ pub(crate) fn changeset(
                     .iter()
                     .filter(|(key, _)| key.file == id)
                     .map(|(key, want)| {
-                        let want = if active { want.clone() } else { Want::Release };
+                        let want = match (active, id) {
+                            (false, _) => Want::Release,
+                            // A member's config is only ever a fix's: take `build.jobs` out.
+                            (true, FileId::MemberConfig) => Want::Delete,
+                            (true, _) => want.clone(),
+                        };
                         (key.clone(), want)
                     })
                     .collect();

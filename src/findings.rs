@@ -30,16 +30,24 @@ pub enum Fix {
     SplitDebuginfo,
     /// `opt-level > 0` or `codegen-units = 1` in `[profile.test]`: taken out
     TestProfile,
+    /// `build.jobs` in a workspace member's `.cargo/config.toml`: taken out, so the root's applies
+    MemberJobs,
 }
 
 impl Fix {
-    pub const ALL: [Fix; 3] = [Fix::BuildInManifest, Fix::SplitDebuginfo, Fix::TestProfile];
+    pub const ALL: [Fix; 4] = [
+        Fix::BuildInManifest,
+        Fix::SplitDebuginfo,
+        Fix::TestProfile,
+        Fix::MemberJobs,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Fix::BuildInManifest => "build-in-manifest",
             Fix::SplitDebuginfo => "split-debuginfo",
             Fix::TestProfile => "test-profile",
+            Fix::MemberJobs => "member-jobs",
         }
     }
 
@@ -49,6 +57,8 @@ impl Fix {
             Fix::BuildInManifest => &["build.jobs"],
             Fix::SplitDebuginfo => &["profile.dev.split-debuginfo", "profile.test.split-debuginfo"],
             Fix::TestProfile => &["profile.test.opt-level", "profile.test.codegen-units"],
+            // In members' config files, not Cargo.toml: see `Plan::members_out`.
+            Fix::MemberJobs => &[],
         }
     }
 }
@@ -64,6 +74,9 @@ pub struct Finding {
     pub cost: String,
     /// The fix memsafe can make; `None`: memsafe only says so.
     pub fix: Option<Fix>,
+    /// The file the fix edits, when it is not Cargo.toml (a member's config).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// The debug level as a number that orders them: 0 none ... 4 full.

@@ -33,6 +33,9 @@ pub enum FileId {
     Helix,
     TestSh,
     TestPs1,
+    /// A workspace member's own `.cargo/config.toml` (`MEMBER/.cargo/config.toml`), whose
+    /// `build.jobs` beats the root's when cargo runs there: the `member-jobs` fix takes it out.
+    MemberConfig,
 }
 
 impl FileId {
@@ -48,7 +51,7 @@ impl FileId {
 
     pub fn format(self) -> Format {
         match self {
-            FileId::Manifest | FileId::CargoConfig | FileId::Helix => Format::Toml,
+            FileId::Manifest | FileId::CargoConfig | FileId::Helix | FileId::MemberConfig => Format::Toml,
             FileId::Vscode | FileId::Zed => Format::Jsonc,
             FileId::TestSh => Format::Script { executable: true },
             FileId::TestPs1 => Format::Script { executable: false },
@@ -66,6 +69,7 @@ impl FileId {
             FileId::Helix => ".helix/languages.toml",
             FileId::TestSh => "test-safe.sh",
             FileId::TestPs1 => "test-safe.ps1",
+            FileId::MemberConfig => ".cargo/config.toml",
         }
     }
 
@@ -79,12 +83,25 @@ impl FileId {
             FileId::Helix => &[".helix/languages.toml"],
             FileId::TestSh => &["test-safe.sh"],
             FileId::TestPs1 => &["test-safe.ps1"],
+            FileId::MemberConfig => &[],
         }
     }
 
-    /// The file a record's path names, if it is one memsafe manages.
+    /// The file a record's path names, if it is one memsafe manages: one of the fixed names,
+    /// or `MEMBER/.cargo/config.toml` with a plain relative member folder (no `.` or `..`
+    /// part, nothing under `.git`).
     pub fn from_path(path: &str) -> Option<FileId> {
-        FileId::ALL.into_iter().find(|id| id.paths().contains(&path))
+        if let Some(id) = FileId::ALL.into_iter().find(|id| id.paths().contains(&path)) {
+            return Some(id);
+        }
+        let member = path.strip_suffix("/.cargo/config.toml")?;
+        let plain = !member.is_empty()
+            && !member.starts_with('/')
+            && !member.contains(['\\', ':'])
+            && member
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != ".." && part != ".git");
+        plain.then_some(FileId::MemberConfig)
     }
 }
 
@@ -319,6 +336,11 @@ pub fn registry() -> Vec<Key> {
             },
         },
     ];
+    keys.push(Key {
+        file: FileId::MemberConfig,
+        path: path(&["build", "jobs"]),
+        value_type: ValueType::Any,
+    });
     for file in [FileId::Vscode, FileId::Zed, FileId::Helix] {
         for setting in RUST_ANALYZER {
             keys.push(Key {
@@ -377,7 +399,8 @@ pub fn wants(plan: &Plan) -> Vec<(Key, Want)> {
                         _ => Want::Release,
                     }
                 }
-                FileId::TestSh | FileId::TestPs1 => Want::Release,
+                // Per member: the changeset decides from the plan's `members_out`.
+                FileId::TestSh | FileId::TestPs1 | FileId::MemberConfig => Want::Release,
             };
             (key, want)
         })

@@ -220,6 +220,8 @@ pub struct Plan {
     pub findings: Vec<Finding>,
     /// Keys of Cargo.toml memsafe takes out (the fixes chosen for the findings).
     pub takes_out: Vec<String>,
+    /// Members' config files whose `build.jobs` memsafe takes out (the `member-jobs` fix).
+    pub members_out: Vec<String>,
     /// Things the user should know: a budget too small for even one job, detection gaps.
     pub warnings: Vec<String>,
 }
@@ -590,6 +592,7 @@ impl Plan {
             reasons,
             findings: Vec::new(),
             takes_out: Vec::new(),
+            members_out: Vec::new(),
             warnings,
         }
     }

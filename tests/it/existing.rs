@@ -372,3 +372,37 @@ fn package_workspace_naming_another_project_is_refused() {
     );
     assert_eq!(ctx.snapshot_tree(), before);
 }
+
+/// A member's own `build.jobs` is warned about, and `--fix member-jobs` takes it out so that the
+/// root's applies there too; `remove` puts it back.
+#[test]
+fn a_members_jobs_can_be_managed() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "ws/Cargo.toml",
+        "[workspace]\nmembers = [\"a\"]\nresolver = \"2\"\n",
+    );
+    ctx.cargo_new("ws/a");
+    let member = "[alias]\nt = \"test\"\n\n# this folder is heavy\n[build]\njobs = 4\n";
+    ctx.write("ws/a/.cargo/config.toml", member);
+    let start = tree(&ctx);
+    let hw = ["--ram", "8GiB", "--cpus", "4", "--os", "linux"];
+    let (code, _, stderr) = run(&ctx, "ws", &with(&["init", "--yes"], &hw));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        ctx.read("ws/a/.cargo/config.toml"),
+        member,
+        "--yes alone leaves it"
+    );
+    let (code, _, stderr) = run(&ctx, "ws", &with(&["init", "--yes", "--fix", "member-jobs"], &hw));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(ctx.read("ws/a/.cargo/config.toml"), "[alias]\nt = \"test\"\n");
+    let (code, _, stderr) = run(&ctx, "ws", &with(&["regen"], &hw));
+    assert_eq!(code, 0);
+    assert!(stderr.contains("Unchanged"), "{stderr}");
+    let (code, stdout, _) = run(&ctx, "ws", &with(&["check"], &hw));
+    assert_eq!(code, 0, "{stdout}");
+    let (code, _, stderr) = run(&ctx, "ws", &["remove"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(tree(&ctx), start);
+}
