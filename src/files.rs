@@ -211,6 +211,7 @@ pub(crate) fn changeset(
                     path: &path,
                     before: before.as_deref(),
                     previous: previous_file,
+                    removing: matches!(goal, Goal::Remove),
                 };
                 sync::keyed(target, &file_wants, id == FileId::Vscode, &new_file, &header)
                     .map_err(|error| bad_file(&path, &error))?

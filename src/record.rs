@@ -516,7 +516,9 @@ fn validate(
         }
     }
     let registry = owned::registry();
-    let mut seen: Vec<FileId> = Vec::new();
+    // One entry per file: per name for members' configs, per file otherwise (the two names of
+    // the cargo config are one file).
+    let mut seen: Vec<(FileId, &str)> = Vec::new();
     for (index, file) in record.files.iter().enumerate() {
         let bad = |key: &str, message: String| RecordError {
             line: file_line(index, key),
@@ -538,10 +540,13 @@ fn validate(
                 ),
             ));
         };
-        if seen.contains(&id) {
+        let twice = seen
+            .iter()
+            .any(|(other, path)| *other == id && (id != FileId::MemberConfig || *path == file.path));
+        if twice {
             return Err(bad("path", format!("names `{}` twice", file.path)));
         }
-        seen.push(id);
+        seen.push((id, file.path.as_str()));
         let expected_dirs = owned::parent_dirs(&file.path);
         if let Some(dir) = file.dirs.iter().find(|d| !expected_dirs.contains(d)) {
             return Err(bad(

@@ -144,6 +144,8 @@ pub struct Target<'a> {
     pub before: Option<&'a str>,
     /// What memsafe owned in it.
     pub previous: Option<&'a FileRecord>,
+    /// `memsafe remove`: memsafe gives up everything, the keys a user added back included.
+    pub removing: bool,
 }
 
 /// Brings a TOML or JSONC file to `wants` (the keys of this file only). `before` is the file
@@ -162,6 +164,7 @@ pub fn keyed(
         path,
         before,
         previous,
+        removing,
     } = target;
     let format = file.format();
     let any_set = wants.iter().any(|(_, want)| matches!(want, Want::Set(_)));
@@ -335,7 +338,7 @@ pub fn keyed(
                         // next to the neighbour it had.
                         if current.is_none() {
                             to_reinsert.push((key.path.clone(), previous.clone()));
-                        } else if !releasing_all {
+                        } else if !removing {
                             // Added back by hand: the user's. The record stays, so that memsafe
                             // goes on leaving it alone (and `remove` leaves it too).
                             keys.push(previous.clone());
@@ -663,6 +666,7 @@ fn existing_file(
         path: file.path(),
         before: Some(before),
         previous,
+        removing: wants.iter().all(|(_, want)| *want == Want::Release),
     };
     keyed(target, wants, migrate, &String::new, "")
 }

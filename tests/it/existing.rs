@@ -406,3 +406,47 @@ fn a_members_jobs_can_be_managed() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(tree(&ctx), start);
 }
+
+/// Two members' `build.jobs`, and one added back by hand: the record holds both, the one added
+/// back stays the user's across runs, and remove gives the rest back.
+#[test]
+fn several_members_and_a_value_added_back() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "ws/Cargo.toml",
+        "[workspace]\nmembers = [\"x\", \"y\"]\nresolver = \"2\"\n",
+    );
+    for member in ["x", "y"] {
+        ctx.cargo_new(&format!("ws/{member}"));
+        ctx.write(
+            &format!("ws/{member}/.cargo/config.toml"),
+            "[alias]\nb = \"build\"\n\n[build]\njobs = 6\n",
+        );
+    }
+    let hw = ["--ram", "8GiB", "--cpus", "4", "--os", "linux"];
+    let (code, _, stderr) = run(&ctx, "ws", &with(&["init", "--yes", "--fix", "member-jobs"], &hw));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, _) = run(&ctx, "ws", &with(&["check"], &hw));
+    assert_eq!(code, 0, "{stdout}");
+    ctx.write(
+        "ws/x/.cargo/config.toml",
+        "[alias]\nb = \"build\"\n\n[build]\njobs = 7\n",
+    );
+    for command in [vec!["init", "--yes", "--fix", "member-jobs"], vec!["regen"]] {
+        let (code, _, stderr) = run(&ctx, "ws", &with(&command, &hw));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            ctx.read("ws/x/.cargo/config.toml").contains("jobs = 7"),
+            "{command:?}: {stderr}"
+        );
+        let (code, stdout, _) = run(&ctx, "ws", &with(&["check"], &hw));
+        assert_eq!(code, 0, "{command:?}: {stdout}");
+    }
+    let (code, _, stderr) = run(&ctx, "ws", &["remove"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(ctx.read("ws/x/.cargo/config.toml").contains("jobs = 7"));
+    assert_eq!(
+        ctx.read("ws/y/.cargo/config.toml"),
+        "[alias]\nb = \"build\"\n\n[build]\njobs = 6\n"
+    );
+}
