@@ -19,6 +19,7 @@ pub mod merge;
 pub mod owned;
 pub mod plan;
 pub mod preview;
+pub mod procmem;
 pub mod project;
 pub mod prompt;
 pub mod read;
