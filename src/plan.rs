@@ -701,6 +701,7 @@ mod tests {
             heaviest: vec![("app".into(), "bin".into(), 400 * MIB)],
             // A light project: 500 MiB plus 300 MiB a job.
             peak_by_jobs: (0..64).map(|k| 500 * MIB + k * 300 * MIB).collect(),
+            shared_bytes: None,
             bound_jobs,
         }
     }

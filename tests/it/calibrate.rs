@@ -356,3 +356,63 @@ fn a_rustc_killed_by_a_signal_fails_the_wrapper_and_its_output_passes_through() 
         .collect();
     assert_eq!(recorded, [137, 3, 0]);
 }
+
+/// A program that allocates `MiB` MiB, touches every page, and keeps touching them for half a
+/// second of work (no sleep), then prints a line, writes one to stderr and exits with 7.
+const ALLOCATE: &str = r#"
+use std::time::{Duration, Instant};
+fn main() {
+    let mib: usize = std::env::args().nth(1).unwrap().parse().unwrap();
+    let mut block = vec![0u8; mib << 20];
+    let start = Instant::now();
+    let mut passes = 0u64;
+    while passes < 3 || start.elapsed() < Duration::from_millis(500) {
+        for page in block.chunks_mut(4096) {
+            page[0] = page[0].wrapping_add(1);
+        }
+        std::hint::black_box(&mut block);
+        passes += 1;
+    }
+    let touched = block.iter().step_by(4096).filter(|b| **b != 0).count();
+    println!("touched {} MiB", touched * 4096 >> 20);
+    eprintln!("{passes} passes");
+    std::process::exit(7);
+}
+"#;
+
+/// The anonymous peak through the wrapper, as under cargo: the fake rustc is a shell that
+/// starts the allocating program as its child (the shell waits for it, as rustc waits for the
+/// linker), so the sampler must find it in the process tree.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_anonymous_peak_of_a_child_that_touches_200_mib_is_recorded_within_10_percent() {
+    let ctx = TestContext::new();
+    ctx.write("allocate.rs", ALLOCATE);
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let compiled = std::process::Command::new(rustc)
+        .args(["-O", "-o", "allocate", "allocate.rs"])
+        .current_dir(ctx.dir.path())
+        .output()
+        .unwrap();
+    assert!(compiled.status.success(), "{}", text(&compiled.stderr));
+    // `; exit $?` after it: the shell forks the program instead of becoming it.
+    let output = wrapped(&ctx, "./allocate 200; code=$?; echo after; exit $code");
+    assert_eq!(output.status.code(), Some(7), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "touched 200 MiB\nafter\n");
+    assert!(
+        text(&output.stderr).ends_with(" passes\n"),
+        "{}",
+        text(&output.stderr)
+    );
+    let log = memsafe::calibrate::read_log(&ctx.read("log.jsonl"));
+    assert_eq!(log.len(), 1, "{log:?}");
+    let anon = log[0].anon_peak_bytes.expect("measured on Linux");
+    let mib = anon as f64 / f64::from(1 << 20);
+    assert!(
+        (180.0..=220.0).contains(&mib),
+        "anonymous peak {mib:.1} MiB, not within 10% of 200 MiB"
+    );
+    // ru_maxrss stays recorded, an upper bound of the same program's memory.
+    assert!(log[0].peak_bytes >= 200 << 20, "{:?}", log[0]);
+    assert_eq!(log[0].exit_code, 7);
+}

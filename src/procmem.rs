@@ -1,0 +1,328 @@
+//! Linux: the memory a process tree cannot give back, read from `/proc`.
+//!
+//! A compilation's `ru_maxrss` counts every page rustc maps, rustc's own shared library
+//! (`librustc_driver`, one copy for all rustcs) and the files the linker maps included. What a
+//! memory cgroup or the OOM killer runs out of is the anonymous memory: `RssAnon` in
+//! `/proc/<pid>/status`, plus `RssShmem` (shared memory and memfds, which cannot be dropped
+//! either; rustc and the linkers use next to none). [`Sampler`] reads both for rustc and every
+//! process below it (the linker, and whatever the linker starts) every few milliseconds, in a
+//! thread that sleeps between samples, and keeps the largest sum.
+//!
+//! The children of a process are in `/proc/<pid>/task/<tid>/children` (one file per thread: a
+//! child belongs to the thread that started it). A kernel built without that file
+//! (`CONFIG_PROC_CHILDREN`) gets a scan of every `/proc/<pid>/stat` for its parent instead.
+//! The `/proc` root is a parameter, so that tests run all of this on a fake tree.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// How often the wrapper samples: often enough for a link that lasts a fraction of a second,
+/// rarely enough to cost nothing measurable (a few small file reads per process).
+pub(crate) const EVERY: Duration = Duration::from_millis(15);
+
+/// The most processes a tree walk follows: a bound against a pathological tree, far above what
+/// a rustc starts (a linker, and at most a few helpers).
+const MAX_PROCESSES: usize = 256;
+
+/// The memory of one process that cannot be reclaimed, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// `RssAnon`: heap, stacks, private writable mappings.
+    pub anon: u64,
+    /// `RssShmem`: shared memory, memfds, tmpfs pages mapped.
+    pub shmem: u64,
+}
+
+impl Usage {
+    pub(crate) fn bytes(self) -> u64 {
+        self.anon + self.shmem
+    }
+}
+
+/// Reads `RssAnon` and `RssShmem` (kB) from the text of `/proc/<pid>/status`. `None` when
+/// there is no `RssAnon` line: a zombie (its memory is gone already), a kernel thread, or a
+/// kernel before 4.5. A missing `RssShmem` counts 0.
+pub(crate) fn parse_status(text: &str) -> Option<Usage> {
+    let field = |name: &str| {
+        text.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(':')?;
+            let kib: u64 = value.trim().strip_suffix("kB")?.trim().parse().ok()?;
+            Some(kib * 1024)
+        })
+    };
+    Some(Usage {
+        anon: field("RssAnon")?,
+        shmem: field("RssShmem").unwrap_or(0),
+    })
+}
+
+/// The parent pid in the text of `/proc/<pid>/stat`: `pid (comm) state ppid ...`. The command
+/// name can hold spaces and parentheses, so the fields are counted after its last `)`.
+pub(crate) fn parse_parent(stat: &str) -> Option<u32> {
+    let (_, after) = stat.rsplit_once(')')?;
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The direct children of `pid`, from the `children` file of each of its threads; when the
+/// kernel has no such file, from a scan of every process's parent.
+pub(crate) fn children(proc_root: &Path, pid: u32) -> Vec<u32> {
+    let tasks = proc_root.join(pid.to_string()).join("task");
+    if tasks.join(pid.to_string()).join("children").exists() {
+        let Ok(threads) = std::fs::read_dir(&tasks) else {
+            return Vec::new();
+        };
+        return threads
+            .filter_map(Result::ok)
+            .filter_map(|thread| std::fs::read_to_string(thread.path().join("children")).ok())
+            .flat_map(|text| {
+                text.split_whitespace()
+                    .filter_map(|child| child.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect();
+    }
+    let Ok(entries) = std::fs::read_dir(proc_root) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&other| {
+            std::fs::read_to_string(proc_root.join(other.to_string()).join("stat"))
+                .ok()
+                .and_then(|stat| parse_parent(&stat))
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// `root` and every process below it, `root` first (each pid once, at most
+/// [`MAX_PROCESSES`]).
+pub(crate) fn tree(proc_root: &Path, root: u32) -> Vec<u32> {
+    let mut seen = BTreeSet::from([root]);
+    let mut found = vec![root];
+    let mut next = 0;
+    while next < found.len() && found.len() < MAX_PROCESSES {
+        for child in children(proc_root, found[next]) {
+            if found.len() < MAX_PROCESSES && seen.insert(child) {
+                found.push(child);
+            }
+        }
+        next += 1;
+    }
+    found
+}
+
+/// The memory of `root`'s tree that cannot be reclaimed, now: the sum of [`Usage::bytes`]
+/// over the processes that still have memory (a process that just ended counts 0).
+pub(crate) fn tree_bytes(proc_root: &Path, root: u32) -> u64 {
+    tree(proc_root, root)
+        .into_iter()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(proc_root.join(pid.to_string()).join("status")).ok()?;
+            parse_status(&status)
+        })
+        .map(Usage::bytes)
+        .sum()
+}
+
+/// Samples a process tree's [`tree_bytes`] in a thread of its own until [`Sampler::finish`],
+/// keeping the peak. The thread sleeps between samples (on a condition variable, so that
+/// `finish` wakes it at once instead of waiting for the next sample).
+pub(crate) struct Sampler {
+    peak: Arc<AtomicU64>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    /// Starts sampling `root` under `proc_root` (`/proc`) every `every`; the first sample is
+    /// taken at once.
+    pub(crate) fn start(proc_root: impl Into<PathBuf>, root: u32, every: Duration) -> Sampler {
+        let proc_root = proc_root.into();
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let thread = {
+            let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("memsafe-sampler".into())
+                .spawn(move || {
+                    let (lock, wake) = &*stop;
+                    loop {
+                        peak.fetch_max(tree_bytes(&proc_root, root), Ordering::Relaxed);
+                        let Ok(stopped) = lock.lock() else { return };
+                        let Ok((stopped, _)) = wake.wait_timeout_while(stopped, every, |s| !*s) else {
+                            return;
+                        };
+                        if *stopped {
+                            return;
+                        }
+                    }
+                })
+                .ok()
+        };
+        Sampler { peak, stop, thread }
+    }
+
+    /// The largest sample so far.
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Stops the thread and returns the peak; `None` when the thread could not be started.
+    pub(crate) fn finish(mut self) -> Option<u64> {
+        let thread = self.thread.take()?;
+        let (lock, wake) = &*self.stop;
+        if let Ok(mut stopped) = lock.lock() {
+            *stopped = true;
+        }
+        wake.notify_all();
+        thread.join().ok()?;
+        Some(self.peak())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake `/proc`: `(pid, parent, RssAnon kB, RssShmem kB, threads)`; with `children_files`
+    /// each thread gets its `children` file (the first thread's lists the children).
+    fn fake_proc(processes: &[(u32, u32, u64, u64, u32)], children_files: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for &(pid, parent, anon, shmem, threads) in processes {
+            let folder = dir.path().join(pid.to_string());
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(
+                folder.join("status"),
+                format!(
+                    "Name:\tx\nPPid:\t{parent}\nVmRSS:\t{} kB\nRssAnon:\t{anon} kB\nRssFile:\t  54321 kB\nRssShmem:\t{shmem} kB\n",
+                    anon + shmem + 54321
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                folder.join("stat"),
+                format!("{pid} (a (weird) name) S {parent} 1 1 0 -1"),
+            )
+            .unwrap();
+            if children_files {
+                let kids: Vec<String> = processes
+                    .iter()
+                    .filter(|p| p.1 == pid && p.0 != pid)
+                    .map(|p| p.0.to_string())
+                    .collect();
+                for thread in 0..threads {
+                    let task = folder.join("task").join((pid + thread).to_string());
+                    std::fs::create_dir_all(&task).unwrap();
+                    // A child belongs to the thread that started it: the last thread here.
+                    let listed = if thread + 1 == threads {
+                        kids.join(" ") + " "
+                    } else {
+                        String::new()
+                    };
+                    std::fs::write(task.join("children"), listed).unwrap();
+                }
+            }
+        }
+        dir
+    }
+
+    /// rustc (100) with 4 threads, which started a linker `cc` (200), which started `ld` (300);
+    /// an unrelated process (400, child of 1) and the wrapper (1).
+    const BUILD: &[(u32, u32, u64, u64, u32)] = &[
+        (1, 0, 5_000, 0, 1),
+        (100, 1, 300_000, 1_000, 4),
+        (200, 100, 2_000, 0, 1),
+        (300, 200, 150_000, 24, 2),
+        (400, 1, 900_000, 0, 1),
+    ];
+
+    #[test]
+    fn status_gives_anonymous_and_shared_memory_in_bytes() {
+        let text = "Name:\trustc\nVmHWM:\t  812344 kB\nVmRSS:\t  712344 kB\nRssAnon:\t  512000 kB\nRssFile:\t  200000 kB\nRssShmem:\t     344 kB\n";
+        assert_eq!(
+            parse_status(text),
+            Some(Usage {
+                anon: 512_000 * 1024,
+                shmem: 344 * 1024
+            })
+        );
+        assert_eq!(parse_status(text).unwrap().bytes(), 512_344 * 1024);
+        // A zombie's status has no memory lines; a line that only starts alike is not it.
+        assert_eq!(parse_status("Name:\trustc\nState:\tZ (zombie)\n"), None);
+        assert_eq!(parse_status("RssAnonX:\t5 kB\n"), None);
+        assert_eq!(
+            parse_status("RssAnon:\t7 kB\n"),
+            Some(Usage {
+                anon: 7 << 10,
+                shmem: 0
+            })
+        );
+    }
+
+    #[test]
+    fn stat_gives_the_parent_even_with_parentheses_in_the_name() {
+        assert_eq!(parse_parent("300 (ld) S 200 300 1 0 -1"), Some(200));
+        assert_eq!(parse_parent("301 (a) b (c) R 7 1 1"), Some(7));
+        assert_eq!(parse_parent("garbage"), None);
+    }
+
+    #[test]
+    fn the_tree_walk_finds_the_linker_below_rustc_with_and_without_children_files() {
+        for children_files in [true, false] {
+            let proc = fake_proc(BUILD, children_files);
+            assert_eq!(children(proc.path(), 100), [200], "{children_files}");
+            let mut found = tree(proc.path(), 100);
+            assert_eq!(found[0], 100);
+            found.sort_unstable();
+            // The linker and what it started; not the wrapper, not the unrelated process.
+            assert_eq!(found, [100, 200, 300], "{children_files}");
+            assert_eq!(tree(proc.path(), 300), [300]);
+            // rustc + cc + ld, RssShmem included; the file-backed 54321 kB of each not.
+            assert_eq!(
+                tree_bytes(proc.path(), 100),
+                (300_000 + 1_000 + 2_000 + 150_000 + 24) * 1024,
+                "{children_files}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cycle_or_a_vanished_process_does_not_stop_the_walk() {
+        // 100 lists 200, which (pid reused, say) lists 100 again, and 999, which is gone.
+        let proc = fake_proc(&[(100, 200, 10, 0, 1), (200, 100, 20, 0, 1)], true);
+        std::fs::write(proc.path().join("200/task/200/children"), "100 999 ").unwrap();
+        assert_eq!(tree(proc.path(), 100), [100, 200, 999]);
+        assert_eq!(tree_bytes(proc.path(), 100), 30 * 1024);
+        // No such process at all.
+        assert_eq!(tree_bytes(proc.path(), 12345), 0);
+    }
+
+    #[test]
+    fn the_sampler_keeps_the_peak_of_the_sum() {
+        let proc = fake_proc(BUILD, true);
+        let sampler = Sampler::start(proc.path(), 100, Duration::from_millis(1));
+        // The first sample is taken at once; wait for it by polling, not by sleeping a guess.
+        while sampler.peak() == 0 {
+            std::thread::yield_now();
+        }
+        let first = sampler.peak();
+        assert_eq!(first, (300_000 + 1_000 + 2_000 + 150_000 + 24) * 1024);
+        // The linker ends: the sum drops, the peak stays.
+        std::fs::write(proc.path().join("100/task/103/children"), "").unwrap();
+        // rustc grows: a new peak.
+        std::fs::write(
+            proc.path().join("100/status"),
+            "RssAnon:\t600000 kB\nRssShmem:\t0 kB\n",
+        )
+        .unwrap();
+        while sampler.peak() == first {
+            std::thread::yield_now();
+        }
+        assert_eq!(sampler.finish(), Some(600_000 * 1024));
+    }
+}
