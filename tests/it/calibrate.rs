@@ -6,6 +6,18 @@
 
 use crate::common::{TestContext, text};
 
+/// `memsafe calibrate`, keeping the calibration build, offline, for a fixed machine.
+const CALIBRATE_KEEP: [&str; 8] = [
+    "calibrate",
+    "--keep",
+    "--ram",
+    "8",
+    "--cpus",
+    "4",
+    "--",
+    "--offline",
+];
+
 fn tiny_project(ctx: &TestContext) {
     ctx.cargo_new("p");
     ctx.write("p/src/lib.rs", "pub fn add(a: u64, b: u64) -> u64 {\n    let unused = 1;\n    a + b\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() {\n        assert_eq!(super::add(1, 2), 3);\n    }\n}\n");
@@ -29,20 +41,7 @@ fn tiny_project(ctx: &TestContext) {
 fn records_every_compilation_and_replans_from_them() {
     let ctx = TestContext::new();
     tiny_project(&ctx);
-    let output = ctx
-        .memsafe("p")
-        .args([
-            "calibrate",
-            "--keep",
-            "--ram",
-            "8",
-            "--cpus",
-            "4",
-            "--",
-            "--offline",
-        ])
-        .output()
-        .unwrap();
+    let output = ctx.memsafe("p").args(CALIBRATE_KEEP).output().unwrap();
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     // rustc's own output reached the terminal through the wrapper.
@@ -132,20 +131,7 @@ fn a_failing_compile_fails_with_rustcs_message_and_records_nothing() {
     tiny_project(&ctx);
     ctx.write("p/src/lib.rs", "pub fn broken() -> u32 { \"not a number\" }\n");
     let before = ctx.read("p/memsafe.toml");
-    let output = ctx
-        .memsafe("p")
-        .args([
-            "calibrate",
-            "--keep",
-            "--ram",
-            "8",
-            "--cpus",
-            "4",
-            "--",
-            "--offline",
-        ])
-        .output()
-        .unwrap();
+    let output = ctx.memsafe("p").args(CALIBRATE_KEEP).output().unwrap();
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
