@@ -66,7 +66,10 @@ pub(crate) fn init(args: &InitArgs) -> Result<()> {
         super::plan::plan_text(&plan)
     ));
     let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
-    super::print_findings(&plan);
+    // What the repo has next to the plan, when something is about to change.
+    if changeset.touches_user_files() {
+        super::print_findings(&plan);
+    }
     super::print_warnings_and_events(&plan, &changeset);
     if !changeset.touches_user_files() {
         // Only memsafe's own record changes (its answers, this machine): written quietly.

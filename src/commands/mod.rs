@@ -29,8 +29,14 @@ pub(crate) fn plan_changeset(session: &Session, plan: &Plan, overrides: Override
     )
 }
 
-/// What the repo already has that memsafe found, one line each, with what memsafe does.
+/// What the repo already has that memsafe found, one line each, with what memsafe does; and
+/// each value of the repo's that the plan changes or keeps, next to the plan's.
 pub(crate) fn print_findings(plan: &Plan) {
+    for reason in &plan.reasons {
+        if let Some(current) = &reason.current {
+            ui::note(format!("{} = {}: {current}", reason.setting, reason.value));
+        }
+    }
     use crate::current::Status;
     for finding in plan.findings.iter().filter(|f| f.status != Status::Overrides) {
         let action = match finding.fix {

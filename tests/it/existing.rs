@@ -83,6 +83,11 @@ fn the_popular_recipe_comes_out_correct_and_every_change_explained() {
         stderr.contains("`[build] jobs` in Cargo.toml (Cargo.toml line 10): taken out"),
         "{stderr}"
     );
+    // The summary puts what the repo has next to the plan.
+    assert!(
+        stderr.contains("profile.dev.debug = 1: yours: 1 (Cargo.toml line 13), kept"),
+        "{stderr}"
+    );
     let manifest = ctx.read("p/Cargo.toml");
     assert!(
         !manifest.contains("[build]") && !manifest.contains("split-debuginfo"),
