@@ -20,6 +20,7 @@ pub mod merge;
 pub mod owned;
 pub mod plan;
 pub(crate) mod preview;
+#[cfg(target_os = "linux")]
 pub(crate) mod procmem;
 pub(crate) mod project;
 pub(crate) mod prompt;

@@ -268,6 +268,7 @@ fn index_of<T: PartialEq>(items: &[T], item: T) -> usize {
 }
 
 /// What Ctrl-C between prompts prints: the cursor shown again, and [`CANCELLED`].
+#[cfg_attr(not(unix), allow(dead_code))]
 const ON_SIGINT: &str = "\x1b[?25h\nCancelled; nothing was written.\n";
 
 #[cfg(unix)]

@@ -1,0 +1,382 @@
+//! `memsafe calibrate`: measure what each rustc of this project takes, so that the plan can
+//! use measurements instead of a per-preset guess.
+//!
+//! memsafe builds the project once in a target folder of its own
+//! (`target/memsafe-calibrate`), with itself as `RUSTC_WRAPPER`. In that role ([`wrap`]) it
+//! runs the real rustc untouched (arguments, stdin, stdout, stderr and exit code pass through:
+//! cargo parses rustc's output) and appends one JSON line per compilation to a log: crate,
+//! kind, start, duration, and the peak RSS of the process tree it waited for (`wait4`'s
+//! `ru_maxrss`, which on Linux also covers the children rustc waited for, the linker
+//! included; KiB on Linux, bytes on macOS). On Windows rustc runs in a Job Object, and the peak
+//! is the job's: the most memory committed at once by rustc and every process it started, the
+//! linker included.
+//!
+//! The model ([`estimate_peaks`]): a build's memory at `k` jobs is cargo's own plus the peaks
+//! of the compilations running at that moment. Two estimates, and the smaller one is used:
+//! 1. the recorded timeline replayed on `k` slots: compilations in their recorded start order,
+//!    each on the first free slot, with their recorded durations, taking the largest sum of
+//!    peaks running at once. Dependencies are ignored, so this overlaps heavy crates more than
+//!    cargo can; it over-estimates, the safe side;
+//! 2. the bound measured on mdBook and ripgrep (docs/measurements.md M3): `peak(k) <= P1 + (k - 1) * m`,
+//!    P1 the largest single compilation (plus cargo), m the median compilation.
+//!
+//! What every rustc shares (its own shared library, mapped by every rustc and resident once)
+//! is counted once per build, not once per compilation ([`shared_bytes`]): each compilation
+//! adds only its own part ([`private_bytes`]), which on Linux is measured directly, the peak of
+//! the anonymous memory of rustc and its linker ([`crate::procmem`]); elsewhere, and in older
+//! logs, it is `ru_maxrss` less the smallest compilation's. [`estimates`] says which of the two estimates gave each job count's number, and the
+//! calibration records it (`bound_jobs`) for the plan's reason.
+//!
+//! The pieces: [`wrapper`] (the measuring `RUSTC_WRAPPER`), [`model`] (pure: the estimates) and
+//! [`build`] (the calibration build). `crate::calibrate::X` names each of their items.
+
+mod build;
+mod model;
+mod wrapper;
+
+pub use self::build::*;
+pub use self::model::*;
+pub use self::wrapper::*;
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+
+    fn invocation(krate: &str, start_ms: u64, duration_ms: u64, peak_mib: u64) -> Invocation {
+        Invocation {
+            krate: krate.into(),
+            kind: "lib".into(),
+            start_ms,
+            duration_ms,
+            peak_bytes: peak_mib << 20,
+            exit_code: 0,
+            anon_peak_bytes: None,
+        }
+    }
+
+    fn exited(code: i32) -> ChildStatus {
+        ChildStatus {
+            code: Some(code),
+            signal: None,
+        }
+    }
+
+    fn killed(signal: i32) -> ChildStatus {
+        ChildStatus {
+            code: None,
+            signal: Some(signal),
+        }
+    }
+
+    #[test]
+    fn windows_codes_pass_on_whole() {
+        let windows = |status| exit_code_for(status, Platform::Windows);
+        assert_eq!(windows(exited(0)), 0);
+        assert_eq!(windows(exited(1)), 1);
+        assert_eq!(windows(exited(101)), 101);
+        // STATUS_ACCESS_VIOLATION (0xC0000005) and STATUS_STACK_BUFFER_OVERRUN (0xC0000409),
+        // as std reports them: negative i32. The clamp this replaces turned them into 0.
+        assert_eq!(windows(exited(0xC000_0005_u32 as i32)), -1_073_741_819);
+        assert_eq!(windows(exited(0xC000_0409_u32 as i32)), -1_073_740_791);
+        // Above a byte, including multiples of 256 that would wrap to 0.
+        assert_eq!(windows(exited(256)), 256);
+        assert_eq!(windows(exited(512)), 512);
+        assert_eq!(windows(exited(i32::MAX)), i32::MAX);
+        assert_eq!(
+            windows(ChildStatus {
+                code: None,
+                signal: None
+            }),
+            1
+        );
+    }
+
+    #[test]
+    fn unix_codes_and_signals_fit_in_a_byte_and_never_become_0() {
+        let unix = |status| exit_code_for(status, Platform::Unix);
+        assert_eq!(unix(exited(0)), 0);
+        assert_eq!(unix(exited(1)), 1);
+        assert_eq!(unix(exited(101)), 101);
+        assert_eq!(unix(exited(255)), 255);
+        // SIGKILL (the OOM killer), SIGSEGV, SIGABRT: 128 + the signal, as a shell says.
+        assert_eq!(unix(killed(9)), 137);
+        assert_eq!(unix(killed(11)), 139);
+        assert_eq!(unix(killed(6)), 134);
+        // Codes a byte cannot hold, Windows-style ones included: 1, never their low byte.
+        for code in [256, 512, 257, -1, -1_073_741_819, i32::MIN, i32::MAX] {
+            assert_eq!(unix(exited(code)), 1, "{code}");
+        }
+        for signal in [0, -3, 128, 300] {
+            assert_eq!(unix(killed(signal)), 1, "{signal}");
+        }
+        // Stopped, or nothing known.
+        assert_eq!(
+            unix(ChildStatus {
+                code: None,
+                signal: None
+            }),
+            1
+        );
+    }
+
+    #[test]
+    fn every_failure_stays_a_failure_on_both_platforms() {
+        let samples = [
+            0,
+            1,
+            2,
+            127,
+            128,
+            255,
+            256,
+            512,
+            65_536,
+            -1,
+            -256,
+            i32::MIN,
+            i32::MAX,
+        ];
+        for platform in [Platform::Unix, Platform::Windows] {
+            for code in samples {
+                let mapped = exit_code_for(exited(code), platform);
+                assert_eq!(mapped == 0, code == 0, "{platform:?} {code} -> {mapped}");
+                if platform == Platform::Unix {
+                    assert!((0..=255).contains(&mapped), "{code} -> {mapped}");
+                }
+            }
+            for signal in -2..=200 {
+                assert_ne!(
+                    exit_code_for(killed(signal), platform),
+                    0,
+                    "{platform:?} {signal}"
+                );
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_real_exit_status_becomes_a_child_status() {
+        use std::os::unix::process::ExitStatusExt;
+        // The raw wait statuses of `exit(3)` and of a SIGKILL.
+        assert_eq!(
+            ChildStatus::from(std::process::ExitStatus::from_raw(3 << 8)),
+            exited(3)
+        );
+        assert_eq!(
+            ChildStatus::from(std::process::ExitStatus::from_raw(9)),
+            killed(9)
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(civil_from_days(days_from_civil(2026, 11, 27)), "2026-11-27");
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), "2024-02-29");
+        assert_eq!(parse_date("2026-11-27"), Some(days_from_civil(2026, 11, 27)));
+        assert_eq!(parse_date("2026-13-01"), None);
+    }
+
+    #[test]
+    fn the_shared_part_is_taken_off_every_compilation_and_added_back_once() {
+        // a runs 0-10 ms at 100 MiB, b 0-10 at 300, c 5-15 at 200. Shared part: 100 MiB (the
+        // smallest), so a, b, c add 0, 200 and 100 on top of it; median 200 - 100 = 100.
+        let log = [
+            invocation("a", 0, 10, 100),
+            invocation("b", 0, 10, 300),
+            invocation("c", 5, 10, 200),
+        ];
+        let mib = |estimate: Estimate| (estimate.bytes - CARGO_BYTES) >> 20;
+        let estimates = estimates(&log);
+        // 1 job: one at a time, b the largest: 100 + 200 = 300, the largest compilation as
+        // measured (the bound, 200 + 0 x 100, ties with the replay).
+        assert_eq!(mib(estimates[0]), 300);
+        assert_eq!(estimates[0].source, Source::Replay);
+        // 2 jobs: the replay runs a and b together (0 + 200), then c (100): 100 + 200 = 300;
+        // the bound is 100 + 200 + 1 x 100 = 400.
+        assert_eq!(mib(estimates[1]), 300);
+        assert_eq!(estimates[1].source, Source::Replay);
+        // 3 jobs: all three at once, 100 + (0 + 200 + 100) = 400; the bound says 500.
+        assert_eq!(mib(estimates[2]), 400);
+        assert_eq!(estimates[2].source, Source::Replay);
+        // Never decreasing, never more than everything at once (400 MiB).
+        let peaks = estimate_peaks(&log);
+        assert!(peaks.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(peaks[63], CARGO_BYTES + (400 << 20));
+    }
+
+    #[test]
+    fn anonymous_peaks_are_recorded_and_the_shared_part_counted_once() {
+        let with_anon = |krate, start, duration, peak, anon: u64| Invocation {
+            anon_peak_bytes: Some(anon << 20),
+            ..invocation(krate, start, duration, peak)
+        };
+        // ru_maxrss - anon: 120, 150 and 140 MiB; the median, 140, is the shared part, even
+        // though b's own part is far larger than its file-backed part.
+        let log = [
+            with_anon("a", 0, 10, 150, 30),
+            with_anon("b", 0, 10, 400, 250),
+            with_anon("c", 5, 10, 260, 120),
+        ];
+        assert_eq!(shared_bytes(&log), 140 << 20);
+        // Each compilation adds its anonymous peak, not ru_maxrss less the shared part.
+        assert_eq!(private_bytes(&log[1], 140 << 20), 250 << 20);
+        // The model plans from ru_maxrss alone for now (the anonymous figures under-predicted
+        // under caps from 4 jobs on): the same estimates as a log without them.
+        let plain: Vec<Invocation> = log
+            .iter()
+            .map(|i| Invocation {
+                anon_peak_bytes: None,
+                ..i.clone()
+            })
+            .collect();
+        assert_eq!(estimates(&log), estimates(&plain));
+        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 1);
+        assert_eq!(summary.shared_bytes, Some(150 << 20));
+        // ru_maxrss stays the upper bound the summary reports.
+        assert_eq!(summary.max_peak_bytes, 400 << 20);
+
+        // A compilation the log has no anonymous peak for (a mixed log): ru_maxrss less the
+        // shared part. The shared part comes from those that have one.
+        let mut mixed = log.to_vec();
+        mixed.push(invocation("d", 100, 10, 200));
+        assert_eq!(shared_bytes(&mixed), shared_bytes(&log));
+        assert_eq!(private_bytes(&mixed[3], 140 << 20), 60 << 20);
+        // ru_maxrss below the shared part: nothing, not a wrapped-around huge number.
+        assert_eq!(private_bytes(&invocation("e", 0, 1, 100), 140 << 20), 0);
+        // No anonymous peak anywhere: the smallest ru_maxrss, as before.
+        assert_eq!(shared_bytes(&plain), 150 << 20);
+    }
+
+    #[test]
+    fn the_bound_caps_a_replay_that_stacks_everything() {
+        // Ten heavy compilations that all started together, and thirty light ones: replayed on
+        // 20 slots they all stack, while the bound (largest + 19 x median) stays lower.
+        let mut log: Vec<Invocation> = (0..10)
+            .map(|i| invocation(&format!("c{i}"), 0, 100, 500))
+            .collect();
+        log.extend((0..30).map(|i| invocation(&format!("s{i}"), 0, 100, 50)));
+        let estimates = estimates(&log);
+        let shared = 50;
+        // 20 slots: the replay stacks ten heavy (450 each over the shared part) and ten light
+        // (0): 50 + 4500 = 4550 MiB; the bound is 50 + 450 + 19 x 0 = 500 MiB.
+        assert_eq!(estimates[19].bytes, CARGO_BYTES + ((shared + 500 - shared) << 20));
+        assert_eq!(estimates[19].source, Source::Bound);
+        // 1 job: both give the largest compilation, 500 MiB.
+        assert_eq!(estimates[0].bytes, CARGO_BYTES + (500 << 20));
+        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 12);
+        assert_eq!(summary.source(20), Some(Source::Bound));
+        assert_eq!(summary.source(1), Some(Source::Replay));
+        // Beyond the table: its last entry, as `peak` does.
+        assert_eq!(summary.source(500), Some(Source::Bound));
+        let bound_jobs = summary.bound_jobs.as_ref().unwrap();
+        assert!(
+            bound_jobs.contains(&20) && !bound_jobs.contains(&1),
+            "{bound_jobs:?}"
+        );
+        let unknown = Calibration {
+            bound_jobs: None,
+            ..summary
+        };
+        assert_eq!(unknown.source(20), None);
+    }
+
+    #[test]
+    fn summary_picks_the_heaviest_and_the_link() {
+        let mut log = vec![invocation("syn", 0, 10, 400), invocation("app", 20, 10, 900)];
+        log[1].kind = "bin".into();
+        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 12);
+        assert_eq!(summary.heaviest[0].0, "app");
+        assert_eq!(summary.link_peak_bytes, 900 << 20);
+        assert_eq!(summary.crates, 2);
+        assert!(
+            summary
+                .words()
+                .starts_with("measured by `memsafe calibrate` on 2026-11-27")
+        );
+    }
+
+    #[test]
+    fn the_bar_is_never_full_before_the_end() {
+        let lock = "version = 4\n\n[[package]]\nname = \"a\"\n\n[[package]]\nname = \"b\"\n\n[[package]]\nname = \"p\"\n";
+        assert_eq!(lock_packages(lock), 3);
+        assert_eq!(lock_packages(""), 0);
+        let estimate = Some(lock_packages(lock));
+        assert_eq!(progress_shape(estimate, 0), ProgressShape::Bar { len: 3 });
+        assert_eq!(progress_shape(estimate, 2), ProgressShape::Bar { len: 3 });
+        // The count reaches the estimate while cargo still builds (tests, build scripts): a
+        // count, not a full bar, and never a total that grows with the count.
+        assert_eq!(progress_shape(estimate, 3), ProgressShape::Count);
+        assert_eq!(progress_shape(estimate, 69), ProgressShape::Count);
+        assert_eq!(progress_shape(None, 0), ProgressShape::Count);
+        assert_eq!(progress_shape(Some(0), 0), ProgressShape::Count);
+        for built in 0..100 {
+            if let ProgressShape::Bar { len } = progress_shape(Some(50), built) {
+                assert!(built < len, "{built}/{len}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_toolchain_rustup_picked_for_another_folder_is_dropped() {
+        let env = |toolchain: Option<&str>, source: Option<&str>| ToolchainEnv {
+            toolchain: toolchain.map(str::to_string),
+            source: source.map(str::to_string),
+        };
+        // Chosen: by hand, by `cargo +nightly`, or by a rustup that does not say.
+        assert!(env(Some("nightly"), Some("env")).chosen());
+        assert!(env(Some("nightly"), Some("cli")).chosen());
+        assert!(env(Some("nightly"), None).chosen());
+        // Picked for the folder memsafe started in: dropped.
+        for source in ["default", "toolchain-file", "override", "path-override"] {
+            assert!(!env(Some("stable"), Some(source)).chosen(), "{source}");
+        }
+        assert!(!env(None, None).chosen());
+
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        assert_eq!(toolchain_file(&project.join("src")), None);
+        let picked = env(Some("stable"), Some("default"));
+        assert!(picked.words(&project).ends_with("rustup's default"));
+        std::fs::write(
+            dir.path().join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"nightly\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            toolchain_file(&project.join("src")),
+            Some(dir.path().join("rust-toolchain.toml"))
+        );
+        assert!(picked.words(&project).starts_with("the toolchain pinned in `"));
+        assert_eq!(
+            env(Some("nightly"), Some("env")).words(&project),
+            "RUSTUP_TOOLCHAIN=nightly"
+        );
+    }
+
+    #[test]
+    fn flags_are_read_from_rustc_arguments() {
+        let args: Vec<OsString> = [
+            "--crate-name",
+            "foo",
+            "--edition=2021",
+            "--crate-type",
+            "proc-macro",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(flag_value(&args, "--crate-name").as_deref(), Some("foo"));
+        assert_eq!(kind_of(&args, "foo"), "proc-macro");
+        let test: Vec<OsString> = ["--crate-name", "foo", "--test"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(kind_of(&test, "foo"), "test");
+        assert_eq!(kind_of(&[], "build_script_build"), "build-script");
+    }
+}
