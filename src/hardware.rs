@@ -327,18 +327,18 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Formats bytes as GiB with up to one decimal, or MiB below 1 GiB: `7.5 GiB`, `768 MiB`.
 /// Says how the hardware was found (at `--verbose`), and warns when `--ram` is far more than
 /// this machine's memory.
-pub fn explain(hardware: &Hardware, overrides: Overrides) {
+pub(crate) fn explain(hardware: &Hardware, overrides: Overrides, printer: crate::ui::Printer) {
     use crate::ui;
     let memory = match hardware.memory_source {
         MemorySource::Flag => "--ram",
         MemorySource::CgroupLimit => "the cgroup memory limit (a container's), below the RAM",
         MemorySource::Ram => "the RAM the OS reports",
     };
-    ui::detail(format!(
+    printer.detail(format!(
         "memory {} from {memory}",
         format_size(hardware.memory_bytes)
     ));
-    ui::detail(format!(
+    printer.detail(format!(
         "{} logical CPUs from {}, {} physical",
         hardware.logical_cpus,
         if overrides.logical_cpus.is_some() {
@@ -349,10 +349,10 @@ pub fn explain(hardware: &Hardware, overrides: Overrides) {
         hardware.physical_cpus
     ));
     if hardware.wsl {
-        ui::detail("WSL: the kernel release names Microsoft");
+        printer.detail("WSL: the kernel release names Microsoft");
     }
     for note in &hardware.notes {
-        ui::detail(note);
+        printer.detail(note);
     }
     // Only from 1 TiB, as for `--ram 100000` (a bare number is GiB): planning for a machine
     // somewhat bigger than this one is what `--ram` is for.

@@ -39,15 +39,16 @@ use cli::{Cli, Command};
 /// Runs one command. Errors come back to `main`, which prints them once.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    ui::configure(cli.output.quiet, cli.output.verbose, cli.output.color, no_color);
+    ui::configure_colors(cli.output.color, no_color);
+    let printer = ui::Printer::new(cli.output.quiet, cli.output.verbose);
     check_editors(&cli.command)?;
     let result = match &cli.command {
-        Command::Init(args) => commands::init::init(args),
-        Command::Plan(args) => commands::plan::plan(args),
-        Command::Regen(args) => commands::regen::regen(args),
-        Command::Check(args) => commands::check::check(args),
-        Command::Remove(args) => commands::remove::remove(args),
-        Command::Calibrate(args) => commands::calibrate::calibrate(args),
+        Command::Init(args) => commands::init::init(args, printer),
+        Command::Plan(args) => commands::plan::plan(args, printer),
+        Command::Regen(args) => commands::regen::regen(args, printer),
+        Command::Check(args) => commands::check::check(args, printer),
+        Command::Remove(args) => commands::remove::remove(args, printer),
+        Command::Calibrate(args) => commands::calibrate::calibrate(args, printer),
         Command::Completions { shell } => {
             ui::data(completions(*shell));
             Ok(())

@@ -18,7 +18,7 @@ const MIN_DIFF_LINES: usize = 10;
 
 /// Shows `pending` (the files that change). `at_prompt`: the list first, the memsafe.toml
 /// record as one line, and the diff cut to the terminal's height unless `whole`.
-pub(crate) fn show(pending: &[&FileChange], at_prompt: bool, whole: bool) {
+pub(crate) fn show(printer: crate::ui::Printer, pending: &[&FileChange], at_prompt: bool, whole: bool) {
     let mut diff = String::new();
     for change in pending {
         if at_prompt && change.is_record {
@@ -33,7 +33,7 @@ pub(crate) fn show(pending: &[&FileChange], at_prompt: bool, whole: bool) {
         diff.push_str(&change.unified_diff());
     }
     if at_prompt {
-        ui::line(summary(pending));
+        printer.line(summary(pending));
     }
     let budget = if at_prompt && !whole {
         terminal_rows().map(|rows| rows.saturating_sub(ROWS_FOR_THE_PROMPT).max(MIN_DIFF_LINES))
@@ -46,7 +46,7 @@ pub(crate) fn show(pending: &[&FileChange], at_prompt: bool, whole: bool) {
     };
     ui::data(colour(shown, console::colors_enabled()));
     if hidden > 0 {
-        ui::line(format!(
+        printer.line(format!(
             "... {hidden} more diff {}: `memsafe init --diff` shows all of them, `--dry-run` writes nothing",
             if hidden == 1 { "line" } else { "lines" }
         ));

@@ -111,6 +111,7 @@ impl Inputs {
         hardware_flags: &HardwareArgs,
         record: Option<&Record>,
         root: Option<&Path>,
+        printer: crate::ui::Printer,
     ) -> Inputs {
         let recorded = record.map(|r| r.answers).unwrap_or_default();
         let editors = if !flags.editor.is_empty() {
@@ -130,7 +131,7 @@ impl Inputs {
         };
         let hardware = match record {
             Some(record) if answers.team => recorded_with_flags(&record.hardware(), hardware_flags),
-            _ => detect(hardware_flags),
+            _ => detect(hardware_flags, printer),
         };
         let current = root
             .map(|root| Current::read(root, record, hardware.os == crate::hardware::Os::Windows))
@@ -156,14 +157,14 @@ impl Inputs {
 }
 
 /// This machine, with the fields given as flags replaced.
-pub(crate) fn detect(args: &HardwareArgs) -> Hardware {
+pub(crate) fn detect(args: &HardwareArgs, printer: crate::ui::Printer) -> Hardware {
     let overrides = hardware::Overrides {
         memory_bytes: args.ram,
         logical_cpus: args.cpus,
         os: args.os,
     };
     let found = hardware::detect(overrides, &hardware::Sources::default());
-    hardware::explain(&found, overrides);
+    hardware::explain(&found, overrides, printer);
     found
 }
 

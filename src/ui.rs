@@ -12,7 +12,6 @@ macro_rules! stderr_line {
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
 }
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use dialoguer::console::{self, style};
 
@@ -27,21 +26,72 @@ pub enum ColorChoice {
     Never,
 }
 
-/// 0 quiet, 1 normal, 2 verbose.
-static LEVEL: AtomicU8 = AtomicU8::new(1);
+/// How much to say, from `--quiet` and `--verbose`: passed down to every command and what it
+/// calls, so that nothing reads a global to decide whether to speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Printer {
+    /// 0 quiet, 1 normal, 2 verbose.
+    level: u8,
+}
 
-/// Sets the output level and colours from the global flags and `NO_COLOR`, once, at start.
-pub(crate) fn configure(quiet: bool, verbose: bool, color: ColorChoice, no_color_env: bool) {
-    LEVEL.store(
-        if quiet {
-            0
-        } else if verbose {
-            2
-        } else {
-            1
-        },
-        Ordering::Relaxed,
-    );
+impl Printer {
+    pub(crate) fn new(quiet: bool, verbose: bool) -> Printer {
+        Printer {
+            level: if quiet {
+                0
+            } else if verbose {
+                2
+            } else {
+                1
+            },
+        }
+    }
+
+    /// `--quiet` was given.
+    pub(crate) fn is_quiet(self) -> bool {
+        self.level == 0
+    }
+
+    /// `--verbose` was given.
+    pub(crate) fn is_verbose(self) -> bool {
+        self.level == 2
+    }
+
+    /// `    Verb message`, cargo style, on stderr (not with `--quiet`).
+    pub(crate) fn status(self, verb: &str, message: impl Display) {
+        if self.is_quiet() {
+            return;
+        }
+        stderr_line!("{:>12} {message}", style(verb).green().bold());
+    }
+
+    /// `note: message` on stderr (not with `--quiet`).
+    pub(crate) fn note(self, message: impl Display) {
+        if self.is_quiet() {
+            return;
+        }
+        stderr_line!("{}: {message}", style("note").cyan().bold());
+    }
+
+    /// A plain line on stderr (not with `--quiet`).
+    pub(crate) fn line(self, message: impl Display) {
+        if self.is_quiet() {
+            return;
+        }
+        stderr_line!("{message}");
+    }
+
+    /// A detail only `--verbose` shows, on stderr.
+    pub(crate) fn detail(self, message: impl Display) {
+        if self.is_verbose() {
+            stderr_line!("{}: {message}", style("info").dim());
+        }
+    }
+}
+
+/// Sets the colours from `--color` and `NO_COLOR`, once, at start (the terminal library keeps
+/// them).
+pub(crate) fn configure_colors(color: ColorChoice, no_color_env: bool) {
     match color {
         ColorChoice::Always => {
             console::set_colors_enabled(true);
@@ -58,16 +108,6 @@ pub(crate) fn configure(quiet: bool, verbose: bool, color: ColorChoice, no_color
         }
         ColorChoice::Auto => {}
     }
-}
-
-/// `--quiet` was given.
-pub(crate) fn is_quiet() -> bool {
-    LEVEL.load(Ordering::Relaxed) == 0
-}
-
-/// `--verbose` was given.
-pub(crate) fn is_verbose() -> bool {
-    LEVEL.load(Ordering::Relaxed) == 2
 }
 
 use crate::error::{Interrupted, Reported, UsageError};
@@ -96,33 +136,9 @@ pub(crate) fn data_written() -> anyhow::Result<()> {
     }
 }
 
-/// `    Verb message`, cargo style, on stderr (not with `--quiet`).
-pub(crate) fn status(verb: &str, message: impl Display) {
-    if is_quiet() {
-        return;
-    }
-    stderr_line!("{:>12} {message}", style(verb).green().bold());
-}
-
 /// `warning: message` on stderr.
 pub(crate) fn warn(message: impl Display) {
     stderr_line!("{}: {message}", style("warning").yellow().bold());
-}
-
-/// `note: message` on stderr (not with `--quiet`).
-pub(crate) fn note(message: impl Display) {
-    if is_quiet() {
-        return;
-    }
-    stderr_line!("{}: {message}", style("note").cyan().bold());
-}
-
-/// A plain line on stderr (not with `--quiet`).
-pub(crate) fn line(message: impl Display) {
-    if is_quiet() {
-        return;
-    }
-    stderr_line!("{message}");
 }
 
 /// The one line an interrupted prompt prints, on stderr, even with `--quiet`.
@@ -133,13 +149,6 @@ pub(crate) fn cancelled(message: impl Display) {
 /// A line of another program's output (cargo's warnings and errors), on stderr, always.
 pub(crate) fn passthrough(line: impl Display) {
     stderr_line!("{line}");
-}
-
-/// A detail only `--verbose` shows, on stderr.
-pub(crate) fn detail(message: impl Display) {
-    if is_verbose() {
-        stderr_line!("{}: {message}", style("info").dim());
-    }
 }
 
 /// Prints an error once, cargo style: `error: ...`, its causes, and a `help:` line.

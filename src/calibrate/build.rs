@@ -105,6 +105,8 @@ pub trait Progress: Send + Sync {
     fn unit(&self, name: &str);
     /// A line cargo or rustc wrote for the user (warnings, errors, cargo's status).
     fn line(&self, line: &str);
+    /// `--quiet` was given: cargo is asked to be quiet too.
+    fn quiet(&self) -> bool;
 }
 
 /// The calibration build: `cargo test --no-run` (profile `test`) or `cargo build` (`dev`),
@@ -132,7 +134,7 @@ pub fn build(
     } else {
         command.arg("build");
     }
-    if crate::ui::is_quiet() {
+    if progress.quiet() {
         command.arg("--quiet");
     }
     command

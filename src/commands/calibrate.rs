@@ -3,16 +3,17 @@
 
 use anyhow::{Context, Result};
 
+use crate::calibrate;
 use crate::files::{self, Goal};
 use crate::hardware::format_size;
 use crate::plan::Plan;
 use crate::project::Project;
 use crate::render::Templates;
 use crate::session::{Flags, Inputs, Session};
-use crate::{calibrate, ui};
+use crate::ui::{self, Printer};
 
 /// `memsafe calibrate`: measure, record, and re-plan from the measurements.
-pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
+pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
     let project = &session.project;
@@ -21,6 +22,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         &args.hardware,
         Some(record),
         Some(session.root()),
+        printer,
     );
     let before_plan = inputs.plan();
     let target = calibrate::target_dir(&project.root);
@@ -33,7 +35,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
     let log = target.join("rustc-log.jsonl");
     let _ = std::fs::remove_file(&log);
 
-    ui::status(
+    printer.status(
         "Calibrating",
         format!(
             "{} with {} jobs in {} (your own target folder stays as it is)",
@@ -52,7 +54,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
             .ok()
             .map(|lock| calibrate::lock_packages(&lock))
     });
-    let bar = if ui::is_quiet() {
+    let bar = if printer.is_quiet() {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::no_length()
@@ -63,6 +65,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         estimate,
         log: log.clone(),
         heaviest: std::sync::Mutex::default(),
+        printer,
     };
     let color = dialoguer::console::colors_enabled_stderr();
     let total_seconds = calibrate::build(
@@ -78,7 +81,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
     let bar = progress.bar;
     bar.finish_and_clear();
     let invocations = calibrate::read_log(&std::fs::read_to_string(&log).unwrap_or_default());
-    leave_build(&project.root, &target, args.keep);
+    leave_build(&project.root, &target, args.keep, printer);
     let total_seconds = total_seconds?;
     if invocations.is_empty() || invocations.iter().all(|i| i.peak_bytes == 0) {
         return Err(anyhow::anyhow!(
@@ -89,7 +92,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         .unwrap_or_else(|| "rustc (unknown version)".into());
     let date = calibrate::civil_from_days(calibrate::today());
     let calibration = calibrate::summarize(&invocations, &rustc, &date, &args.profile, total_seconds);
-    ui::line(format!(
+    printer.line(format!(
         "{} compilations in {}s: median {}, p90 {}, largest {} ({}), links up to {}",
         calibration.crates,
         calibration.total_seconds,
@@ -113,30 +116,30 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs) -> Result<()> {
         Some(record),
     )?;
     if before_plan.jobs != plan.jobs {
-        ui::line(format!(
+        printer.line(format!(
             "measured: build.jobs {} -> {}",
             before_plan.jobs, plan.jobs
         ));
     } else {
-        ui::line(format!("measured: build.jobs stays {}", plan.jobs));
+        printer.line(format!("measured: build.jobs stays {}", plan.jobs));
     }
-    super::print_events(&changeset);
-    super::finish(session.root(), &changeset, args.dry_run)
+    super::print_events(&changeset, printer);
+    super::finish(session.root(), &changeset, args.dry_run, printer)
 }
 
 /// Says where the calibration build is and how big; deletes it unless `keep`.
-fn leave_build(root: &std::path::Path, target: &std::path::Path, keep: bool) {
+fn leave_build(root: &std::path::Path, target: &std::path::Path, keep: bool, printer: Printer) {
     let size = format_size(calibrate::dir_size(target));
     let shown = files::display(root, target);
     if keep {
-        ui::status(
+        printer.status(
             "Kept",
             format!("the calibration build in {shown} ({size}); delete the folder when you are done with it"),
         );
         return;
     }
     match std::fs::remove_dir_all(target) {
-        Ok(()) => ui::status(
+        Ok(()) => printer.status(
             "Removed",
             format!("the calibration build in {shown} ({size}; `--keep` keeps it)"),
         ),
@@ -174,9 +177,14 @@ struct CalibrationProgress {
     log: std::path::PathBuf,
     /// The heaviest compilation so far, and how much of the log has been read.
     heaviest: std::sync::Mutex<(String, u64, usize)>,
+    printer: Printer,
 }
 
 impl calibrate::Progress for CalibrationProgress {
+    fn quiet(&self) -> bool {
+        self.printer.is_quiet()
+    }
+
     fn unit(&self, name: &str) {
         self.bar.inc(1);
         let shape = calibrate::progress_shape(self.estimate, self.bar.position());

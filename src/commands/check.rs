@@ -12,7 +12,7 @@ use crate::error::Reported;
 use crate::hardware::format_size;
 use crate::session::{Flags, Inputs, Session, detect};
 use crate::sync::Event;
-use crate::ui;
+use crate::ui::{self, Printer};
 
 /// A `takes_out` key (`profile.test.opt-level`) as a key diff names it.
 fn owned_name(dotted: &str) -> String {
@@ -21,7 +21,7 @@ fn owned_name(dotted: &str) -> String {
 }
 
 /// `memsafe check`.
-pub(crate) fn check(args: &CheckArgs) -> Result<()> {
+pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), false)?;
     let record = session.require_record()?;
     let mut differences = Vec::new();
@@ -36,14 +36,20 @@ pub(crate) fn check(args: &CheckArgs) -> Result<()> {
         ));
         regen_fixes = true;
     }
-    let this_machine = detect(&args.hardware);
+    let this_machine = detect(&args.hardware, printer);
     // In team mode the plan is the recorded machine's; the flags describe this machine.
     let plan_flags = if record.answers.team {
         crate::cli::HardwareArgs::default()
     } else {
         args.hardware.clone()
     };
-    let inputs = Inputs::resolve(Flags::default(), &plan_flags, Some(record), Some(session.root()));
+    let inputs = Inputs::resolve(
+        Flags::default(),
+        &plan_flags,
+        Some(record),
+        Some(session.root()),
+        printer,
+    );
     if record.answers.team {
         let baseline = record.hardware();
         let smaller_memory = this_machine.memory_bytes < baseline.memory_bytes
@@ -140,7 +146,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<()> {
         }
     }
 
-    if ui::is_quiet() {
+    if printer.is_quiet() {
         return if differences.is_empty() {
             Ok(())
         } else {
@@ -148,7 +154,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<()> {
         };
     }
     for note in &notes {
-        ui::note(note);
+        printer.note(note);
     }
     // A value that beats memsafe's (an environment variable, a member's config).
     for finding in plan

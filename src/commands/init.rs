@@ -6,10 +6,11 @@ use crate::cli::InitArgs;
 use crate::error::UsageError;
 use crate::hardware::format_size;
 use crate::session::{Flags, Inputs, Session, start_dir};
-use crate::{prompt, record, ui};
+use crate::ui::Printer;
+use crate::{prompt, record};
 
 /// `memsafe init`.
-pub(crate) fn init(args: &InitArgs) -> Result<()> {
+pub(crate) fn init(args: &InitArgs, printer: Printer) -> Result<()> {
     // The folder first: a wrong `--dir` is the first thing to hear about.
     start_dir(args.dir.as_ref())?;
     let interactive = !args.yes && prompt::can_ask();
@@ -25,7 +26,7 @@ pub(crate) fn init(args: &InitArgs) -> Result<()> {
     }
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     if let Some(member) = &session.project.member {
-        ui::note(format!(
+        printer.note(format!(
             "`{}` is a member of the workspace at `{}`: profiles only count at the workspace root, so memsafe configures that",
             member.display(),
             session.root().display()
@@ -43,11 +44,12 @@ pub(crate) fn init(args: &InitArgs) -> Result<()> {
         &args.hardware,
         session.record.as_ref(),
         Some(session.root()),
+        printer,
     );
     if interactive {
-        ui::line(format!("This machine: {}", inputs.hardware.describe()));
+        printer.line(format!("This machine: {}", inputs.hardware.describe()));
         if session.record.is_some() {
-            ui::line(format!("{} found: its answers are the defaults.", record::FILE));
+            printer.line(format!("{} found: its answers are the defaults.", record::FILE));
         }
         let given = prompt::Given {
             preset: args.preset.is_some(),
@@ -60,23 +62,23 @@ pub(crate) fn init(args: &InitArgs) -> Result<()> {
         }
     }
     let plan = inputs.plan();
-    ui::detail(format!("project root: {}", session.root().display()));
-    ui::detail(format!(
+    printer.detail(format!("project root: {}", session.root().display()));
+    printer.detail(format!(
         "the plan, with its reasons:\n{}",
         super::plan::plan_text(&plan)
     ));
     let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
     // What the repo has next to the plan, when something is about to change.
     if changeset.touches_user_files() {
-        super::print_findings(&plan);
+        super::print_findings(&plan, printer);
     }
-    super::print_warnings_and_events(&plan, &changeset);
+    super::print_warnings_and_events(&plan, &changeset, printer);
     if !changeset.touches_user_files() {
         // Only memsafe's own record changes (its answers, this machine): written quietly.
         if !args.dry_run {
             crate::write::commit(session.root(), &changeset.changes)?;
         }
-        ui::status(
+        printer.status(
             "Unchanged",
             format!(
                 "every file already matches the plan ({})",
@@ -87,14 +89,14 @@ pub(crate) fn init(args: &InitArgs) -> Result<()> {
     }
     let pending: Vec<_> = changeset.pending().collect();
     if interactive || args.dry_run {
-        crate::preview::show(&pending, interactive && !args.dry_run, args.diff);
+        crate::preview::show(printer, &pending, interactive && !args.dry_run, args.diff);
     }
     if interactive && !args.dry_run && !prompt::confirm_write()? {
-        ui::line("Nothing was written.");
+        printer.line("Nothing was written.");
         return Ok(());
     }
     if args.dry_run {
-        ui::status(
+        printer.status(
             "Dry run",
             format!(
                 "{} would change; nothing was written",
@@ -103,8 +105,8 @@ pub(crate) fn init(args: &InitArgs) -> Result<()> {
         );
         return Ok(());
     }
-    super::finish(session.root(), &changeset, false)?;
-    ui::status(
+    super::finish(session.root(), &changeset, false, printer)?;
+    printer.status(
         "Done",
         format!(
             "{}, {} for {}; `memsafe plan` says why",

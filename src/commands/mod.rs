@@ -17,7 +17,8 @@ use crate::plan::{Overrides, Plan};
 use crate::render::Templates;
 use crate::session::Session;
 use crate::sync::Event;
-use crate::{ui, write};
+use crate::ui::{self, Printer};
+use crate::write;
 
 /// The changeset that brings the session's project to `plan`.
 pub(crate) fn plan_changeset(session: &Session, plan: &Plan, overrides: Overrides) -> Result<Changeset> {
@@ -31,10 +32,10 @@ pub(crate) fn plan_changeset(session: &Session, plan: &Plan, overrides: Override
 
 /// What the repo already has that memsafe found, one line each, with what memsafe does; and
 /// each value of the repo's that the plan changes or keeps, next to the plan's.
-pub(crate) fn print_findings(plan: &Plan) {
+pub(crate) fn print_findings(plan: &Plan, printer: Printer) {
     for reason in &plan.reasons {
         if let Some(current) = &reason.current {
-            ui::note(format!("{} = {}: {current}", reason.setting, reason.value));
+            printer.note(format!("{} = {}: {current}", reason.setting, reason.value));
         }
     }
     use crate::current::Status;
@@ -44,7 +45,7 @@ pub(crate) fn print_findings(plan: &Plan) {
             Some(fix) => format!("left as it is (`--fix {}` takes it out)", fix.as_str()),
             None => "left as it is".into(),
         };
-        ui::note(format!(
+        printer.note(format!(
             "{} ({}): {action}; `memsafe plan` says why",
             finding.what, finding.place
         ));
@@ -52,19 +53,19 @@ pub(crate) fn print_findings(plan: &Plan) {
 }
 
 /// The plan's warnings, then what happened to the files that the user should hear about.
-pub(crate) fn print_warnings_and_events(plan: &Plan, changeset: &Changeset) {
+pub(crate) fn print_warnings_and_events(plan: &Plan, changeset: &Changeset, printer: Printer) {
     for warning in &plan.warnings {
         ui::warn(warning);
     }
-    print_events(changeset);
+    print_events(changeset, printer);
 }
 
 /// Prints what happened to the files that the user should hear about.
-pub(crate) fn print_events(changeset: &Changeset) {
+pub(crate) fn print_events(changeset: &Changeset, printer: Printer) {
     for (file, event) in &changeset.events {
         match event {
-            Event::Note(note) => ui::note(format!("{file}: {note}")),
-            Event::KeptEdit { key, value } => ui::note(format!(
+            Event::Note(note) => printer.note(format!("{file}: {note}")),
+            Event::KeptEdit { key, value } => printer.note(format!(
                 "{file}: kept your `{key} = {value}`: you changed memsafe's value by hand, so it is yours now"
             )),
             Event::Overwrote { key, was } => {
@@ -77,7 +78,7 @@ pub(crate) fn print_events(changeset: &Changeset) {
                     "to keep a value of your own, choose another preset (or no editor) under [answers] in \
                      memsafe.toml; a stricter value of yours is kept"
                 };
-                ui::note(format!(
+                printer.note(format!(
                     "{file}: `{key}` was {was}, changed by hand: set back to the plan's value; {keep}"
                 ));
             }
@@ -87,13 +88,18 @@ pub(crate) fn print_events(changeset: &Changeset) {
 
 /// How a run ends: with `dry_run`, the diffs; otherwise the changes written under the commit
 /// protocol, and one status line per file.
-pub(crate) fn finish(root: &std::path::Path, changeset: &Changeset, dry_run: bool) -> Result<()> {
+pub(crate) fn finish(
+    root: &std::path::Path,
+    changeset: &Changeset,
+    dry_run: bool,
+    printer: Printer,
+) -> Result<()> {
     let pending: Vec<_> = changeset.pending().collect();
     if dry_run {
         for change in &pending {
             ui::data(change.unified_diff());
         }
-        ui::status(
+        printer.status(
             "Dry run",
             format!(
                 "{} would change; nothing was written",
@@ -104,14 +110,14 @@ pub(crate) fn finish(root: &std::path::Path, changeset: &Changeset, dry_run: boo
     }
     write::commit(root, &changeset.changes)?;
     for change in pending {
-        ui::status(change.verb(), &change.display);
+        printer.status(change.verb(), &change.display);
         // A script written on Windows has no run bit for git to carry to Linux teammates.
         if change.executable
             && change.after.is_some()
             && let (Some(dir), Some(name)) = (change.path.parent(), change.path.file_name())
             && let Some(note) = crate::gitmode::after_writing_script(dir, name.as_ref())
         {
-            ui::note(note);
+            printer.note(note);
         }
     }
     Ok(())

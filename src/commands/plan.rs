@@ -7,16 +7,16 @@ use crate::hardware::{MemorySource, format_size};
 use crate::plan::Plan;
 use crate::project;
 use crate::session::{Flags, Inputs, Session, start_dir};
-use crate::ui;
+use crate::ui::{self, Printer};
 
 /// `memsafe plan`.
-pub(crate) fn plan(args: &PlanArgs) -> Result<()> {
+pub(crate) fn plan(args: &PlanArgs, printer: Printer) -> Result<()> {
     let start = start_dir(args.dir.as_ref())?;
     // In a configured project the recorded answers and pins apply; outside one, the defaults.
     let session = match project::find(&start) {
         Ok(_) => Some(Session::open(Some(&start), false)?),
         Err(_) => {
-            ui::note(format!(
+            printer.note(format!(
                 "no Rust project in `{}` or above: this is the plan for this machine only",
                 start.display()
             ));
@@ -34,6 +34,7 @@ pub(crate) fn plan(args: &PlanArgs) -> Result<()> {
         &args.hardware,
         session.as_ref().and_then(|s| s.record.as_ref()),
         session.as_ref().map(Session::root),
+        printer,
     );
     let plan = inputs.plan();
     if args.json {

@@ -12,7 +12,7 @@ use crate::cli::RegenArgs;
 use crate::hardware::{Hardware, format_size};
 use crate::session::{Flags, Inputs, Session};
 use crate::sync::Event;
-use crate::ui;
+use crate::ui::Printer;
 
 /// Two memory figures closer than this (1%) are the same machine: firmware and kernels
 /// reserve slightly different amounts across boots and updates.
@@ -55,7 +55,7 @@ fn describe(value: Option<&String>) -> String {
 }
 
 /// `memsafe regen`.
-pub(crate) fn regen(args: &RegenArgs) -> Result<()> {
+pub(crate) fn regen(args: &RegenArgs, printer: Printer) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
     let inputs = Inputs::resolve(
@@ -63,14 +63,15 @@ pub(crate) fn regen(args: &RegenArgs) -> Result<()> {
         &args.hardware,
         Some(record),
         Some(session.root()),
+        printer,
     );
     let plan = inputs.plan();
-    ui::detail(format!(
+    printer.detail(format!(
         "the plan, with its reasons:\n{}",
         super::plan::plan_text(&plan)
     ));
     let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
-    super::print_warnings_and_events(&plan, &changeset);
+    super::print_warnings_and_events(&plan, &changeset, printer);
     if !changeset.touches_user_files() {
         // Only memsafe's own record changes (its answers, this machine): written quietly.
         if !args.dry_run {
@@ -81,7 +82,7 @@ pub(crate) fn regen(args: &RegenArgs) -> Result<()> {
         } else {
             ""
         };
-        ui::status(
+        printer.status(
             "Unchanged",
             format!(
                 "the plan for {} is what the files hold ({}){team}",
@@ -106,16 +107,16 @@ pub(crate) fn regen(args: &RegenArgs) -> Result<()> {
         if !values.is_empty() {
             let _ = write!(summary, ": {}", values.join(", "));
         }
-        ui::line(&summary);
+        printer.line(&summary);
     }
     for change in changeset.pending().filter(|c| !c.is_record) {
         match (&change.before, &change.after) {
-            (None, _) => ui::line(format!("  {}: missing, written again", change.display)),
-            (_, None) => ui::line(format!(
+            (None, _) => printer.line(format!("  {}: missing, written again", change.display)),
+            (_, None) => printer.line(format!(
                 "  {}: deleted (only memsafe's keys were in it)",
                 change.display
             )),
-            _ if change.keys.iter().any(|k| k.key == "(whole file)") => ui::line(format!(
+            _ if change.keys.iter().any(|k| k.key == "(whole file)") => printer.line(format!(
                 "  {}: rewritten (build jobs and test threads are written in it)",
                 change.display
             )),
@@ -125,7 +126,7 @@ pub(crate) fn regen(args: &RegenArgs) -> Result<()> {
                         *file == change.display
                             && matches!(event, Event::Overwrote { key: k, .. } if *k == key.key)
                     });
-                    ui::line(format!(
+                    printer.line(format!(
                         "  {}: {} {} -> {}{}",
                         change.display,
                         key.key,
@@ -141,5 +142,5 @@ pub(crate) fn regen(args: &RegenArgs) -> Result<()> {
             }
         }
     }
-    super::finish(session.root(), &changeset, args.dry_run)
+    super::finish(session.root(), &changeset, args.dry_run, printer)
 }

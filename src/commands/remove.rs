@@ -12,9 +12,10 @@ use crate::files::{self, Goal};
 use crate::record;
 use crate::render::Templates;
 use crate::session::Session;
+use crate::ui::Printer;
 
 /// `memsafe remove`.
-pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
+pub(crate) fn remove(args: &RemoveArgs, printer: Printer) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     if session.record.is_none() {
         return Err(UsageError::new(format!(
@@ -30,6 +31,6 @@ pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
         &Templates::new(),
         session.record.as_ref(),
     )?;
-    super::print_events(&changeset);
-    super::finish(session.root(), &changeset, args.dry_run)
+    super::print_events(&changeset, printer);
+    super::finish(session.root(), &changeset, args.dry_run, printer)
 }
