@@ -68,6 +68,22 @@ impl Session {
         &self.project.root
     }
 
+    /// What `regen` and `calibrate` plan from: the recorded answers, with `hardware` flags.
+    pub(crate) fn recorded_inputs(
+        &self,
+        hardware: &HardwareArgs,
+        printer: crate::ui::Printer,
+    ) -> Result<Inputs> {
+        let record = self.require_record()?;
+        Ok(Inputs::resolve(
+            Flags::default(),
+            hardware,
+            Some(record),
+            Some(self.root()),
+            printer,
+        ))
+    }
+
     /// The record, or the error that says to run `memsafe init` first.
     pub(crate) fn require_record(&self) -> Result<&Record> {
         self.record.as_ref().ok_or_else(|| {

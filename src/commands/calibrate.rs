@@ -9,7 +9,7 @@ use crate::hardware::format_size;
 use crate::plan::Plan;
 use crate::project::Project;
 use crate::render::Templates;
-use crate::session::{Flags, Inputs, Session};
+use crate::session::Session;
 use crate::ui::{self, Printer};
 
 /// `memsafe calibrate`: measure, record, and re-plan from the measurements.
@@ -17,13 +17,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> R
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
     let project = &session.project;
-    let inputs = Inputs::resolve(
-        Flags::default(),
-        &args.hardware,
-        Some(record),
-        Some(session.root()),
-        printer,
-    );
+    let inputs = session.recorded_inputs(&args.hardware, printer)?;
     let before_plan = inputs.plan();
     let target = calibrate::target_dir(&project.root);
     // A measurement needs every crate compiled: start from an empty target folder (memsafe's

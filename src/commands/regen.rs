@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::cli::RegenArgs;
 use crate::hardware::{Hardware, format_size};
-use crate::session::{Flags, Inputs, Session};
+use crate::session::Session;
 use crate::sync::Event;
 use crate::ui::Printer;
 
@@ -58,13 +58,7 @@ fn describe(value: Option<&String>) -> String {
 pub(crate) fn regen(args: &RegenArgs, printer: Printer) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
-    let inputs = Inputs::resolve(
-        Flags::default(),
-        &args.hardware,
-        Some(record),
-        Some(session.root()),
-        printer,
-    );
+    let inputs = session.recorded_inputs(&args.hardware, printer)?;
     let plan = inputs.plan();
     printer.detail(format!(
         "the plan, with its reasons:\n{}",
