@@ -67,11 +67,18 @@ pub(crate) fn find(start: &Path) -> Result<Project> {
         });
     }
     // An explicit `package.workspace = "../.."` wins over the search.
-    if let Some(path) = manifest
-        .get("package")
-        .and_then(|p| p.get("workspace"))
-        .and_then(Item::as_str)
-    {
+    let explicit = manifest.get("package").and_then(|p| p.get("workspace"));
+    if let Some(item) = explicit.filter(|item| item.as_str().is_none()) {
+        // cargo refuses a non-string here too; guessing a root instead could write elsewhere.
+        return Err(UsageError::new(format!(
+            "`package.workspace` in `{}` is {}, not a path",
+            package_dir.join("Cargo.toml").display(),
+            item.type_name()
+        ))
+        .with_help("write the workspace root's folder as a string, e.g. `workspace = \"..\"`")
+        .into());
+    }
+    if let Some(path) = explicit.and_then(Item::as_str) {
         let root = normalize(&package_dir.join(path));
         if !root.join("Cargo.toml").is_file() {
             return Err(UsageError::new(format!(
@@ -260,6 +267,17 @@ mod tests {
         assert_eq!(project.member, Some(root.join("crates/a")));
         let excluded = find(&dir.path().join("crates/old")).unwrap();
         assert_eq!(excluded.root, root.join("crates/old"));
+    }
+
+    #[test]
+    fn non_string_package_workspace_is_a_usage_error() {
+        let dir = tree(&[
+            ("Cargo.toml", "[workspace]\nmembers = [\"a\"]\n"),
+            ("a/Cargo.toml", "[package]\nname = \"a\"\nworkspace = 5\n"),
+        ]);
+        let error = find(&dir.path().join("a")).unwrap_err();
+        let usage = error.downcast_ref::<UsageError>().expect("a usage error");
+        assert!(usage.to_string().contains("is integer, not a path"), "{usage}");
     }
 
     #[test]
