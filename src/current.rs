@@ -725,7 +725,10 @@ impl crate::plan::Plan {
             reason.current = Some(format!("yours: {}", test.join("; ")));
         }
         for finding in &current.findings {
-            if finding.status == Status::Overrides {
+            // One that the plan takes out (a member's `build.jobs`) no longer beats anything.
+            if finding.status == Status::Overrides
+                && !finding.fix.is_some_and(|fix| self.answers.fixes.has(fix))
+            {
                 self.warnings
                     .push(format!("{} ({}): {}", finding.what, finding.place, finding.cost));
             }

@@ -358,7 +358,7 @@ pub fn keyed(
                     keys.push(previous.clone());
                 } else if current.is_some()
                     && let Doc::Toml(toml) = &mut doc
-                    && let Some(deleted) = toml.delete(&key.path)
+                    && let Some(deleted) = toml.delete(&key.path, file == FileId::Manifest)
                 {
                     keys.push(KeyRecord {
                         path: key.path.clone(),

@@ -161,6 +161,7 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
         .findings
         .iter()
         .filter(|f| f.status == crate::current::Status::Overrides)
+        .filter(|f| !f.fix.is_some_and(|fix| plan.answers.fixes.has(fix)))
     {
         ui::warn(format!("{} ({}): {}", finding.what, finding.place, finding.cost));
     }

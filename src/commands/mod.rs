@@ -39,7 +39,13 @@ pub(crate) fn print_findings(plan: &Plan, printer: Printer) {
         }
     }
     use crate::current::Status;
-    for finding in plan.findings.iter().filter(|f| f.status != Status::Overrides) {
+    // An overriding value is a warning, unless the plan takes it out: then it is a finding.
+    let taken_out = |f: &crate::current::Finding| f.fix.is_some_and(|fix| plan.answers.fixes.has(fix));
+    for finding in plan
+        .findings
+        .iter()
+        .filter(|f| f.status != Status::Overrides || taken_out(f))
+    {
         let action = match finding.fix {
             Some(fix) if plan.answers.fixes.has(fix) => "taken out".to_string(),
             Some(fix) => format!("left as it is (`--fix {}` takes it out)", fix.as_str()),

@@ -421,10 +421,11 @@ impl TomlDoc {
     }
 
     /// Takes the key at `path` out; returns its whole entry as TOML text (key, value and their
-    /// comments), the key before it in its table, and, when its `[table]` is left empty and
-    /// bare (so that cargo would warn about an empty table), that table's place, taken out
-    /// too. [`TomlDoc::reinsert`] puts it all back.
-    pub fn delete(&mut self, path: &[String]) -> Option<Deleted> {
+    /// comments), the key before it in its table, and, with `drop_emptied` (a manifest, where
+    /// cargo warns about the table) and when its `[table]` is left empty and bare, that
+    /// table's place, taken out too. [`TomlDoc::reinsert`] puts it all back. Without
+    /// `drop_emptied` (a config file, where an empty table is fine) only the key goes.
+    pub fn delete(&mut self, path: &[String], drop_emptied: bool) -> Option<Deleted> {
         let (key, parents) = path.split_last()?;
         // A dotted key alone in its dotted table (`build.jobs = 2` at the top): the whole dotted
         // entry goes, and comes back, as it was written, among its neighbours.
@@ -462,7 +463,8 @@ impl TomlDoc {
                     text.and_then(|t| t.as_str()).is_none_or(|t| t.trim().is_empty())
                 };
                 // The comment lines above the header go with the table (and come back with it).
-                if table.is_empty()
+                if drop_emptied
+                    && table.is_empty()
                     && !table.is_implicit()
                     && !table.is_dotted()
                     && bare(table.decor().suffix())
@@ -766,7 +768,7 @@ mod tests {
         let text =
             "[build]\n# parallel\njobs = 1 # old recipe\ntarget-dir = \"t\"\n\n[package]\nname = \"x\"\n";
         let mut doc = TomlDoc::parse(text).unwrap();
-        let deleted = doc.delete(&path(&["build", "jobs"])).unwrap();
+        let deleted = doc.delete(&path(&["build", "jobs"]), true).unwrap();
         assert_eq!(deleted.anchor, None);
         assert_eq!(deleted.table, None, "target-dir is still in [build]");
         let without = doc.finish();
@@ -777,7 +779,7 @@ mod tests {
         // Alone in its table: the table goes too (cargo would warn about it), and comes back.
         let text = "[package]\nname = \"x\"\n\n[build]\njobs = 1\n\n[dependencies]\nserde = \"1\"\n";
         let mut doc = TomlDoc::parse(text).unwrap();
-        let deleted = doc.delete(&path(&["build", "jobs"])).unwrap();
+        let deleted = doc.delete(&path(&["build", "jobs"]), true).unwrap();
         let without = doc.finish();
         assert_eq!(
             without,
@@ -789,10 +791,24 @@ mod tests {
     }
 
     #[test]
+    fn a_config_keeps_its_emptied_table_and_gets_its_bytes_back() {
+        // No final newline, a comment over the header: both stay as they were.
+        let text = "# mine\n[build]\njobs = 8";
+        let mut doc = TomlDoc::parse(text).unwrap();
+        let deleted = doc.delete(&path(&["build", "jobs"]), false).unwrap();
+        assert_eq!(deleted.table, None, "the table stays in a config file");
+        let without = doc.finish();
+        assert_eq!(without, "# mine\n[build]");
+        let mut doc = TomlDoc::parse(&without).unwrap();
+        doc.reinsert(&path(&["build", "jobs"]), &deleted).unwrap();
+        assert_eq!(doc.finish(), text);
+    }
+
+    #[test]
     fn a_dotted_entry_goes_back_where_it_was() {
         let text = "build.jobs = 2 # old\n[package]\nname = \"x\"\n";
         let mut doc = TomlDoc::parse(text).unwrap();
-        let deleted = doc.delete(&path(&["build", "jobs"])).unwrap();
+        let deleted = doc.delete(&path(&["build", "jobs"]), true).unwrap();
         assert!(deleted.dotted);
         let without = doc.finish();
         assert_eq!(without, "[package]\nname = \"x\"\n");
@@ -819,7 +835,7 @@ mod tests {
         );
         assert!(!ours.ends_with('\n'), "no final newline, as before: {ours:?}");
         let mut doc = TomlDoc::parse(&ours).unwrap();
-        doc.delete(&path(&["profile", "dev", "package", "*", "debug"]));
+        doc.delete(&path(&["profile", "dev", "package", "*", "debug"]), true);
         doc.remove_empty_tables(&created);
         assert_eq!(doc.finish(), text);
     }
