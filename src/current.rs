@@ -677,9 +677,9 @@ impl crate::plan::Plan {
                 reason.current = Some(format!("yours: {}; left as they are", units.join("; ")));
             }
         }
-        for (setting, plan_setting) in [("build.jobs", "build.jobs"), ("test threads", "test threads")] {
+        for setting in ["build.jobs", "test threads"] {
             if let Some(user) = current.repo(setting).cloned()
-                && let Some(reason) = self.reason_mut(plan_setting)
+                && let Some(reason) = self.reason_mut(setting)
             {
                 reason.current = Some(if show(&user.value).trim_matches('"') == reason.value {
                     format!("already {}", yours(&user))
@@ -694,7 +694,7 @@ impl crate::plan::Plan {
         let fixing_split = current
             .findings
             .iter()
-            .any(|f| f.fix == Some(Fix::SplitDebuginfo) && self.answers.fixes.has(Fix::SplitDebuginfo));
+            .any(|f| self.fix_for(f) == Some(Fix::SplitDebuginfo));
         if let Some(user) = current.repo("profile.dev.split-debuginfo").cloned()
             && let Some(reason) = self.reason_mut("profile.dev.split-debuginfo")
         {
@@ -725,16 +725,11 @@ impl crate::plan::Plan {
             reason.current = Some(format!("yours: {}", test.join("; ")));
         }
         for finding in &current.findings {
-            // One that the plan takes out (a member's `build.jobs`) no longer beats anything.
-            if finding.status == Status::Overrides
-                && !finding.fix.is_some_and(|fix| self.answers.fixes.has(fix))
-            {
+            if self.is_override(finding) {
                 self.warnings
                     .push(format!("{} ({}): {}", finding.what, finding.place, finding.cost));
             }
-            if let Some(fix) = finding.fix
-                && self.answers.fixes.has(fix)
-            {
+            if let Some(fix) = self.fix_for(finding) {
                 for key in fix.keys() {
                     if *key == "build.jobs" || current.manifest(key).is_some_and(|s| !s.readded) {
                         self.takes_out.push((*key).to_string());
@@ -749,14 +744,11 @@ impl crate::plan::Plan {
                         test.join("; ")
                     ));
                 }
-            }
-        }
-        for finding in &current.findings {
-            if finding.fix == Some(Fix::MemberJobs)
-                && self.answers.fixes.has(Fix::MemberJobs)
-                && let Some(file) = &finding.file
-            {
-                self.members_out.push(file.clone());
+                if fix == Fix::MemberJobs
+                    && let Some(file) = &finding.file
+                {
+                    self.members_out.push(file.clone());
+                }
             }
         }
         self.takes_out.dedup();

@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 use crate::calibrate::{Calibration, Source};
-use crate::findings::Finding;
+use crate::findings::{Finding, Fix, Status};
 use crate::hardware::{Hardware, MemorySource, Os, format_size};
 
 pub use crate::answers::{Answers, Editor, Editors, Fixes, Overrides, Preset, Scripts};
@@ -599,6 +599,17 @@ impl Plan {
 
     pub(crate) fn reason_mut(&mut self, setting: &str) -> Option<&mut Reason> {
         self.reasons.iter_mut().find(|reason| reason.setting == setting)
+    }
+
+    /// The fix this plan makes for `finding`: its own, when the answers chose it.
+    pub(crate) fn fix_for(&self, finding: &Finding) -> Option<Fix> {
+        finding.fix.filter(|fix| self.answers.fixes.has(*fix))
+    }
+
+    /// Whether `finding` is a value that beats memsafe's and stays (one the plan takes out, a
+    /// member's `build.jobs`, no longer beats anything): a warning rather than a finding.
+    pub(crate) fn is_override(&self, finding: &Finding) -> bool {
+        finding.status == Status::Overrides && self.fix_for(finding).is_none()
     }
 }
 

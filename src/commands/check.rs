@@ -157,12 +157,7 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
         printer.note(note);
     }
     // A value that beats memsafe's (an environment variable, a member's config).
-    for finding in plan
-        .findings
-        .iter()
-        .filter(|f| f.status == crate::current::Status::Overrides)
-        .filter(|f| !f.fix.is_some_and(|fix| plan.answers.fixes.has(fix)))
-    {
+    for finding in plan.findings.iter().filter(|f| plan.is_override(f)) {
         ui::warn(format!("{} ({}): {}", finding.what, finding.place, finding.cost));
     }
     if differences.is_empty() {

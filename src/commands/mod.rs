@@ -38,18 +38,12 @@ pub(crate) fn print_findings(plan: &Plan, printer: Printer) {
             printer.note(format!("{} = {}: {current}", reason.setting, reason.value));
         }
     }
-    use crate::current::Status;
-    // An overriding value is a warning, unless the plan takes it out: then it is a finding.
-    let taken_out = |f: &crate::current::Finding| f.fix.is_some_and(|fix| plan.answers.fixes.has(fix));
-    for finding in plan
-        .findings
-        .iter()
-        .filter(|f| f.status != Status::Overrides || taken_out(f))
-    {
-        let action = match finding.fix {
-            Some(fix) if plan.answers.fixes.has(fix) => "taken out".to_string(),
-            Some(fix) => format!("left as it is (`--fix {}` takes it out)", fix.as_str()),
-            None => "left as it is".into(),
+    // A value that beats memsafe's is a warning (`print_warnings_and_events`), not a finding.
+    for finding in plan.findings.iter().filter(|f| !plan.is_override(f)) {
+        let action = match (plan.fix_for(finding), finding.fix) {
+            (Some(_), _) => "taken out".to_string(),
+            (None, Some(fix)) => format!("left as it is (`--fix {}` takes it out)", fix.as_str()),
+            (None, None) => "left as it is".into(),
         };
         printer.note(format!(
             "{} ({}): {action}; `memsafe plan` says why",

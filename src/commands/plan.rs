@@ -82,12 +82,12 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
     if !plan.findings.is_empty() {
         let _ = writeln!(out, "\nfound in the repo");
         for finding in &plan.findings {
-            let action = match finding.fix {
-                Some(fix) if plan.answers.fixes.has(fix) => {
+            let action = match (plan.fix_for(finding), finding.fix) {
+                (Some(fix), _) => {
                     format!("fixed (--fix {}): taken out", fix.as_str())
                 }
-                Some(fix) => format!("left as it is; `--fix {}` takes it out", fix.as_str()),
-                None => "memsafe only says so".into(),
+                (None, Some(fix)) => format!("left as it is; `--fix {}` takes it out", fix.as_str()),
+                (None, None) => "memsafe only says so".into(),
             };
             let status = serde_json::to_value(finding.status)
                 .ok()
