@@ -279,68 +279,58 @@ pub fn registry() -> Vec<Key> {
         min: 1,
         max: COUNT_MAX,
     };
+    let key = |file, names: &[&str], value_type| Key {
+        file,
+        path: path(names),
+        value_type,
+    };
+    let text_count = ValueType::IntText {
+        min: 1,
+        max: COUNT_MAX,
+    };
     let mut keys = vec![
-        Key {
-            file: FileId::Manifest,
-            path: path(&["profile", "dev", "debug"]),
-            value_type: ValueType::DebugLevel,
-        },
-        Key {
-            file: FileId::Manifest,
-            path: path(&["profile", "dev", "incremental"]),
-            value_type: ValueType::Bool,
-        },
-        Key {
-            file: FileId::Manifest,
-            path: path(&["profile", "dev", "package", "*", "debug"]),
-            value_type: ValueType::DebugLevel,
-        },
+        key(
+            FileId::Manifest,
+            &["profile", "dev", "debug"],
+            ValueType::DebugLevel,
+        ),
+        key(
+            FileId::Manifest,
+            &["profile", "dev", "incremental"],
+            ValueType::Bool,
+        ),
+        key(
+            FileId::Manifest,
+            &["profile", "dev", "package", "*", "debug"],
+            ValueType::DebugLevel,
+        ),
         // Cargo ignores `[build]` in Cargo.toml ("unused manifest key"): the fix takes a `jobs`
         // there out, since memsafe's lives in .cargo/config.toml. The fixes' other keys follow.
-        Key {
-            file: FileId::Manifest,
-            path: path(&["build", "jobs"]),
-            value_type: count,
-        },
-        Key {
-            file: FileId::Manifest,
-            path: path(&["profile", "dev", "split-debuginfo"]),
-            value_type: ValueType::Any,
-        },
-        Key {
-            file: FileId::Manifest,
-            path: path(&["profile", "test", "split-debuginfo"]),
-            value_type: ValueType::Any,
-        },
-        Key {
-            file: FileId::Manifest,
-            path: path(&["profile", "test", "opt-level"]),
-            value_type: ValueType::Any,
-        },
-        Key {
-            file: FileId::Manifest,
-            path: path(&["profile", "test", "codegen-units"]),
-            value_type: ValueType::Any,
-        },
-        Key {
-            file: FileId::CargoConfig,
-            path: path(&["build", "jobs"]),
-            value_type: count,
-        },
-        Key {
-            file: FileId::CargoConfig,
-            path: path(&["env", "RUST_TEST_THREADS"]),
-            value_type: ValueType::IntText {
-                min: 1,
-                max: COUNT_MAX,
-            },
-        },
+        key(FileId::Manifest, &["build", "jobs"], count),
+        key(
+            FileId::Manifest,
+            &["profile", "dev", "split-debuginfo"],
+            ValueType::Any,
+        ),
+        key(
+            FileId::Manifest,
+            &["profile", "test", "split-debuginfo"],
+            ValueType::Any,
+        ),
+        key(
+            FileId::Manifest,
+            &["profile", "test", "opt-level"],
+            ValueType::Any,
+        ),
+        key(
+            FileId::Manifest,
+            &["profile", "test", "codegen-units"],
+            ValueType::Any,
+        ),
+        key(FileId::CargoConfig, &["build", "jobs"], count),
+        key(FileId::CargoConfig, &["env", "RUST_TEST_THREADS"], text_count),
+        key(FileId::MemberConfig, &["build", "jobs"], ValueType::Any),
     ];
-    keys.push(Key {
-        file: FileId::MemberConfig,
-        path: path(&["build", "jobs"]),
-        value_type: ValueType::Any,
-    });
     for file in [FileId::Vscode, FileId::Zed, FileId::Helix] {
         for setting in RUST_ANALYZER {
             keys.push(Key {
@@ -350,11 +340,11 @@ pub fn registry() -> Vec<Key> {
             });
         }
     }
-    keys.push(Key {
-        file: FileId::Vscode,
-        path: path(&["files.watcherExclude", "**/target/**"]),
-        value_type: ValueType::True,
-    });
+    keys.push(key(
+        FileId::Vscode,
+        &["files.watcherExclude", "**/target/**"],
+        ValueType::True,
+    ));
     keys
 }
 
