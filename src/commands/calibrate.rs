@@ -4,11 +4,9 @@
 use anyhow::{Context, Result};
 
 use crate::calibrate;
-use crate::files::{self, Goal};
+use crate::files;
 use crate::hardware::format_size;
-use crate::plan::Plan;
 use crate::project::Project;
-use crate::render::Templates;
 use crate::session::Session;
 use crate::ui::{self, Printer};
 
@@ -17,7 +15,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> R
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
     let project = &session.project;
-    let inputs = session.recorded_inputs(&args.hardware, printer)?;
+    let mut inputs = session.recorded_inputs(&args.hardware, printer)?;
     let before_plan = inputs.plan();
     let target = calibrate::target_dir(&project.root);
     // A measurement needs every crate compiled: start from an empty target folder (memsafe's
@@ -97,18 +95,11 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> R
         format_size(calibration.link_peak_bytes)
     ));
 
-    let plan = Plan::compute_full(
-        &inputs.hardware,
-        &inputs.answers,
-        &inputs.overrides,
-        Some(&calibration),
-    );
-    let changeset = files::changeset(
-        project,
-        &Goal::Plan(&plan, inputs.overrides),
-        &Templates::new(),
-        Some(record),
-    )?;
+    // The same plan as every other command's (the repo's values, the chosen fixes), now from
+    // the measurements.
+    inputs.calibration = Some(calibration);
+    let plan = inputs.plan();
+    let changeset = super::plan_changeset(&session, &plan, inputs.overrides)?;
     if before_plan.jobs != plan.jobs {
         printer.line(format!(
             "measured: build.jobs {} -> {}",

@@ -402,3 +402,37 @@ fn the_anonymous_peak_of_a_child_that_touches_200_mib_is_recorded_within_10_perc
     assert!(log[0].peak_bytes >= 200 << 20, "{:?}", log[0]);
     assert_eq!(log[0].exit_code, 7);
 }
+
+/// calibrate re-plans like every other command: a fix that `init` made (here `[build] jobs`
+/// in Cargo.toml, which cargo ignores) stays made, it is not put back.
+#[test]
+fn calibrate_keeps_the_fixes_init_made() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let manifest = ctx.read("p/Cargo.toml");
+    ctx.write("p/Cargo.toml", &format!("{manifest}\n[build]\njobs = 8\n"));
+    let init = ctx
+        .memsafe("p")
+        .args(["init", "--yes", "--ram", "8", "--cpus", "4"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    assert!(!ctx.read("p/Cargo.toml").contains("[build]"));
+    let output = ctx
+        .memsafe("p")
+        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let after = ctx.read("p/Cargo.toml");
+    assert!(
+        !after.contains("[build]"),
+        "calibrate put the fixed key back:\n{after}"
+    );
+    let check = ctx
+        .memsafe("p")
+        .args(["check", "--ram", "8", "--cpus", "4"])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check.stdout));
+}
