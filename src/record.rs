@@ -331,8 +331,11 @@ pub fn render(record: &Record, existing: Option<&str>) -> String {
             .decor_mut()
             .set_suffix(format!("\n{}", OVERRIDES_HELP.trim_end()));
     }
-    // The user's [overrides] table, comments and all, when it says what the record says.
+    // The user's [overrides] table, comments and all, when it says what the record says. The
+    // comment lines after its last key are, for toml_edit, the start of the next header's
+    // prefix: they are kept too.
     let old = existing.and_then(|text| text.parse::<DocumentMut>().ok());
+    let mut overrides_tail = "\n".to_string();
     if let Some(old_overrides) = old
         .as_ref()
         .and_then(|d| d.get("overrides"))
@@ -347,12 +350,23 @@ pub fn render(record: &Record, existing: Option<&str>) -> String {
             let mut kept = old_overrides.clone();
             kept.set_position(new.position());
             document["overrides"] = Item::Table(kept);
+            if let Some(tail) = old
+                .as_ref()
+                .and_then(|d| d.get("file"))
+                .and_then(Item::as_array_of_tables)
+                .and_then(|files| files.get(0))
+                .and_then(|first| first.decor().prefix())
+                .and_then(|prefix| prefix.as_str())
+                .and_then(|prefix| prefix.strip_suffix(FILES_HELP))
+            {
+                overrides_tail = tail.to_string();
+            }
         }
     }
     if let Some(files) = document.get_mut("file").and_then(Item::as_array_of_tables_mut) {
         for (index, table) in files.iter_mut().enumerate() {
             table.decor_mut().set_prefix(if index == 0 {
-                format!("\n{FILES_HELP}")
+                format!("{overrides_tail}{FILES_HELP}")
             } else {
                 "\n".into()
             });

@@ -148,7 +148,13 @@ fn pinned_value_survives_any_hardware() {
             ctx.read("pkg/.cargo/config.toml").contains("jobs = 2\n"),
             "{ram} GiB"
         );
-        assert!(ctx.read("pkg/memsafe.toml").contains("jobs = 2 # our CI runner"));
+        // The whole [overrides] stays the user's, the comment lines after the pin included.
+        assert!(
+            ctx.read("pkg/memsafe.toml")
+                .contains("jobs = 2 # our CI runner\n# test_threads = 2\n"),
+            "{}",
+            ctx.read("pkg/memsafe.toml")
+        );
         let (code, stdout, _) = run(&ctx, &["check", "--ram", ram, "--cpus", cpus]);
         assert_eq!(code, 0, "{stdout}");
     }
