@@ -109,14 +109,15 @@ pub struct InitArgs {
     /// Show the whole diff before asking to write, not only what fits in the terminal
     #[arg(long)]
     pub diff: bool,
-    /// How to trade memory for speed [default: balanced]
+    /// How to trade memory for speed [default: memsafe.toml's answer, or balanced]
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<Preset>,
-    /// Which editors to configure rust-analyzer for, comma-separated or repeated [default: the
-    /// editors whose folder (.vscode, .zed, .helix) the project has, else vscode]
+    /// Which editors to configure rust-analyzer for, comma-separated or repeated [default:
+    /// memsafe.toml's answer, or the editors whose folder (.vscode, .zed, .helix) the project
+    /// has, else vscode]
     #[arg(long, value_name = "EDITOR", value_delimiter = ',')]
     pub editor: Vec<Editor>,
-    /// Which test-safe script(s) to write [default: both]
+    /// Which test-safe script(s) to write [default: memsafe.toml's answer, or both]
     #[arg(long, value_name = "KIND")]
     pub script: Option<Scripts>,
     /// Plan for the machine given here (the team's smallest) whoever runs memsafe later, so
