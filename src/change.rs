@@ -25,8 +25,6 @@ pub struct FileChange {
     pub create_dirs: Vec<PathBuf>,
     /// Folders to delete after deleting the file, innermost first, when they are empty.
     pub remove_dirs: Vec<PathBuf>,
-    /// What memsafe did besides setting its keys (a renamed setting), or warnings.
-    pub notes: Vec<String>,
     /// The owned values that change.
     pub keys: Vec<KeyDiff>,
     /// The file's mode, owner and group before, to give a deleted file back as it was.

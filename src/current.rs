@@ -591,10 +591,6 @@ impl crate::plan::Plan {
     /// every reason says what is there now, the findings are listed, and the chosen fixes take
     /// their keys out. Pure.
     pub fn with_current(mut self, current: &Current) -> crate::plan::Plan {
-        let show = |value: &serde_json::Value| match value {
-            serde_json::Value::String(s) => format!("\"{s}\""),
-            other => other.to_string(),
-        };
         let yours =
             |setting: &crate::current::Setting| format!("{} ({})", show(&setting.value), setting.source);
 

@@ -284,7 +284,6 @@ pub(crate) fn changeset(
             is_record: false,
             create_dirs,
             remove_dirs,
-            notes: Vec::new(),
             keys: diffs,
             meta,
         });
@@ -316,7 +315,6 @@ pub(crate) fn changeset(
             is_record: true,
             create_dirs: Vec::new(),
             remove_dirs: Vec::new(),
-            notes: Vec::new(),
             keys: Vec::new(),
             meta: record_meta,
         },

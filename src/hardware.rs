@@ -200,11 +200,8 @@ fn is_wsl(sources: &Sources) -> bool {
 
 fn detect_memory(sources: &Sources, notes: &mut Vec<String>) -> (u64, MemorySource) {
     // Targeted refresh only: RAM, no processes (docs/measurements.md M8: ~0.03 ms against 5-9 ms).
-    let ram = match sysinfo::System::new() {
-        Ok(mut system) => {
-            system.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
-            system.total_memory()
-        }
+    let ram = match ram_bytes() {
+        Ok(bytes) => bytes,
         Err(error) => {
             notes.push(format!("could not read the machine's RAM ({error})"));
             0
@@ -318,13 +315,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             "`{text}` is too small: memsafe needs at least 256MiB to plan"
         ));
     }
-    if bytes > 1 << 50 {
+    if bytes > MAX_MEMORY_BYTES {
         return Err(format!("`{text}` is too large"));
     }
     Ok(bytes)
 }
 
-/// Formats bytes as GiB with up to one decimal, or MiB below 1 GiB: `7.5 GiB`, `768 MiB`.
 /// Says how the hardware was found (at `--verbose`), and warns when `--ram` is far more than
 /// this machine's memory.
 pub(crate) fn explain(hardware: &Hardware, overrides: Overrides, printer: crate::ui::Printer) {
@@ -372,9 +368,14 @@ pub(crate) fn explain(hardware: &Hardware, overrides: Overrides, printer: crate:
 
 /// This machine's RAM, if the OS says.
 fn physical_memory() -> Option<u64> {
-    let mut system = sysinfo::System::new().ok()?;
+    ram_bytes().ok().filter(|&bytes| bytes > 0)
+}
+
+/// This machine's RAM (0 when the OS does not say), with a targeted refresh.
+fn ram_bytes() -> Result<u64, sysinfo::Error> {
+    let mut system = sysinfo::System::new()?;
     system.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
-    Some(system.total_memory()).filter(|&bytes| bytes > 0)
+    Ok(system.total_memory())
 }
 
 /// Two sizes to compare, as [`format_size`] prints them, or with two decimals where that would
@@ -398,6 +399,7 @@ pub fn format_apart(a: u64, b: u64) -> (String, String) {
     (precise(a), precise(b))
 }
 
+/// Formats bytes as GiB with up to one decimal, or MiB below 1 GiB: `7.5 GiB`, `768 MiB`.
 pub fn format_size(bytes: u64) -> String {
     if bytes < GIB {
         return format!("{} MiB", bytes.div_ceil(MIB));

@@ -200,11 +200,7 @@ pub fn display_path(file: FileId, path: &[String]) -> String {
             }
             out
         }
-        _ => path
-            .iter()
-            .map(|segment| toml_edit::Key::new(segment.as_str()).to_string())
-            .collect::<Vec<_>>()
-            .join("."),
+        _ => crate::merge::toml::dotted(path),
     }
 }
 

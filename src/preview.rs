@@ -186,7 +186,6 @@ mod tests {
             is_record: false,
             create_dirs: vec![],
             remove_dirs: vec![],
-            notes: vec![],
             meta: None,
             keys: keys
                 .iter()

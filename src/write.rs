@@ -337,7 +337,6 @@ pub(crate) fn recover(root: &Path) -> Result<Option<String>> {
             let _ = fs::remove_dir(root.join(dir));
         }
     }
-    sweep_temporary_files(root);
     fs::remove_file(&path).with_context(|| format!("cannot delete `{JOURNAL}`"))?;
     let mut words = "an earlier memsafe run was interrupted; it is rolled back".to_string();
     if !restored.is_empty() {

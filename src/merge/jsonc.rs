@@ -50,12 +50,6 @@ fn parse_options() -> ParseOptions {
     }
 }
 
-/// Parses and checks that the top level is an object (or empty).
-pub fn check(existing: &str) -> Result<(), MergeError> {
-    let (_, body) = Shape::of(existing);
-    root_object(&body).map(|_| ())
-}
-
 fn root_object(body: &str) -> Result<(CstRootNode, CstObject), MergeError> {
     let root = CstRootNode::parse(body, &parse_options()).map_err(|error| MergeError::Syntax {
         line: error.line_display(),

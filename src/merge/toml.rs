@@ -56,12 +56,8 @@ pub fn leaves(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The dotted key paths of a TOML text's leaves.
-pub fn leaf_paths(text: &str) -> Vec<String> {
-    leaves(text).into_iter().map(|(path, _)| path).collect()
-}
-
-fn dotted(path: &[String]) -> String {
+/// A key path as TOML writes it: `profile.dev."*"`.
+pub fn dotted(path: &[String]) -> String {
     path.iter()
         .map(|segment| toml_edit::Key::new(segment.as_str()).to_string())
         .collect::<Vec<_>>()

@@ -177,7 +177,6 @@ pub(crate) fn diff(name: &str, before: &str, after: &str) -> String {
         is_record: false,
         create_dirs: vec![],
         remove_dirs: vec![],
-        notes: vec![],
         keys: vec![],
         meta: None,
     }
