@@ -309,12 +309,13 @@ impl Plan {
         let memory_jobs = if usable < first_bytes {
             1
         } else if let Some(calibration) = measured {
-            let fitting = (1..=u32::try_from(crate::calibrate::MAX_JOBS).unwrap_or(64))
+            let table = u32::try_from(crate::calibrate::MAX_JOBS).unwrap_or(u32::MAX);
+            let fitting = (1..=table)
                 .take_while(|&jobs| calibration.peak(jobs) <= usable)
                 .last()
                 .unwrap_or(1);
             // Beyond the table, more jobs add no more (the estimate is flat there).
-            if fitting == 64 { u32::MAX } else { fitting }
+            if fitting == table { u32::MAX } else { fitting }
         } else {
             let extra = (usable - job_cost.first_bytes) / job_cost.each_bytes;
             u32::try_from(extra).unwrap_or(u32::MAX).saturating_add(1)
@@ -322,6 +323,16 @@ impl Plan {
         let planned_jobs = memory_jobs.min(cpus);
         let jobs = overrides.jobs.map_or(planned_jobs, |pinned| pinned.max(1));
         let headroom = |bytes: u64| bytes * (100 + HEADROOM_PERCENT) / 100;
+        if let Some(pinned) = overrides.jobs
+            && pinned > planned_jobs
+            && headroom(peak(jobs)) > budget_bytes
+        {
+            warnings.push(format!(
+                "`jobs = {pinned}` is pinned in memsafe.toml [overrides]: about {} with                  {HEADROOM_PERCENT}% headroom, more than the {} budget, so builds may run out of                  memory (the plan would choose {planned_jobs})",
+                format_size(headroom(peak(jobs))),
+                format_size(budget_bytes),
+            ));
+        }
         let fits = if let Some(pinned) = overrides.jobs {
             // The estimate quoted is the pinned count's; the plan's own choice gets its own.
             format!(
@@ -354,14 +365,13 @@ impl Plan {
             ));
             "1 job, the minimum: the budget is below even one job's estimate".to_string()
         } else if measured.is_some() {
-            let (budget, need) =
-                crate::hardware::format_apart(budget_bytes, peak(jobs + 1) * (100 + HEADROOM_PERCENT) / 100);
+            let (budget, need) = crate::hardware::format_apart(budget_bytes, headroom(peak(jobs + 1)));
             format!(
                 "{} at about {}, {} with {HEADROOM_PERCENT}% headroom, within the {budget} budget; \
                  {} would need {need}",
                 peaks(jobs),
                 format_size(peak(jobs)),
-                format_size(peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
+                format_size(headroom(peak(jobs))),
                 jobs + 1,
             )
         } else {
@@ -373,14 +383,14 @@ impl Plan {
                 format_size(job_cost.first_bytes),
                 jobs - 1,
                 format_size(job_cost.each_bytes),
-                format_size(job_cost.peak(jobs) * (100 + HEADROOM_PERCENT) / 100),
+                format_size(headroom(job_cost.peak(jobs))),
                 format_size(budget_bytes),
                 jobs + 1
             )
         };
         let source = match measured {
             Some(calibration) => format!(
-                "{}; {} (src/calibrate.rs)",
+                "{}; {} (the model: src/calibrate/model.rs)",
                 calibration.words(),
                 estimate_words(calibration, jobs)
             ),
@@ -696,6 +706,20 @@ mod tests {
             ),
             "{why}"
         );
+        // Beyond the budget, the pin gets a warning too; one within it does not.
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.starts_with("`jobs = 7` is pinned") && w.contains("8.6 GiB")),
+            "{:?}",
+            plan.warnings
+        );
+        let within = Overrides {
+            jobs: Some(2),
+            test_threads: None,
+        };
+        let plan = Plan::compute_with(&hw, &Answers::default(), &within);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     }
 
     fn light_calibration(bound_jobs: Option<Vec<u32>>) -> Calibration {
