@@ -36,7 +36,6 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
         ));
         regen_fixes = true;
     }
-    let this_machine = detect(&args.hardware, printer);
     // In team mode the plan is the recorded machine's; the flags describe this machine.
     let plan_flags = if record.answers.team {
         crate::cli::HardwareArgs::default()
@@ -50,6 +49,12 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
         Some(session.root()),
         printer,
     );
+    // Detected once: outside team mode the plan's machine is this one.
+    let this_machine = if record.answers.team {
+        detect(&args.hardware, printer)
+    } else {
+        inputs.hardware.clone()
+    };
     if record.answers.team {
         let baseline = record.hardware();
         let smaller_memory = this_machine.memory_bytes < baseline.memory_bytes
