@@ -409,48 +409,35 @@ pub fn parse(text: &str) -> Result<Record, RecordError> {
         let span = item.get(key).and_then(Item::span).or_else(|| item.span())?;
         Some(line_column(&body, span.start).0)
     };
-    match format {
-        Some(FORMAT) if newer(version, env!("CARGO_PKG_VERSION")) => {
-            return Err(RecordError {
-                line: line_of("memsafe", "version"),
-                key: String::new(),
-                message: format!(
-                    "written by memsafe {version} (record format {FORMAT}), newer than this memsafe {}: \
+    if format != Some(FORMAT) || newer(version, env!("CARGO_PKG_VERSION")) {
+        let error = |key: &str, message: String| RecordError {
+            line: line_of("memsafe", key),
+            key: String::new(),
+            message,
+        };
+        return Err(match format {
+            // The same format from a newer memsafe, or a newer format: the line that says so.
+            Some(shown) if shown >= FORMAT => error(
+                if shown == FORMAT { "version" } else { "format" },
+                format!(
+                    "written by memsafe {version} (record format {shown}), newer than this memsafe {}: \
                      update memsafe",
                     env!("CARGO_PKG_VERSION")
                 ),
-            });
-        }
-        Some(FORMAT) => {}
-        Some(newer) if newer > FORMAT => {
-            return Err(RecordError {
-                line: line_of("memsafe", "format"),
-                key: String::new(),
-                message: format!(
-                    "written by memsafe {version} (record format {newer}), newer than this memsafe {}: \
-                     update memsafe",
-                    env!("CARGO_PKG_VERSION")
-                ),
-            });
-        }
-        Some(older) => {
-            return Err(RecordError {
-                line: line_of("memsafe", "format"),
-                key: String::new(),
-                message: format!(
+            ),
+            Some(older) => error(
+                "format",
+                format!(
                     "written by memsafe {version} (record format {older}), which this memsafe cannot \
                      undo: run `memsafe remove` with memsafe {version}, or restore the files from \
                      version control and delete memsafe.toml"
                 ),
-            });
-        }
-        None => {
-            return Err(RecordError {
-                line: line_of("memsafe", "format"),
+            ),
+            None => RecordError {
                 key: "memsafe.format".into(),
-                message: "is missing or not an integer".into(),
-            });
-        }
+                ..error("format", "is missing or not an integer".into())
+            },
+        });
     }
     let record: Record = toml_edit::de::from_str(body.as_str()).map_err(|error| {
         let line = error.span().map(|span| line_column(&body, span.start).0);

@@ -232,7 +232,7 @@ pub fn keyed(
         None => (doc.has_no_values() && before.len() <= crate::record::BLANK_MAX).then(|| before.to_string()),
     };
     let old_keys: &[KeyRecord] = previous.map_or(&[], |p| p.keys.as_slice());
-    let releasing_all = !any_set && wants.iter().all(|(_, w)| *w == Want::Release);
+    let releasing_all = wants.iter().all(|(_, w)| *w == Want::Release);
     let mut keys: Vec<KeyRecord> = Vec::new();
     let mut tables: Vec<Vec<String>> = previous.map(|p| p.tables.clone()).unwrap_or_default();
     let mut diffs = Vec::new();
@@ -432,11 +432,10 @@ pub fn keyed(
     let empty = doc.has_no_values();
     let after = doc.finish();
     // What memsafe writes must read back: a bad raw text from a record is caught here.
-    Doc::parse(format, &after)?;
+    let reparsed = Doc::parse(format, &after)?;
     let tables: Vec<Vec<String>> = if keys.is_empty() {
         Vec::new()
     } else {
-        let reparsed = Doc::parse(format, &after)?;
         tables
             .into_iter()
             .filter(|t| table_exists(&reparsed, t))

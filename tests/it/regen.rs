@@ -235,6 +235,21 @@ fn bad_records_exit_2_and_write_nothing() {
             "written by memsafe 99.0.0 (record format 2), newer than this memsafe",
         ),
         (
+            "format = 2",
+            "format = 3",
+            "line 10: written by memsafe 0.1.0 (record format 3), newer than this memsafe",
+        ),
+        (
+            "format = 2",
+            "format = 1",
+            "line 10: written by memsafe 0.1.0 (record format 1), which this memsafe cannot undo",
+        ),
+        (
+            "format = 2",
+            "format = \"2\"",
+            "line 10: `memsafe.format` is missing or not an integer",
+        ),
+        (
             "logical_cpus = 4",
             "logical_cpus = \"four\"",
             "`hardware.logical_cpus` is wrong: invalid type: string \"four\", expected u32",
