@@ -22,6 +22,13 @@ pub struct Merged {
 /// and patch_old_style.rs, at rust-lang/rust-analyzer@d2e55da4).
 static RENAMED_SETTINGS: &str = include_str!("../data/rust-analyzer-renamed-settings.json");
 
+/// The renamed settings, parsed once (a filter over a user's settings asks per key).
+fn renamed() -> &'static Map<String, Value> {
+    static RENAMED: std::sync::LazyLock<Map<String, Value>> =
+        std::sync::LazyLock::new(|| serde_json::from_str(RENAMED_SETTINGS).expect("embedded data parses"));
+    &RENAMED
+}
+
 /// Keys whose old values do not fit the new key as they are: memsafe does not guess.
 const NOT_MIGRATED: &[&str] = &[
     "rust-analyzer.assist.importMergeBehavior",
@@ -121,7 +128,7 @@ fn is_jobs_args(path: &[String]) -> bool {
 
 /// Whether `name` is an old rust-analyzer setting name (renamed or removed upstream).
 pub fn is_old_name(name: &str) -> bool {
-    let renamed: Map<String, Value> = serde_json::from_str(RENAMED_SETTINGS).expect("embedded data parses");
+    let renamed = renamed();
     renamed.contains_key(name)
 }
 
@@ -133,7 +140,7 @@ pub fn is_rename(from: &str, to: &str) -> bool {
         "rust-analyzer.checkOnSave.allFeatures" => return to == "rust-analyzer.check.features",
         _ => {}
     }
-    let renamed: Map<String, Value> = serde_json::from_str(RENAMED_SETTINGS).expect("embedded data parses");
+    let renamed = renamed();
     renamed
         .get(from)
         .and_then(|entry| entry.get("current"))
@@ -511,7 +518,7 @@ fn replace_jobs_args(array: &jsonc_parser::cst::CstArray, ours: &[Value]) -> boo
 /// (the new name is already set, or the old value does not carry over) are left as they are,
 /// with a note that names them.
 fn migrate(object: &CstObject) -> (Vec<Renamed>, Vec<String>) {
-    let renamed: Map<String, Value> = serde_json::from_str(RENAMED_SETTINGS).expect("embedded data parses");
+    let renamed = renamed();
     let mut done = Vec::new();
     let mut notes = Vec::new();
     for prop in object.properties() {
