@@ -66,6 +66,11 @@ impl FileChange {
         self.before == self.after
     }
 
+    /// A file memsafe owns whole (a script) that changes, rather than keys in a user's file.
+    pub fn is_whole_file(&self) -> bool {
+        self.keys.iter().any(|key| key.key == crate::sync::WHOLE_FILE)
+    }
+
     /// `create`, `update` or `delete`.
     pub fn verb(&self) -> &'static str {
         match (&self.before, &self.after) {

@@ -94,7 +94,7 @@ pub(crate) fn what_changes(change: &FileChange) -> String {
     if change.is_record {
         return "the answers, this machine and how to undo".into();
     }
-    if change.keys.iter().any(|key| key.key == "(whole file)") {
+    if change.is_whole_file() {
         return "the test-safe script".into();
     }
     let keys: Vec<String> = change
@@ -206,7 +206,7 @@ mod tests {
             &["build.jobs", "env.RUST_TEST_THREADS"],
         );
         let manifest = change("Cargo.toml", Some(""), &["profile.dev.debug"]);
-        let script = change("test-safe.sh", None, &["(whole file)"]);
+        let script = change("test-safe.sh", None, &[crate::sync::WHOLE_FILE]);
         let list = summary(&[&config, &manifest, &script]);
         assert_eq!(
             list,

@@ -32,6 +32,9 @@ pub enum Event {
     Note(String),
 }
 
+/// The [`KeyDiff::key`] of a file memsafe owns whole (a script).
+pub const WHOLE_FILE: &str = "(whole file)";
+
 /// One value that differs between the file and the result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyDiff {
@@ -545,7 +548,7 @@ pub fn script(
     previous: Option<&FileRecord>,
     wanted: Option<&str>,
 ) -> Synced {
-    let whole = "(whole file)".to_string();
+    let whole = WHOLE_FILE.to_string();
     let owned = previous.filter(|p| p.hash.is_some());
     let record = |text: &str, created: bool| FileRecord {
         path: path.into(),

@@ -106,7 +106,7 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
             ));
             continue;
         }
-        if change.keys.iter().any(|k| k.key == "(whole file)") {
+        if change.is_whole_file() {
             differences.push(format!("{} differs from the plan's script", change.display));
             continue;
         }

@@ -110,7 +110,7 @@ pub(crate) fn regen(args: &RegenArgs, printer: Printer) -> Result<()> {
                 "  {}: deleted (only memsafe's keys were in it)",
                 change.display
             )),
-            _ if change.keys.iter().any(|k| k.key == "(whole file)") => printer.line(format!(
+            _ if change.is_whole_file() => printer.line(format!(
                 "  {}: rewritten (build jobs and test threads are written in it)",
                 change.display
             )),
