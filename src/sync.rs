@@ -643,7 +643,7 @@ pub fn plan_file(
         .into_iter()
         .filter(|(key, _)| key.file == file)
         .collect();
-    existing_file(file, before, previous, &wants, file == FileId::Vscode)
+    existing_file(file, before, previous, &wants, false)
 }
 
 /// [`keyed`] releasing every key of one file: what `memsafe remove` does to it.
@@ -653,24 +653,26 @@ pub fn release_file(file: FileId, before: &str, previous: Option<&FileRecord>) -
         .filter(|key| key.file == file)
         .map(|key| (key, Want::Release))
         .collect();
-    existing_file(file, before, previous, &wants, false)
+    existing_file(file, before, previous, &wants, true)
 }
 
+/// [`keyed`] on an existing file, as the changeset calls it (`removing` for `memsafe remove`
+/// only, not for a plan that happens to release every key of the file).
 fn existing_file(
     file: FileId,
     before: &str,
     previous: Option<&FileRecord>,
     wants: &[(Key, Want)],
-    migrate: bool,
+    removing: bool,
 ) -> Result<Synced, MergeError> {
     let target = Target {
         file,
         path: file.path(),
         before: Some(before),
         previous,
-        removing: wants.iter().all(|(_, want)| *want == Want::Release),
+        removing,
     };
-    keyed(target, wants, migrate, &String::new, "")
+    keyed(target, wants, file == FileId::Vscode, &String::new, "")
 }
 
 /// The invariants every edit keeps, checked on arbitrary text as Cargo.toml, as
