@@ -487,7 +487,8 @@ pub fn keyed(
         record: Some(FileRecord {
             path: path.into(),
             created,
-            dirs: previous.map(|p| p.dirs.clone()).unwrap_or_default(),
+            // The folders are the changeset's to record (files.rs).
+            dirs: Vec::new(),
             tables,
             blank,
             hash: None,
@@ -553,7 +554,7 @@ pub fn script(
     let record = |text: &str, created: bool| FileRecord {
         path: path.into(),
         created,
-        dirs: previous.map(|p| p.dirs.clone()).unwrap_or_default(),
+        dirs: Vec::new(),
         tables: Vec::new(),
         blank: None,
         hash: Some(hash(text.as_bytes())),
