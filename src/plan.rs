@@ -328,7 +328,9 @@ impl Plan {
             && headroom(peak(jobs)) > budget_bytes
         {
             warnings.push(format!(
-                "`jobs = {pinned}` is pinned in memsafe.toml [overrides]: about {} with                  {HEADROOM_PERCENT}% headroom, more than the {} budget, so builds may run out of                  memory (the plan would choose {planned_jobs})",
+                "`jobs = {pinned}` is pinned in memsafe.toml [overrides]: about {} with \
+                 {HEADROOM_PERCENT}% headroom, more than the {} budget, so builds may run out of \
+                 memory (the plan would choose {planned_jobs})",
                 format_size(headroom(peak(jobs))),
                 format_size(budget_bytes),
             ));
@@ -710,7 +712,8 @@ mod tests {
         assert!(
             plan.warnings
                 .iter()
-                .any(|w| w.starts_with("`jobs = 7` is pinned") && w.contains("8.6 GiB")),
+                .any(|w| w.starts_with("`jobs = 7` is pinned")
+                    && w.contains("8.6 GiB with 15% headroom, more")),
             "{:?}",
             plan.warnings
         );

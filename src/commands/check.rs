@@ -161,9 +161,10 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
     for note in &notes {
         printer.note(note);
     }
-    // A value that beats memsafe's (an environment variable, a member's config).
-    for finding in plan.findings.iter().filter(|f| plan.is_override(f)) {
-        ui::warn(format!("{} ({}): {}", finding.what, finding.place, finding.cost));
+    // The plan's warnings, as init and regen print them: a value that beats memsafe's (an
+    // environment variable, a member's config), a pin beyond the budget, a budget below one job.
+    for warning in &plan.warnings {
+        ui::warn(warning);
     }
     if differences.is_empty() {
         ui::data(format!(

@@ -170,6 +170,24 @@ fn pinned_value_survives_any_hardware() {
     );
 }
 
+/// A pin beyond the budget is kept, and every command that plans says it may run out of memory.
+#[test]
+fn a_pin_beyond_the_budget_is_warned_about() {
+    let ctx = configured();
+    let record = ctx.read("pkg/memsafe.toml");
+    ctx.write("pkg/memsafe.toml", &record.replace("# jobs = 3", "jobs = 6"));
+    for command in ["regen", "check"] {
+        let (code, _, stderr) = run(&ctx, &[command, "--ram", "8", "--cpus", "4"]);
+        assert_eq!(code, 0, "{command}: {stderr}");
+        assert!(
+            stderr.contains("warning: `jobs = 6` is pinned in memsafe.toml [overrides]")
+                && stderr.contains("the plan would choose 3"),
+            "{command}: {stderr}"
+        );
+    }
+    assert!(ctx.read("pkg/.cargo/config.toml").contains("jobs = 6\n"));
+}
+
 #[test]
 fn second_init_takes_the_recorded_answers() {
     let ctx = TestContext::new();
