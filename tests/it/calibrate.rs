@@ -18,6 +18,14 @@ const CALIBRATE_KEEP: [&str; 8] = [
     "--offline",
 ];
 
+/// `memsafe calibrate` in `p`, offline, for a fixed machine, without `--keep`.
+fn calibrate(ctx: &TestContext) -> std::process::Output {
+    ctx.memsafe("p")
+        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
+        .output()
+        .unwrap()
+}
+
 fn tiny_project(ctx: &TestContext) {
     ctx.cargo_new("p");
     ctx.write("p/src/lib.rs", "pub fn add(a: u64, b: u64) -> u64 {\n    let unused = 1;\n    a + b\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() {\n        assert_eq!(super::add(1, 2), 3);\n    }\n}\n");
@@ -151,11 +159,7 @@ fn a_failing_compile_fails_with_rustcs_message_and_records_nothing() {
 fn a_calibration_from_another_rustc_is_stale() {
     let ctx = TestContext::new();
     tiny_project(&ctx);
-    let output = ctx
-        .memsafe("p")
-        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
-        .output()
-        .unwrap();
+    let output = calibrate(&ctx);
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     // Without `--keep` the calibration build is deleted after measuring, and calibrate says
@@ -245,11 +249,7 @@ fn a_calibration_from_another_rustc_is_stale() {
 fn calibrate_without_init_says_to_run_init_and_builds_nothing() {
     let ctx = TestContext::new();
     ctx.cargo_new("p");
-    let output = ctx
-        .memsafe("p")
-        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
-        .output()
-        .unwrap();
+    let output = calibrate(&ctx);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("error: no memsafe.toml in"), "{stderr}");
@@ -418,11 +418,7 @@ fn calibrate_keeps_the_fixes_init_made() {
         .unwrap();
     assert!(init.status.success(), "{}", text(&init.stderr));
     assert!(!ctx.read("p/Cargo.toml").contains("[build]"));
-    let output = ctx
-        .memsafe("p")
-        .args(["calibrate", "--ram", "8", "--cpus", "4", "--", "--offline"])
-        .output()
-        .unwrap();
+    let output = calibrate(&ctx);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let after = ctx.read("p/Cargo.toml");
     assert!(
