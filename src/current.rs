@@ -262,6 +262,7 @@ impl Current {
                     },
                     fix: (!found.readded).then_some(Fix::BuildInManifest),
                     file: None,
+                    taken_out: found.taken_out,
                 });
             }
         }
@@ -298,6 +299,7 @@ impl Current {
                                 .into(),
                             fix: None,
                             file: None,
+                            taken_out: false,
                         });
                     }
                     current.settings.push(Setting {
@@ -352,6 +354,7 @@ impl Current {
                     .into(),
                 fix: None,
                 file: None,
+                taken_out: false,
             });
         }
         let mut seen = Vec::new();
@@ -381,6 +384,7 @@ impl Current {
                     },
                     fix: (!found.readded).then_some(Fix::MemberJobs),
                     file: Some(name.clone()),
+                    taken_out: found.taken_out,
                 });
             }
         }
@@ -427,6 +431,7 @@ impl Current {
                     ),
                     fix,
                     file: None,
+                    taken_out: split.taken_out,
                 });
             }
         }
@@ -457,6 +462,7 @@ impl Current {
                 ),
                 fix,
                 file: None,
+                taken_out: first.taken_out,
             });
         }
         if let Some(incremental) = self.repo("profile.dev.incremental").cloned()
@@ -471,6 +477,7 @@ impl Current {
                     .into(),
                 fix: None,
                 file: None,
+                taken_out: false,
             });
         }
         for (name, text) in &texts.scripts {
@@ -485,6 +492,7 @@ impl Current {
                         .into(),
                     fix: None,
                     file: None,
+                    taken_out: false,
                 });
             }
         }
@@ -499,6 +507,7 @@ impl Current {
                         .into(),
                     fix: None,
                     file: None,
+                    taken_out: false,
                 });
             }
         }

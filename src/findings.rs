@@ -77,6 +77,9 @@ pub struct Finding {
     /// The file the fix edits, when it is not Cargo.toml (a member's config).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Already taken out by an earlier run's fix (the value is the recorded original).
+    #[serde(skip)]
+    pub taken_out: bool,
 }
 
 /// The debug level as a number that orders them: 0 none ... 4 full.

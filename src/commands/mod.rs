@@ -41,7 +41,12 @@ pub(crate) fn print_findings(plan: &Plan, printer: Printer) {
     // A value that beats memsafe's is a warning (`print_warnings_and_events`), not a finding.
     for finding in plan.findings.iter().filter(|f| !plan.is_override(f)) {
         let action = match (plan.fix_for(finding), finding.fix) {
+            // Taken out by an earlier run and staying out: nothing new to say.
+            (Some(_), _) if finding.taken_out => continue,
             (Some(_), _) => "taken out".to_string(),
+            (None, Some(fix)) if finding.taken_out => {
+                format!("put back (`--fix {}` takes it out)", fix.as_str())
+            }
             (None, Some(fix)) => format!("left as it is (`--fix {}` takes it out)", fix.as_str()),
             (None, None) => "left as it is".into(),
         };

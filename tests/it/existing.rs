@@ -98,6 +98,17 @@ fn the_popular_recipe_comes_out_correct_and_every_change_explained() {
         "{manifest}"
     );
     assert!(manifest.contains("opt-level = 1"), "{manifest}");
+    // A later run that changes something else does not announce the earlier fix again.
+    let (code, _, stderr) = run(&ctx, "p", &with(&["init", "--yes", "--preset", "safe"], &WINDOWS));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Updated"), "{stderr}");
+    assert!(!stderr.contains("`[build] jobs` in Cargo.toml"), "{stderr}");
+    let (code, _, stderr) = run(
+        &ctx,
+        "p",
+        &with(&["init", "--yes", "--preset", "balanced"], &WINDOWS),
+    );
+    assert_eq!(code, 0, "{stderr}");
     let after = ctx.cargo("p", &["build"]);
     assert!(after.status.success());
     assert!(
