@@ -93,8 +93,9 @@ class Cgroup:
             pass
 
 
-def run_build(label, cap_bytes, jobs, env_extra, config_args):
-    """One clean `cargo build --tests` under the cap; returns a result row."""
+def run_build(label, cap_bytes, jobs, env_extra, config_args, project=None):
+    """One clean `cargo build --tests` of `project` (default bench/mdbook-app) under the cap;
+    returns a result row."""
     target = WORK / "target"
     shutil.rmtree(target, ignore_errors=True)
     group = Cgroup("memsafe-bench", cap_bytes)
@@ -110,7 +111,7 @@ def run_build(label, cap_bytes, jobs, env_extra, config_args):
         cgroup_procs.write_text(str(os.getpid()))
 
     process = subprocess.Popen(
-        command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        command, cwd=project or PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         preexec_fn=enter_cgroup,
     )
     stderr_chunks = []
@@ -136,10 +137,11 @@ def run_build(label, cap_bytes, jobs, env_extra, config_args):
     }
 
 
-def memsafe_plan(cap_gib, cpus, calibrated):
+def memsafe_plan(cap_gib, cpus, calibrated, project=None):
     """memsafe's plan, with or without the project's calibration, run inside a cgroup with the
     cap: memsafe sees a container's memory limit, as on a CI runner, and plans for it."""
-    project_record = PROJECT / "memsafe.toml"
+    project = project or PROJECT
+    project_record = project / "memsafe.toml"
     aside = WORK / "memsafe.toml.aside"
     args = [str(MEMSAFE), "plan", "--json", "--cpus", str(cpus), "--editor", "none"]
     if not calibrated and project_record.exists():
@@ -147,7 +149,7 @@ def memsafe_plan(cap_gib, cpus, calibrated):
     group = Cgroup("memsafe-bench-plan", int(cap_gib * GIB))
     procs = group.path / "cgroup.procs"
     try:
-        output = subprocess.run(args, cwd=PROJECT, check=True, capture_output=True, text=True,
+        output = subprocess.run(args, cwd=project, check=True, capture_output=True, text=True,
                                 preexec_fn=lambda: procs.write_text(str(os.getpid()))).stdout
     finally:
         group.remove()
@@ -158,23 +160,24 @@ def memsafe_plan(cap_gib, cpus, calibrated):
     return plan
 
 
-def calibrate(cpus):
+def calibrate(cpus, project=None, extra=("--tests",)):
     """`memsafe init` + `memsafe calibrate` on the project, uncapped, once; then `memsafe
     remove` puts the project back, and only memsafe.toml (the measurements) stays for
     `memsafe plan`."""
-    record = PROJECT / "memsafe.toml"
+    project = project or PROJECT
+    record = project / "memsafe.toml"
     # A record left by an earlier run holds only its measurements (the project was put back).
     record.unlink(missing_ok=True)
     common = ["--ram", "24GiB", "--cpus", str(cpus)]
     subprocess.run([str(MEMSAFE), "init", "--yes", "-q", "--editor", "none", "--script", "none", *common],
-                   cwd=PROJECT, check=True)
+                   cwd=project, check=True)
     try:
-        subprocess.run([str(MEMSAFE), "calibrate", "-q", "--profile", "dev", *common, "--", "--tests", "--offline"],
-                       cwd=PROJECT, check=True)
+        subprocess.run([str(MEMSAFE), "calibrate", "-q", "--profile", "dev", *common, "--", *extra, "--offline"],
+                       cwd=project, check=True)
         text = record.read_text()
     finally:
         # Put the project back whatever happened, so every build below starts from it as it is.
-        subprocess.run([str(MEMSAFE), "remove", "-q"], cwd=PROJECT, check=True)
+        subprocess.run([str(MEMSAFE), "remove", "-q"], cwd=project, check=True)
     record.write_text(text)
 
 

@@ -116,16 +116,20 @@ pub(crate) fn tree(proc_root: &Path, root: u32) -> Vec<u32> {
     found
 }
 
+/// The memory of one process that cannot be reclaimed, now (0 when it has none or is gone).
+pub(crate) fn process_bytes(proc_root: &Path, pid: u32) -> u64 {
+    std::fs::read_to_string(proc_root.join(pid.to_string()).join("status"))
+        .ok()
+        .and_then(|status| parse_status(&status))
+        .map_or(0, Usage::bytes)
+}
+
 /// The memory of `root`'s tree that cannot be reclaimed, now: the sum of [`Usage::bytes`]
 /// over the processes that still have memory (a process that just ended counts 0).
 pub(crate) fn tree_bytes(proc_root: &Path, root: u32) -> u64 {
     tree(proc_root, root)
         .into_iter()
-        .filter_map(|pid| {
-            let status = std::fs::read_to_string(proc_root.join(pid.to_string()).join("status")).ok()?;
-            parse_status(&status)
-        })
-        .map(Usage::bytes)
+        .map(|pid| process_bytes(proc_root, pid))
         .sum()
 }
 
@@ -134,25 +138,121 @@ pub(crate) fn tree_bytes(proc_root: &Path, root: u32) -> u64 {
 /// `finish` wakes it at once instead of waiting for the next sample).
 pub(crate) struct Sampler {
     peak: Arc<AtomicU64>,
+    profile: Arc<Mutex<Profile>>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How many slices of a compilation's duration [`Profile::slices`] gives: enough to tell a
+/// compilation that peaks briefly at its end (a link) from one that holds its peak throughout.
+pub(crate) const SLICES: usize = 32;
+
+/// A compilation's memory over time, in a bounded space: [`BUCKETS`] buckets holding the
+/// largest sample in each; when the time runs past the last bucket, neighbouring buckets
+/// merge in pairs and each covers twice the time. A compilation of 10 ms or of an hour takes
+/// the same room, and its shape is kept at a resolution of 1/32 of its duration or finer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Profile {
+    /// The largest sample in each bucket; 0 where no sample fell.
+    buckets: Vec<u64>,
+    /// The time one bucket covers, in milliseconds.
+    width_ms: u64,
+}
+
+/// Buckets a [`Profile`] keeps.
+const BUCKETS: usize = 64;
+
+impl Default for Profile {
+    fn default() -> Profile {
+        Profile {
+            buckets: vec![0; BUCKETS],
+            width_ms: 1,
+        }
+    }
+}
+
+impl Profile {
+    /// Records a sample of `bytes` taken `at_ms` after the start.
+    pub(crate) fn record(&mut self, at_ms: u64, bytes: u64) {
+        while at_ms / self.width_ms >= BUCKETS as u64 {
+            let merged: Vec<u64> = self.buckets.chunks(2).map(|pair| pair[0].max(pair[1])).collect();
+            self.buckets = merged;
+            self.buckets.resize(BUCKETS, 0);
+            self.width_ms *= 2;
+        }
+        let index = usize::try_from(at_ms / self.width_ms).unwrap_or(BUCKETS - 1);
+        self.buckets[index] = self.buckets[index].max(bytes);
+    }
+
+    /// The largest sample in each of [`SLICES`] equal slices of `duration_ms`. A slice no
+    /// sample fell in (a compilation shorter than the sampling period) takes the value of the
+    /// slice before it, or of the first sample for the leading ones: memory is assumed to stay
+    /// as last seen, never to be zero while rustc runs. Empty when nothing was sampled.
+    pub(crate) fn slices(&self, duration_ms: u64) -> Vec<u64> {
+        let Some(first) = self.buckets.iter().copied().find(|b| *b > 0) else {
+            return Vec::new();
+        };
+        let duration = duration_ms.max(1);
+        let mut slices = vec![0u64; SLICES];
+        for (index, bucket) in self.buckets.iter().enumerate() {
+            if *bucket == 0 {
+                continue;
+            }
+            // The slice a bucket's start falls in; samples after the end (the sampler stops a
+            // moment after rustc) count in the last slice.
+            let start = index as u64 * self.width_ms;
+            let slice = usize::try_from(start * SLICES as u64 / duration)
+                .unwrap_or(SLICES)
+                .min(SLICES - 1);
+            slices[slice] = slices[slice].max(*bucket);
+        }
+        let mut last = first;
+        for slice in &mut slices {
+            if *slice == 0 {
+                *slice = last;
+            }
+            last = *slice;
+        }
+        slices
+    }
 }
 
 impl Sampler {
     /// Starts sampling `root` under `proc_root` (`/proc`) every `every`; the first sample is
     /// taken at once.
     pub(crate) fn start(proc_root: impl Into<PathBuf>, root: u32, every: Duration) -> Sampler {
+        Sampler::start_with(proc_root, root, every, true)
+    }
+
+    /// As [`Sampler::start`], for `pid` alone, not the processes below it (cargo itself,
+    /// whose children are the compilations measured one by one).
+    pub(crate) fn start_process(proc_root: impl Into<PathBuf>, pid: u32, every: Duration) -> Sampler {
+        Sampler::start_with(proc_root, pid, every, false)
+    }
+
+    fn start_with(proc_root: impl Into<PathBuf>, root: u32, every: Duration, whole_tree: bool) -> Sampler {
         let proc_root = proc_root.into();
         let peak = Arc::new(AtomicU64::new(0));
+        let profile = Arc::new(Mutex::new(Profile::default()));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let thread = {
-            let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
+            let (peak, profile, stop) = (Arc::clone(&peak), Arc::clone(&profile), Arc::clone(&stop));
+            let clock = std::time::Instant::now();
             std::thread::Builder::new()
                 .name("memsafe-sampler".into())
                 .spawn(move || {
                     let (lock, wake) = &*stop;
                     loop {
-                        peak.fetch_max(tree_bytes(&proc_root, root), Ordering::Relaxed);
+                        let bytes = if whole_tree {
+                            tree_bytes(&proc_root, root)
+                        } else {
+                            process_bytes(&proc_root, root)
+                        };
+                        peak.fetch_max(bytes, Ordering::Relaxed);
+                        if let Ok(mut profile) = profile.lock() {
+                            let at = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+                            profile.record(at, bytes);
+                        }
                         let Ok(stopped) = lock.lock() else { return };
                         let Ok((stopped, _)) = wake.wait_timeout_while(stopped, every, |s| !*s) else {
                             return;
@@ -164,7 +264,12 @@ impl Sampler {
                 })
                 .ok()
         };
-        Sampler { peak, stop, thread }
+        Sampler {
+            peak,
+            profile,
+            stop,
+            thread,
+        }
     }
 
     /// The largest sample so far.
@@ -173,7 +278,12 @@ impl Sampler {
     }
 
     /// Stops the thread and returns the peak; `None` when the thread could not be started.
-    pub(crate) fn finish(mut self) -> Option<u64> {
+    pub(crate) fn finish(self) -> Option<u64> {
+        self.finish_with_profile().map(|(peak, _)| peak)
+    }
+
+    /// Stops the thread and returns the peak and the profile over time.
+    pub(crate) fn finish_with_profile(mut self) -> Option<(u64, Profile)> {
         let thread = self.thread.take()?;
         let (lock, wake) = &*self.stop;
         if let Ok(mut stopped) = lock.lock() {
@@ -181,7 +291,8 @@ impl Sampler {
         }
         wake.notify_all();
         thread.join().ok()?;
-        Some(self.peak())
+        let profile = self.profile.lock().ok()?.clone();
+        Some((self.peak(), profile))
     }
 }
 
@@ -303,6 +414,40 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_keeps_the_shape_in_bounded_room() {
+        let mut profile = Profile::default();
+        // 10 s sampled every 15 ms: 100 MiB, then 400 MiB in the last tenth (a link).
+        for at in (0..10_000).step_by(15) {
+            profile.record(at, if at >= 9_000 { 400 << 20 } else { 100 << 20 });
+        }
+        assert_eq!(profile.buckets.len(), BUCKETS);
+        assert!(profile.width_ms * BUCKETS as u64 > 10_000 && profile.width_ms <= 10_000 / 32);
+        let slices = profile.slices(10_000);
+        assert_eq!(slices.len(), SLICES);
+        // 9/10 of 32 slices is 28.8: slices 0..28 hold 100 MiB, the bucket straddling 9 s
+        // lifts slice 28, the last three are the link.
+        assert!(slices[..28].iter().all(|s| *s == 100 << 20), "{slices:?}");
+        assert!(slices[29..].iter().all(|s| *s == 400 << 20), "{slices:?}");
+    }
+
+    #[test]
+    fn a_short_compilation_fills_its_slices_from_the_samples_it_has() {
+        let mut profile = Profile::default();
+        profile.record(0, 30);
+        profile.record(15, 50);
+        // 20 ms: two samples for 32 slices; the slices between keep the last value seen, and
+        // a sample after the end counts in the last slice.
+        let slices = profile.slices(20);
+        assert_eq!(slices[0], 30);
+        assert_eq!(slices[23], 30);
+        assert_eq!(slices[24], 50);
+        assert_eq!(slices[31], 50);
+        profile.record(40, 70);
+        assert_eq!(profile.slices(20)[31], 70);
+        assert_eq!(Profile::default().slices(100), Vec::<u64>::new());
+    }
+
+    #[test]
     fn the_sampler_keeps_the_peak_of_the_sum() {
         let proc = fake_proc(BUILD, true);
         let sampler = Sampler::start(proc.path(), 100, Duration::from_millis(1));
@@ -324,5 +469,13 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(sampler.finish(), Some(600_000 * 1024));
+        // rustc alone, without the linker and what it started.
+        let alone = Sampler::start_process(proc.path(), 100, Duration::from_millis(1));
+        while alone.peak() == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(alone.finish(), Some(600_000 * 1024));
+        assert_eq!(process_bytes(proc.path(), 300), (150_000 + 24) * 1024);
+        assert_eq!(process_bytes(proc.path(), 999), 0);
     }
 }

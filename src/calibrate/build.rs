@@ -113,7 +113,7 @@ pub trait Progress: Send + Sync {
 /// with `jobs` jobs, in `target_dir`, memsafe as the wrapper. cargo's stderr goes through
 /// `progress`, line by line, so that a progress bar and cargo's output do not write over each
 /// other; `color` keeps cargo's colours although its stderr is then a pipe. Returns the wall
-/// time in seconds.
+/// time in seconds, and (Linux) cargo's own anonymous peak, which every estimate includes.
 #[expect(clippy::too_many_arguments, reason = "one build, described in full")]
 pub fn build(
     root: &Path,
@@ -124,7 +124,7 @@ pub fn build(
     extra: &[String],
     color: bool,
     progress: &dyn Progress,
-) -> Result<u64> {
+) -> Result<(u64, Option<u64>)> {
     let exe = std::env::current_exe().context("cannot find memsafe's own binary for RUSTC_WRAPPER")?;
     let toolchain = ToolchainEnv::from_env();
     let mut command = Command::new(toolchain.cargo());
@@ -154,6 +154,8 @@ pub fn build(
         .stderr(Stdio::piped());
     let clock = Instant::now();
     let mut child = command.spawn().context("cannot run cargo")?;
+    #[cfg(target_os = "linux")]
+    let cargo_sampler = crate::procmem::Sampler::start_process("/proc", child.id(), crate::procmem::EVERY);
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     std::thread::scope(|scope| {
@@ -171,10 +173,14 @@ pub fn build(
         }
     });
     let status = child.wait().context("cargo did not finish")?;
+    #[cfg(target_os = "linux")]
+    let cargo_peak = cargo_sampler.finish();
+    #[cfg(not(target_os = "linux"))]
+    let cargo_peak = None;
     if !status.success() {
         bail!("the calibration build failed ({status}); nothing was recorded");
     }
-    Ok(clock.elapsed().as_secs())
+    Ok((clock.elapsed().as_secs(), cargo_peak))
 }
 
 /// The packages a `Cargo.lock` lists (`[[package]]` tables): an estimate of how many crates a

@@ -53,6 +53,7 @@ mod tests {
             peak_bytes: peak_mib << 20,
             exit_code: 0,
             anon_peak_bytes: None,
+            anon_profile: None,
         }
     }
 
@@ -190,7 +191,7 @@ mod tests {
             invocation("c", 5, 10, 200),
         ];
         let mib = |estimate: Estimate| (estimate.bytes - CARGO_BYTES) >> 20;
-        let estimates = estimates(&log);
+        let estimates = estimates(&log, CARGO_BYTES);
         // 1 job: one at a time, b the largest: 100 + 200 = 300, the largest compilation as
         // measured (the bound, 200 + 0 x 100, ties with the replay).
         assert_eq!(mib(estimates[0]), 300);
@@ -203,7 +204,7 @@ mod tests {
         assert_eq!(mib(estimates[2]), 400);
         assert_eq!(estimates[2].source, Source::Replay);
         // Never decreasing, never more than everything at once (400 MiB).
-        let peaks = estimate_peaks(&log);
+        let peaks = estimate_peaks(&log, CARGO_BYTES);
         assert!(peaks.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(peaks[63], CARGO_BYTES + (400 << 20));
     }
@@ -212,6 +213,7 @@ mod tests {
     fn anonymous_peaks_are_recorded_and_the_shared_part_counted_once() {
         let with_anon = |krate, start, duration, peak, anon: u64| Invocation {
             anon_peak_bytes: Some(anon << 20),
+            anon_profile: None,
             ..invocation(krate, start, duration, peak)
         };
         // ru_maxrss - anon: 120, 150 and 140 MiB; the median, 140, is the shared part, even
@@ -224,18 +226,29 @@ mod tests {
         assert_eq!(shared_bytes(&log), 140 << 20);
         // Each compilation adds its anonymous peak, not ru_maxrss less the shared part.
         assert_eq!(private_bytes(&log[1], 140 << 20), 250 << 20);
-        // The model plans from ru_maxrss alone for now (the anonymous figures under-predicted
-        // under caps from 4 jobs on): the same estimates as a log without them.
+        // The model plans from the anonymous peaks, with the shared part once, and from the
+        // replay alone. 1 job: b alone, 140 + 250. 2 jobs: a and b together (280), then c.
+        // 3 jobs: all three at once, 140 + 400; the bound (250 + 2 x 120 = 490) is not used.
+        let estimates = estimates(&log, CARGO_BYTES);
+        let mib = |estimate: Estimate| (estimate.bytes - CARGO_BYTES) >> 20;
+        assert_eq!(
+            estimates[..3].iter().map(|e| mib(*e)).collect::<Vec<_>>(),
+            [390, 420, 540]
+        );
+        assert!(estimates.iter().all(|e| e.source == Source::Replay));
         let plain: Vec<Invocation> = log
             .iter()
             .map(|i| Invocation {
                 anon_peak_bytes: None,
+                anon_profile: None,
                 ..i.clone()
             })
             .collect();
-        assert_eq!(estimates(&log), estimates(&plain));
-        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 1);
-        assert_eq!(summary.shared_bytes, Some(150 << 20));
+        let summary = summarize(&log, Some(40 << 20), "rustc 1.95.0", "2026-11-27", "test", 1);
+        assert_eq!(summary.shared_bytes, Some(140 << 20));
+        // cargo's own peak, measured, replaces the 100 MiB guess in every estimate.
+        assert_eq!(summary.cargo_bytes, Some(40 << 20));
+        assert_eq!(summary.peak_by_jobs[0], (40 + 390) << 20);
         // ru_maxrss stays the upper bound the summary reports.
         assert_eq!(summary.max_peak_bytes, 400 << 20);
 
@@ -252,6 +265,38 @@ mod tests {
     }
 
     #[test]
+    fn profiles_add_up_what_is_held_at_the_same_moment() {
+        // Two compilations of 320 ms side by side: a holds 300 MiB in its first half and
+        // 10 MiB after, b 10 MiB first and 300 MiB in its second half. Their peaks add up
+        // to 600 MiB; at no moment do they hold more than 310.
+        let profiled = |krate, early: u64, late: u64| {
+            let mut profile = vec![early << 20; crate::procmem::SLICES / 2];
+            profile.resize(crate::procmem::SLICES, late << 20);
+            Invocation {
+                anon_peak_bytes: Some(early.max(late) << 20),
+                anon_profile: Some(profile),
+                ..invocation(krate, 0, 320, 400)
+            }
+        };
+        let log = [profiled("a", 300, 10), profiled("b", 10, 300)];
+        let shared = shared_bytes(&log);
+        assert_eq!(shared, 100 << 20);
+        let two = estimates(&log, 0)[1];
+        assert_eq!(two.bytes, shared + (310 << 20));
+        // Without the profiles, their peaks: 600.
+        let flat: Vec<Invocation> = log
+            .iter()
+            .map(|i| Invocation {
+                anon_profile: None,
+                ..i.clone()
+            })
+            .collect();
+        assert_eq!(estimates(&flat, 0)[1].bytes, shared + (600 << 20));
+        // One job: one after the other, the larger peak.
+        assert_eq!(estimates(&log, 0)[0].bytes, shared + (300 << 20));
+    }
+
+    #[test]
     fn the_bound_caps_a_replay_that_stacks_everything() {
         // Ten heavy compilations that all started together, and thirty light ones: replayed on
         // 20 slots they all stack, while the bound (largest + 19 x median) stays lower.
@@ -259,7 +304,7 @@ mod tests {
             .map(|i| invocation(&format!("c{i}"), 0, 100, 500))
             .collect();
         log.extend((0..30).map(|i| invocation(&format!("s{i}"), 0, 100, 50)));
-        let estimates = estimates(&log);
+        let estimates = estimates(&log, CARGO_BYTES);
         let shared = 50;
         // 20 slots: the replay stacks ten heavy (450 each over the shared part) and ten light
         // (0): 50 + 4500 = 4550 MiB; the bound is 50 + 450 + 19 x 0 = 500 MiB.
@@ -267,7 +312,7 @@ mod tests {
         assert_eq!(estimates[19].source, Source::Bound);
         // 1 job: both give the largest compilation, 500 MiB.
         assert_eq!(estimates[0].bytes, CARGO_BYTES + (500 << 20));
-        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 12);
+        let summary = summarize(&log, None, "rustc 1.95.0", "2026-11-27", "test", 12);
         assert_eq!(summary.source(20), Some(Source::Bound));
         assert_eq!(summary.source(1), Some(Source::Replay));
         // Beyond the table: its last entry, as `peak` does.
@@ -288,7 +333,7 @@ mod tests {
     fn summary_picks_the_heaviest_and_the_link() {
         let mut log = vec![invocation("syn", 0, 10, 400), invocation("app", 20, 10, 900)];
         log[1].kind = "bin".into();
-        let summary = summarize(&log, "rustc 1.95.0", "2026-11-27", "test", 12);
+        let summary = summarize(&log, None, "rustc 1.95.0", "2026-11-27", "test", 12);
         assert_eq!(summary.heaviest[0].0, "app");
         assert_eq!(summary.link_peak_bytes, 900 << 20);
         assert_eq!(summary.crates, 2);

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::hardware::format_size;
 
-/// Memory of cargo itself during a build, added to every estimate.
-pub(super) const CARGO_BYTES: u64 = 100 << 20;
+/// Memory of cargo itself during a build, added to every estimate where it was not measured.
+pub const CARGO_BYTES: u64 = 100 << 20;
 
 /// The largest job count the estimates cover.
 pub const MAX_JOBS: usize = 64;
@@ -27,6 +27,11 @@ pub struct Invocation {
     /// killer runs out of. `None` where it is not measured (other systems, older logs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anon_peak_bytes: Option<u64>,
+    /// Linux: the anonymous memory over the compilation's time, the largest sample in each of
+    /// [`crate::procmem::SLICES`] equal slices of its duration, so that the replay adds up
+    /// what compilations hold at the same moment, not their peaks wherever they fall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anon_profile: Option<Vec<u64>>,
 }
 
 /// What `calibrate` records in memsafe.toml (its `[calibration]` table).
@@ -53,6 +58,10 @@ pub struct Calibration {
     /// in a record from a memsafe that did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_bytes: Option<u64>,
+    /// Linux: cargo's own anonymous peak during the calibration build, which every estimate
+    /// includes; `None` where it was not measured, and then the estimates count 100 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cargo_bytes: Option<u64>,
     /// The job counts whose estimate came from the bound (largest + (jobs - 1) x median)
     /// rather than the replayed timeline; `None` in a record from a memsafe that did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,9 +177,10 @@ pub struct Estimate {
     pub source: Source,
 }
 
-/// The estimated peak for 1 to [`MAX_JOBS`] jobs (see the module docs for the model).
-pub fn estimate_peaks(invocations: &[Invocation]) -> Vec<u64> {
-    estimates(invocations).iter().map(|e| e.bytes).collect()
+/// The estimated peak for 1 to [`MAX_JOBS`] jobs (see the module docs for the model), with
+/// `cargo` bytes for cargo itself.
+pub fn estimate_peaks(invocations: &[Invocation], cargo: u64) -> Vec<u64> {
+    estimates(invocations, cargo).iter().map(|e| e.bytes).collect()
 }
 
 /// What every compilation maps and the build holds once, not once per compilation: rustc's
@@ -209,26 +219,48 @@ pub fn private_bytes(invocation: &Invocation, shared: u64) -> u64 {
     }
 }
 
-/// The compilations as the model plans from them: `ru_maxrss` only (see [`estimates`]).
-pub(super) fn planning_view(invocations: &[Invocation]) -> Vec<Invocation> {
+/// Whether the log measured anonymous memory (Linux): then the replay alone is the estimate.
+fn measures_anonymous(invocations: &[Invocation]) -> bool {
     invocations
         .iter()
-        .cloned()
-        .map(|mut invocation| {
-            invocation.anon_peak_bytes = None;
-            invocation
-        })
-        .collect()
+        .any(|i| i.anon_peak_bytes.is_some_and(|a| a > 0))
+}
+
+/// A compilation as the replay sees it: how long it ran, and its own memory over that time
+/// in equal slices (one slice, its peak, when no profile was recorded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Load {
+    pub duration_ms: u64,
+    pub slices: Vec<u64>,
+}
+
+impl Load {
+    fn of(invocation: &Invocation, shared: u64) -> Load {
+        let slices = match &invocation.anon_profile {
+            Some(profile) if !profile.is_empty() && invocation.anon_peak_bytes.is_some_and(|a| a > 0) => {
+                profile.clone()
+            }
+            _ => vec![private_bytes(invocation, shared)],
+        };
+        Load {
+            duration_ms: invocation.duration_ms,
+            slices,
+        }
+    }
 }
 
 /// The estimated peak for 1 to [`MAX_JOBS`] jobs, each with the estimate that gave it.
-pub fn estimates(invocations: &[Invocation]) -> Vec<Estimate> {
-    // The model still plans from `ru_maxrss`: with the anonymous peaks, its bound predicted
-    // 24 to 31% too little from 4 jobs on under a cgroup cap (README, benchmark), so they are
-    // recorded but not used until the model is fitted to them.
-    let invocations = &planning_view(invocations);
+///
+/// - With anonymous memory measured (Linux): the replay of the compilations' profiles alone.
+///   What they hold at each moment adds up, not their peaks wherever they fall; on
+///   bench/mdbook-app under cgroup caps this came within 15% of the kernel's count from 1 to
+///   8 jobs (docs/measurements.md M10), where the bound (fitted to `ru_maxrss`) fell 24 to
+///   31% short from 4 jobs on and is therefore not used.
+/// - Otherwise (`ru_maxrss` only): the smaller of the replay of peaks and the bound.
+pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
     // What every rustc shares is counted once per build; each compilation adds its own part.
     let shared = shared_bytes(invocations);
+    let anonymous = measures_anonymous(invocations);
     // The largest and the median of what was measured; an unmeasured compilation (0) still
     // takes its slot in the replay.
     let mut own: Vec<u64> = invocations
@@ -239,47 +271,53 @@ pub fn estimates(invocations: &[Invocation]) -> Vec<Estimate> {
     own.sort_unstable();
     let largest = own.last().copied().unwrap_or(0);
     let median = percentile(&own, 50);
-    let mut order: Vec<Invocation> = invocations.to_vec();
-    for invocation in &mut order {
-        invocation.peak_bytes = private_bytes(invocation, shared);
-    }
+    let mut order: Vec<&Invocation> = invocations.iter().collect();
     order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
-    let order: Vec<&Invocation> = order.iter().collect();
+    let loads: Vec<Load> = order.iter().map(|i| Load::of(i, shared)).collect();
     (1..=MAX_JOBS)
         .map(|jobs| {
+            let replayed = replay(&loads, jobs);
             let bound = largest + (jobs as u64 - 1) * median;
-            let replayed = replay(&order, jobs);
-            let (running, source) = if replayed <= bound {
+            let (running, source) = if anonymous || replayed <= bound {
                 (replayed, Source::Replay)
             } else {
                 (bound, Source::Bound)
             };
             Estimate {
-                bytes: CARGO_BYTES + shared + running,
+                bytes: cargo + shared + running,
                 source,
             }
         })
         .collect()
 }
 
-/// The largest sum of peaks running at once when `order` runs on `jobs` slots.
-pub(super) fn replay(order: &[&Invocation], jobs: usize) -> u64 {
-    // (end time, peak) of what runs on each slot.
-    let mut slots: Vec<(u64, u64)> = vec![(0, 0); jobs];
+/// The largest sum of memory held at once when `loads` run in their order on `jobs` slots,
+/// each on the first slot free, for its recorded duration, holding each slice's memory for
+/// that slice of its time.
+pub(super) fn replay(loads: &[Load], jobs: usize) -> u64 {
+    let mut slots: Vec<u64> = vec![0; jobs.max(1)];
     let mut events: Vec<(u64, i128)> = Vec::new();
-    for invocation in order {
-        let (index, _) = slots
+    for load in loads {
+        let (index, start) = slots
             .iter()
+            .copied()
             .enumerate()
-            .min_by_key(|(_, (end, _))| *end)
+            .min_by_key(|(_, end)| *end)
             .expect("jobs >= 1");
-        let start = slots[index].0;
-        let end = start + invocation.duration_ms.max(1);
-        slots[index] = (end, invocation.peak_bytes);
-        events.push((start, i128::from(invocation.peak_bytes)));
-        events.push((end, -i128::from(invocation.peak_bytes)));
+        let duration = load.duration_ms.max(1);
+        let end = start + duration;
+        slots[index] = end;
+        let count = load.slices.len().max(1) as u64;
+        let mut held: i128 = 0;
+        for (slice, bytes) in (0u64..).zip(&load.slices) {
+            let bytes = i128::from(*bytes);
+            events.push((start + duration * slice / count, bytes - held));
+            held = bytes;
+        }
+        events.push((end, -held));
     }
-    // Ends before starts at the same moment: a slot is freed before it is reused.
+    // At the same moment, what is given back before what is taken: a slot is freed before it
+    // is reused, and a compilation's slices follow each other.
     events.sort_by_key(|(time, delta)| (*time, *delta));
     let mut running: i128 = 0;
     let mut peak: i128 = 0;
@@ -293,6 +331,7 @@ pub(super) fn replay(order: &[&Invocation], jobs: usize) -> u64 {
 /// Summarizes a calibration build.
 pub fn summarize(
     invocations: &[Invocation],
+    cargo_peak: Option<u64>,
     rustc: &str,
     date: &str,
     profile: &str,
@@ -306,7 +345,8 @@ pub fn summarize(
         .collect();
     heaviest.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
     heaviest.truncate(10);
-    let estimates = estimates(invocations);
+    let cargo = cargo_peak.filter(|c| *c > 0).unwrap_or(CARGO_BYTES);
+    let estimates = estimates(invocations, cargo);
     let link_peak_bytes = invocations
         .iter()
         .filter(|i| matches!(i.kind.as_str(), "bin" | "test"))
@@ -325,7 +365,8 @@ pub fn summarize(
         link_peak_bytes,
         heaviest,
         peak_by_jobs: estimates.iter().map(|e| e.bytes).collect(),
-        shared_bytes: Some(shared_bytes(&planning_view(invocations))),
+        shared_bytes: Some(shared_bytes(invocations)),
+        cargo_bytes: cargo_peak.filter(|c| *c > 0),
         bound_jobs: Some(
             (1..)
                 .zip(&estimates)

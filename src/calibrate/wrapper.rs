@@ -21,7 +21,7 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let clock = Instant::now();
-    let (status, peak_bytes, anon_peak_bytes) = match run_measured(program, rest) {
+    let (status, peak_bytes, sampled) = match run_measured(program, rest) {
         Ok(result) => result,
         Err(error) => {
             let _ = writeln!(
@@ -36,14 +36,18 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
     // cargo's probes (`rustc - --crate-name ___ --print=...`) compile nothing: not recorded.
     let probe = rest.iter().any(|a| a.to_string_lossy().starts_with("--print"));
     if let Some(krate) = flag_value(rest, "--crate-name").filter(|_| !probe) {
+        let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         let invocation = Invocation {
             kind: kind_of(rest, &krate),
             krate,
             start_ms: u64::try_from(started).unwrap_or(u64::MAX),
-            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_ms,
             peak_bytes,
             exit_code: code,
-            anon_peak_bytes,
+            anon_peak_bytes: sampled.as_ref().map(|(peak, _)| *peak),
+            anon_profile: sampled
+                .map(|(_, profile)| profile.slices(duration_ms))
+                .filter(|slices| !slices.is_empty()),
         };
         // One write of one line to a file opened for appending: concurrent wrappers do not
         // interleave (O_APPEND positions every write at the end atomically).
@@ -147,8 +151,8 @@ pub(super) fn kind_of(args: &[OsString], krate: &str) -> String {
 }
 
 /// What one wrapped run measured: how it ended, `ru_maxrss` (or the Windows job's peak), and
-/// the anonymous peak where it is measured (Linux).
-type Measured = (ChildStatus, u64, Option<u64>);
+/// the anonymous peak and its profile over time where they are measured (Linux).
+type Measured = (ChildStatus, u64, Option<(u64, crate::procmem::Profile)>);
 
 #[cfg(unix)]
 pub(super) fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Result<Measured> {
@@ -176,7 +180,7 @@ pub(super) fn run_measured(program: &OsString, args: &[OsString]) -> std::io::Re
         }
     }
     #[cfg(target_os = "linux")]
-    let anon_peak = sampler.finish();
+    let anon_peak = sampler.finish_with_profile();
     #[cfg(not(target_os = "linux"))]
     let anon_peak = None;
     let mut wait_status: libc::c_int = 0;

@@ -60,7 +60,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> R
         printer,
     };
     let color = dialoguer::console::colors_enabled_stderr();
-    let total_seconds = calibrate::build(
+    let built = calibrate::build(
         &project.root,
         &target,
         &log,
@@ -74,7 +74,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> R
     bar.finish_and_clear();
     let invocations = calibrate::read_log(&std::fs::read_to_string(&log).unwrap_or_default());
     leave_build(&project.root, &target, args.keep, printer);
-    let total_seconds = total_seconds?;
+    let (total_seconds, cargo_peak) = built?;
     if invocations.is_empty() || invocations.iter().all(|i| i.peak_bytes == 0) {
         return Err(anyhow::anyhow!(
             "the build recorded no compilation with a measured peak; nothing was recorded"
@@ -83,7 +83,14 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> R
     let rustc = calibrate::rustc_version(&project.root, &calibrate::ToolchainEnv::from_env())
         .unwrap_or_else(|| "rustc (unknown version)".into());
     let date = calibrate::civil_from_days(calibrate::today());
-    let calibration = calibrate::summarize(&invocations, &rustc, &date, &args.profile, total_seconds);
+    let calibration = calibrate::summarize(
+        &invocations,
+        cargo_peak,
+        &rustc,
+        &date,
+        &args.profile,
+        total_seconds,
+    );
     printer.line(format!(
         "{} compilations in {}s: median {}, p90 {}, largest {} ({}), links up to {}",
         calibration.crates,

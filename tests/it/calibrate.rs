@@ -292,7 +292,7 @@ fn the_model_predicts_a_recorded_project_within_25_percent() {
         std::fs::read_to_string(crate::common::fixtures_dir().join("calibration/mdbook-app.jsonl")).unwrap();
     let invocations = memsafe::calibrate::read_log(&log);
     assert!(invocations.len() > 200, "{} compilations", invocations.len());
-    let peaks = memsafe::calibrate::estimate_peaks(&invocations);
+    let peaks = memsafe::calibrate::estimate_peaks(&invocations, memsafe::calibrate::CARGO_BYTES);
     let mib = |bytes: u64| bytes >> 20;
     let shared = invocations
         .iter()
