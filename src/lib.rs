@@ -16,6 +16,7 @@ pub(crate) mod findings;
 pub(crate) mod gitmode;
 pub mod hardware;
 pub mod lock;
+pub(crate) mod measure;
 pub mod merge;
 pub mod owned;
 pub mod plan;

@@ -130,8 +130,8 @@ pub(crate) fn tree_bytes(proc_root: &Path, root: u32) -> u64 {
 }
 
 /// Samples a process tree's [`tree_bytes`] in a thread of its own until [`Sampler::finish`],
-/// keeping the peak. The thread sleeps between samples (on a condition variable, so that
-/// `finish` wakes it at once instead of waiting for the next sample).
+/// keeping the peak and the latest sample. The thread sleeps between samples (on a condition
+/// variable, so that `finish` wakes it at once instead of waiting for the next sample).
 pub(crate) struct Sampler {
     peak: Arc<AtomicU64>,
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -141,18 +141,28 @@ pub(crate) struct Sampler {
 impl Sampler {
     /// Starts sampling `root` under `proc_root` (`/proc`) every `every`; the first sample is
     /// taken at once.
-    pub(crate) fn start(proc_root: impl Into<PathBuf>, root: u32, every: Duration) -> Sampler {
+    ///
+    /// Every sample is also stored in `current`, for a reader in another thread that wants
+    /// the memory now rather than the peak (the governor).
+    pub(crate) fn start(
+        proc_root: impl Into<PathBuf>,
+        root: u32,
+        every: Duration,
+        current: Arc<AtomicU64>,
+    ) -> Sampler {
         let proc_root = proc_root.into();
         let peak = Arc::new(AtomicU64::new(0));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let thread = {
-            let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
+            let (peak, current, stop) = (Arc::clone(&peak), Arc::clone(&current), Arc::clone(&stop));
             std::thread::Builder::new()
                 .name("memsafe-sampler".into())
                 .spawn(move || {
                     let (lock, wake) = &*stop;
                     loop {
-                        peak.fetch_max(tree_bytes(&proc_root, root), Ordering::Relaxed);
+                        let now = tree_bytes(&proc_root, root);
+                        current.store(now, Ordering::Relaxed);
+                        peak.fetch_max(now, Ordering::Relaxed);
                         let Ok(stopped) = lock.lock() else { return };
                         let Ok((stopped, _)) = wake.wait_timeout_while(stopped, every, |s| !*s) else {
                             return;
@@ -305,7 +315,8 @@ mod tests {
     #[test]
     fn the_sampler_keeps_the_peak_of_the_sum() {
         let proc = fake_proc(BUILD, true);
-        let sampler = Sampler::start(proc.path(), 100, Duration::from_millis(1));
+        let current = Arc::new(AtomicU64::new(0));
+        let sampler = Sampler::start(proc.path(), 100, Duration::from_millis(1), Arc::clone(&current));
         // The first sample is taken at once; wait for it by polling, not by sleeping a guess.
         while sampler.peak() == 0 {
             std::thread::yield_now();
@@ -321,6 +332,16 @@ mod tests {
         )
         .unwrap();
         while sampler.peak() == first {
+            std::thread::yield_now();
+        }
+        assert_eq!(current.load(Ordering::Relaxed), 600_000 * 1024);
+        // rustc shrinks: the current value follows, the peak stays.
+        std::fs::write(
+            proc.path().join("100/status"),
+            "RssAnon:\t1000 kB\nRssShmem:\t0 kB\n",
+        )
+        .unwrap();
+        while current.load(Ordering::Relaxed) != 1000 * 1024 {
             std::thread::yield_now();
         }
         assert_eq!(sampler.finish(), Some(600_000 * 1024));

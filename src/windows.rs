@@ -233,10 +233,6 @@ impl Job {
 
     /// The memory the job's processes have committed now: the sum of their commit charge.
     /// `None` when the job's process list cannot be read (more than [`MAX_PROCESSES`]).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for the governor; calibrate reads only the peak")
-    )]
     pub(crate) fn bytes_in_use(&self) -> Option<u64> {
         let mut list = JobObjectBasicProcessIdList {
             number_of_assigned_processes: 0,
