@@ -196,7 +196,11 @@ fn governed(command: &mut Command, shown: &OsStr, key: &Key, paths: &Paths, ledg
         Err(error) => return cannot_run(shown, &error),
     };
     let code = exit_code_for(measured.status, Platform::current());
-    let peak_bytes = measured.anon_peak_bytes.unwrap_or(measured.peak_bytes);
+    // A child too short for the sampler's first sample has no anonymous peak: `ru_maxrss`.
+    let peak_bytes = measured
+        .anon_peak_bytes
+        .filter(|&bytes| bytes > 0)
+        .unwrap_or(measured.peak_bytes);
     // Only a compilation that succeeded says what the crate takes (one that failed may have
     // stopped early); 0 means not measured.
     if code == 0 && peak_bytes > 0 {
