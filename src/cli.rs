@@ -67,6 +67,10 @@ pub enum Command {
     Remove(RemoveArgs),
     /// Measure the memory of every rustc of this project, then re-plan from the measurements
     Calibrate(CalibrateArgs),
+    /// The governor (experimental): memsafe as a RUSTC_WRAPPER that starts each rustc when its
+    /// memory fits
+    #[command(subcommand)]
+    Governor(GovernorCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell)
     ///
     /// For bash: `memsafe completions bash > ~/.local/share/bash-completion/completions/memsafe`
@@ -75,6 +79,26 @@ pub enum Command {
         #[arg(value_name = "SHELL")]
         shell: Shell,
     },
+}
+
+/// `memsafe governor ...`.
+#[derive(Debug, Subcommand)]
+pub enum GovernorCommand {
+    /// Show the governor's budget, the memory available, and the compilations running and
+    /// waiting
+    ///
+    /// Environment: MEMSAFE_GOVERNOR_BUDGET replaces the budget (bytes, or a size such as
+    /// `1.5GiB`); MEMSAFE_GOVERNOR_DIR puts the ledger and the history in that folder;
+    /// MEMSAFE_RUSTC_WRAPPER names a wrapper (e.g. sccache) the governor runs rustc through.
+    Status(GovernorStatusArgs),
+}
+
+/// `memsafe governor status`.
+#[derive(Debug, Args)]
+pub struct GovernorStatusArgs {
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags that replace hardware detection, shared by every command that plans.

@@ -227,6 +227,50 @@ fn detect_memory(sources: &Sources, notes: &mut Vec<String>) -> (u64, MemorySour
 /// files here also lets tests inject a fake tree. A limit at or above 2^60 means "unlimited"
 /// (v1 writes 9223372036854771712 for no limit), and so does v2's `max`.
 pub fn cgroup_memory_limit(sources: &Sources) -> (Option<u64>, Vec<String>) {
+    let candidates = cgroup_limit_files(sources);
+    let mut notes = Vec::new();
+    let mut limit: Option<u64> = None;
+    for file in &candidates {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                notes.push(format!(
+                    "could not read the container limit in `{}` ({error})",
+                    file.display()
+                ));
+                continue;
+            }
+        };
+        let text = text.trim();
+        match parse_cgroup_limit(text) {
+            Ok(Some(bytes)) => limit = Some(limit.map_or(bytes, |l| l.min(bytes))),
+            Ok(None) => {}
+            Err(()) => notes.push(format!(
+                "`{}` holds `{text}`, not a memory limit; ignored",
+                file.display()
+            )),
+        }
+    }
+    (limit, notes)
+}
+
+/// A cgroup limit file's text, trimmed: `Ok(Some(bytes))` for a limit, `Ok(None)` for none
+/// (`max`, 0, or 2^60 and above, as v1 writes for no limit), `Err` for anything else.
+pub(crate) fn parse_cgroup_limit(text: &str) -> Result<Option<u64>, ()> {
+    match text.parse::<u64>() {
+        Ok(bytes) if bytes > 0 && bytes < (1 << 60) => Ok(Some(bytes)),
+        Ok(_) => Ok(None),
+        Err(_) if text == "max" => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+/// Every file that may hold a memory limit for this process: `memory.max` (v2) or
+/// `memory.limit_in_bytes` (v1) of its own cgroup and each ancestor, and of the root (inside a
+/// container's cgroup namespace, the container's own cgroup is the root). Each file's folder
+/// is that cgroup, with its usage next to the limit.
+pub(crate) fn cgroup_limit_files(sources: &Sources) -> Vec<PathBuf> {
     let membership = std::fs::read_to_string(&sources.proc_self_cgroup).unwrap_or_default();
     let mut candidates: Vec<PathBuf> = Vec::new();
     for line in membership.lines() {
@@ -246,35 +290,7 @@ pub fn cgroup_memory_limit(sources: &Sources) -> (Option<u64>, Vec<String>) {
     candidates.push(sources.cgroup_root.join("memory.max"));
     candidates.push(sources.cgroup_root.join("memory/memory.limit_in_bytes"));
     candidates.dedup();
-
-    let mut notes = Vec::new();
-    let mut limit: Option<u64> = None;
-    for file in &candidates {
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => {
-                notes.push(format!(
-                    "could not read the container limit in `{}` ({error})",
-                    file.display()
-                ));
-                continue;
-            }
-        };
-        let text = text.trim();
-        match text.parse::<u64>() {
-            Ok(bytes) if bytes > 0 && bytes < (1 << 60) => {
-                limit = Some(limit.map_or(bytes, |l| l.min(bytes)))
-            }
-            Ok(_) => {}
-            Err(_) if text == "max" => {}
-            Err(_) => notes.push(format!(
-                "`{}` holds `{text}`, not a memory limit; ignored",
-                file.display()
-            )),
-        }
-    }
-    (limit, notes)
+    candidates
 }
 
 fn push_with_ancestors(out: &mut Vec<PathBuf>, base: &Path, relative: &str, file: &str) {

@@ -14,8 +14,10 @@ pub(crate) mod error;
 pub(crate) mod files;
 pub(crate) mod findings;
 pub(crate) mod gitmode;
+pub(crate) mod governor;
 pub mod hardware;
 pub mod lock;
+pub(crate) mod measure;
 pub mod merge;
 pub mod owned;
 pub mod plan;
@@ -49,6 +51,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Check(args) => commands::check::check(args, printer),
         Command::Remove(args) => commands::remove::remove(args, printer),
         Command::Calibrate(args) => commands::calibrate::calibrate(args, printer),
+        Command::Governor(command) => commands::governor::governor(command, printer),
         Command::Completions { shell } => {
             ui::data(completions(*shell));
             Ok(())
@@ -100,8 +103,18 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
     {
         return calibrate::wrap(&args[1..], std::path::Path::new(&log));
     }
-    let mut args = args;
     let mut command = <Cli as clap::CommandFactory>::command();
+    // cargo runs memsafe as RUSTC_WRAPPER (the governor): `memsafe <rustc> ARGS`.
+    let commands: Vec<String> = command
+        .get_subcommands()
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
+        .chain(["help"])
+        .map(String::from)
+        .collect();
+    if governor::is_wrapper_call(&args, &commands, std::path::Path::is_file) {
+        return governor::wrap(&args[1..]);
+    }
+    let mut args = args;
     if args.len() > 1 && args[1] == "memsafe" && is_cargo_subcommand(&args[0]) {
         args.remove(1);
         // Help and usage errors say `Usage: cargo memsafe ...`, as the user typed it.

@@ -134,8 +134,8 @@ pub(crate) fn tree_bytes(proc_root: &Path, root: u32) -> u64 {
 }
 
 /// Samples a process tree's [`tree_bytes`] in a thread of its own until [`Sampler::finish`],
-/// keeping the peak. The thread sleeps between samples (on a condition variable, so that
-/// `finish` wakes it at once instead of waiting for the next sample).
+/// keeping the peak and the latest sample. The thread sleeps between samples (on a condition
+/// variable, so that `finish` wakes it at once instead of waiting for the next sample).
 pub(crate) struct Sampler {
     peak: Arc<AtomicU64>,
     profile: Arc<Mutex<Profile>>,
@@ -220,23 +220,42 @@ impl Profile {
 impl Sampler {
     /// Starts sampling `root` under `proc_root` (`/proc`) every `every`; the first sample is
     /// taken at once.
-    pub(crate) fn start(proc_root: impl Into<PathBuf>, root: u32, every: Duration) -> Sampler {
-        Sampler::start_with(proc_root, root, every, true)
+    ///
+    /// Every sample is also stored in `current`, for a reader in another thread that wants
+    /// the memory now rather than the peak (the governor).
+    pub(crate) fn start(
+        proc_root: impl Into<PathBuf>,
+        root: u32,
+        every: Duration,
+        current: Arc<AtomicU64>,
+    ) -> Sampler {
+        Sampler::start_with(proc_root, root, every, current, true)
     }
 
     /// As [`Sampler::start`], for `pid` alone, not the processes below it (cargo itself,
     /// whose children are the compilations measured one by one).
     pub(crate) fn start_process(proc_root: impl Into<PathBuf>, pid: u32, every: Duration) -> Sampler {
-        Sampler::start_with(proc_root, pid, every, false)
+        Sampler::start_with(proc_root, pid, every, Arc::default(), false)
     }
 
-    fn start_with(proc_root: impl Into<PathBuf>, root: u32, every: Duration, whole_tree: bool) -> Sampler {
+    fn start_with(
+        proc_root: impl Into<PathBuf>,
+        root: u32,
+        every: Duration,
+        current: Arc<AtomicU64>,
+        whole_tree: bool,
+    ) -> Sampler {
         let proc_root = proc_root.into();
         let peak = Arc::new(AtomicU64::new(0));
         let profile = Arc::new(Mutex::new(Profile::default()));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let thread = {
-            let (peak, profile, stop) = (Arc::clone(&peak), Arc::clone(&profile), Arc::clone(&stop));
+            let (peak, current, profile, stop) = (
+                Arc::clone(&peak),
+                Arc::clone(&current),
+                Arc::clone(&profile),
+                Arc::clone(&stop),
+            );
             let clock = std::time::Instant::now();
             std::thread::Builder::new()
                 .name("memsafe-sampler".into())
@@ -248,6 +267,7 @@ impl Sampler {
                         } else {
                             process_bytes(&proc_root, root)
                         };
+                        current.store(bytes, Ordering::Relaxed);
                         peak.fetch_max(bytes, Ordering::Relaxed);
                         if let Ok(mut profile) = profile.lock() {
                             let at = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -450,7 +470,8 @@ mod tests {
     #[test]
     fn the_sampler_keeps_the_peak_of_the_sum() {
         let proc = fake_proc(BUILD, true);
-        let sampler = Sampler::start(proc.path(), 100, Duration::from_millis(1));
+        let current = Arc::new(AtomicU64::new(0));
+        let sampler = Sampler::start(proc.path(), 100, Duration::from_millis(1), Arc::clone(&current));
         // The first sample is taken at once; wait for it by polling, not by sleeping a guess.
         while sampler.peak() == 0 {
             std::thread::yield_now();
@@ -468,13 +489,23 @@ mod tests {
         while sampler.peak() == first {
             std::thread::yield_now();
         }
+        assert_eq!(current.load(Ordering::Relaxed), 600_000 * 1024);
+        // rustc shrinks: the current value follows, the peak stays.
+        std::fs::write(
+            proc.path().join("100/status"),
+            "RssAnon:\t1000 kB\nRssShmem:\t0 kB\n",
+        )
+        .unwrap();
+        while current.load(Ordering::Relaxed) != 1000 * 1024 {
+            std::thread::yield_now();
+        }
         assert_eq!(sampler.finish(), Some(600_000 * 1024));
-        // rustc alone, without the linker and what it started.
+        // rustc alone (1000 kB now), without the linker (150 000 kB) and what it started.
         let alone = Sampler::start_process(proc.path(), 100, Duration::from_millis(1));
         while alone.peak() == 0 {
             std::thread::yield_now();
         }
-        assert_eq!(alone.finish(), Some(600_000 * 1024));
+        assert_eq!(alone.finish(), Some(1000 * 1024));
         assert_eq!(process_bytes(proc.path(), 300), (150_000 + 24) * 1024);
         assert_eq!(process_bytes(proc.path(), 999), 0);
     }

@@ -233,10 +233,6 @@ impl Job {
 
     /// The memory the job's processes have committed now: the sum of their commit charge.
     /// `None` when the job's process list cannot be read (more than [`MAX_PROCESSES`]).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for the governor; calibrate reads only the peak")
-    )]
     pub(crate) fn bytes_in_use(&self) -> Option<u64> {
         let mut list = JobObjectBasicProcessIdList {
             number_of_assigned_processes: 0,
@@ -315,10 +311,6 @@ pub(crate) fn spawn_in_job(command: &mut Command) -> io::Result<(Child, Option<J
 }
 
 /// The physical memory available now, in bytes (`ullAvailPhys` of `GlobalMemoryStatusEx`).
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "for the governor; calibrate does not need it")
-)]
 pub(crate) fn available_memory() -> Option<u64> {
     let mut status = MemoryStatusEx {
         length: u32::try_from(size_of::<MemoryStatusEx>()).unwrap_or(0),

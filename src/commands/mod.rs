@@ -5,6 +5,7 @@
 
 pub(crate) mod calibrate;
 pub(crate) mod check;
+pub(crate) mod governor;
 pub(crate) mod init;
 pub(crate) mod plan;
 pub(crate) mod regen;

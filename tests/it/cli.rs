@@ -121,6 +121,7 @@ fn help_output_is_stable() {
         "check",
         "remove",
         "calibrate",
+        "governor",
         "completions",
     ] {
         let output = ctx.memsafe(".").args(["help", command]).output().unwrap();

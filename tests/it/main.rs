@@ -7,6 +7,7 @@ mod editors;
 mod existing;
 mod faults;
 mod first_hour;
+mod governor;
 mod init;
 mod merge;
 mod model;

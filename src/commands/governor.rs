@@ -1,0 +1,295 @@
+//! `memsafe governor status`: the governor's budget, the memory available now, and the
+//! compilations running and waiting, from the ledger (pruned of dead processes on the way).
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::cli::{GovernorCommand, GovernorStatusArgs};
+use crate::governor::history::History;
+use crate::governor::ledger::{Ledger, LedgerDir, State};
+use crate::governor::run::now_ms;
+use crate::governor::{Paths, live};
+use crate::hardware::format_size;
+use crate::ui::{self, Printer};
+
+/// `memsafe governor ...`.
+pub(crate) fn governor(command: &GovernorCommand, printer: Printer) -> Result<()> {
+    match command {
+        GovernorCommand::Status(args) => status(args, printer),
+    }
+}
+
+/// What `status` shows; `--json` prints it as it is.
+#[derive(Debug, Serialize)]
+pub(crate) struct Status {
+    pub budget_bytes: u64,
+    /// How the budget was found.
+    pub budget_source: String,
+    /// Live available memory; `null` where it is not known.
+    pub available_bytes: Option<u64>,
+    pub available_source: String,
+    pub ledger: String,
+    pub running: Vec<Running>,
+    pub waiting: Vec<Waiting>,
+    pub history: HistoryStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Running {
+    pub pid: u32,
+    #[serde(rename = "crate")]
+    pub krate: String,
+    pub kind: String,
+    pub reserved_bytes: u64,
+    /// The last sample of its memory (0 before the first).
+    pub current_bytes: u64,
+    pub running_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Waiting {
+    pub pid: u32,
+    #[serde(rename = "crate")]
+    pub krate: String,
+    pub kind: String,
+    pub needs_bytes: u64,
+    pub waited_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct HistoryStatus {
+    pub path: String,
+    /// Compilations recorded.
+    pub records: usize,
+    pub bytes: u64,
+    /// Why it could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The status from its parts. Pure: `now_ms` is given.
+pub(crate) fn collect(
+    ledger: &Ledger,
+    now_ms: u64,
+    budget: &live::Budget,
+    available: &live::Available,
+    ledger_path: String,
+    history: HistoryStatus,
+) -> Status {
+    let running = ledger
+        .entries
+        .iter()
+        .filter(|e| e.state == State::Running)
+        .map(|e| Running {
+            pid: e.pid,
+            krate: e.krate.clone(),
+            kind: e.kind.clone(),
+            reserved_bytes: e.reserved_bytes,
+            current_bytes: e.current_bytes,
+            running_ms: now_ms.saturating_sub(e.since_ms),
+        })
+        .collect();
+    let waiting = ledger
+        .entries
+        .iter()
+        .filter(|e| e.state == State::Waiting)
+        .map(|e| Waiting {
+            pid: e.pid,
+            krate: e.krate.clone(),
+            kind: e.kind.clone(),
+            needs_bytes: e.reserved_bytes,
+            waited_ms: now_ms.saturating_sub(e.since_ms),
+        })
+        .collect();
+    let mut budget_source = budget.why.clone();
+    if let Some(warning) = &budget.warning {
+        budget_source = format!("{budget_source} ({warning})");
+    }
+    Status {
+        budget_bytes: budget.bytes,
+        budget_source,
+        available_bytes: available.bytes,
+        available_source: available.source.clone(),
+        ledger: ledger_path,
+        running,
+        waiting,
+        history,
+    }
+}
+
+/// `12 s`, `0.4 s`, `3 min 5 s`.
+pub(crate) fn duration_words(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("0.{} s", ms / 100),
+        1_000..60_000 => format!("{} s", ms / 1_000),
+        _ => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1_000),
+    }
+}
+
+/// The status in words.
+pub(crate) fn status_text(status: &Status) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "budget     {} ({})",
+        format_size(status.budget_bytes),
+        status.budget_source
+    );
+    let available = status
+        .available_bytes
+        .map_or_else(|| "unknown".into(), format_size);
+    let _ = writeln!(out, "available  {available} ({})", status.available_source);
+    let _ = writeln!(out, "ledger     {}", status.ledger);
+    let _ = writeln!(out, "running    {}", status.running.len());
+    for r in &status.running {
+        let now = if r.current_bytes > 0 {
+            format!(", now {}", format_size(r.current_bytes))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {} ({}): reserved {}{now}, for {} (pid {})",
+            r.krate,
+            r.kind,
+            format_size(r.reserved_bytes),
+            duration_words(r.running_ms),
+            r.pid
+        );
+    }
+    let _ = writeln!(out, "waiting    {}", status.waiting.len());
+    for w in &status.waiting {
+        let _ = writeln!(
+            out,
+            "  {} ({}): needs {}, waited {} (pid {})",
+            w.krate,
+            w.kind,
+            format_size(w.needs_bytes),
+            duration_words(w.waited_ms),
+            w.pid
+        );
+    }
+    let history = &status.history;
+    match &history.error {
+        Some(error) => {
+            let _ = writeln!(out, "history    {} (cannot be read: {error})", history.path);
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "history    {} ({} compilations, {})",
+                history.path,
+                history.records,
+                format_size(history.bytes)
+            );
+        }
+    }
+    out
+}
+
+fn status(args: &GovernorStatusArgs, _printer: Printer) -> Result<()> {
+    let paths = Paths::from_env()?;
+    let dir = LedgerDir::open(&paths.ledger)?;
+    let ledger = dir.update(|l| l.clone())?;
+    let budget = live::budget();
+    let available = live::available();
+    let history = match History::load(&paths.history) {
+        Ok(loaded) => HistoryStatus {
+            path: paths.history.display().to_string(),
+            records: loaded.records.len(),
+            bytes: std::fs::metadata(&paths.history).map_or(0, |m| m.len()),
+            error: (loaded.bad_lines > 0).then(|| format!("{} lines do not parse", loaded.bad_lines)),
+        },
+        Err(error) => HistoryStatus {
+            path: paths.history.display().to_string(),
+            records: 0,
+            bytes: 0,
+            error: Some(error.to_string()),
+        },
+    };
+    let status = collect(
+        &ledger,
+        now_ms(),
+        &budget,
+        &available,
+        dir.file().display().to_string(),
+        history,
+    );
+    if args.json {
+        ui::data(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&status).context("cannot print the status")?
+        ));
+    } else {
+        ui::data(status_text(&status));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::governor::ledger::Entry;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn the_status_lists_running_and_waiting_compilations() {
+        let entry = |pid, krate: &str, state, reserved, since_ms, current_bytes| Entry {
+            pid,
+            start_time: None,
+            krate: krate.into(),
+            kind: "lib".into(),
+            reserved_bytes: reserved,
+            state,
+            since_ms,
+            current_bytes,
+            seen_ms: since_ms,
+        };
+        let ledger = Ledger {
+            version: 1,
+            last_notice_ms: 0,
+            entries: vec![
+                entry(10, "hir_ty", State::Running, 3 * GIB / 2, 1_000, 1_288_490_189),
+                entry(11, "syn", State::Waiting, GIB, 9_000, 0),
+            ],
+        };
+        let budget = live::Budget {
+            bytes: 4 * GIB,
+            why: "MEMSAFE_GOVERNOR_BUDGET=4GiB".into(),
+            warning: None,
+        };
+        let available = live::Available {
+            bytes: None,
+            source: "unknown".into(),
+        };
+        let history = HistoryStatus {
+            path: "/c/h.jsonl".into(),
+            records: 3,
+            bytes: 300,
+            error: None,
+        };
+        let status = collect(
+            &ledger,
+            13_500,
+            &budget,
+            &available,
+            "/g/ledger.json".into(),
+            history,
+        );
+        assert_eq!(
+            status_text(&status),
+            "budget     4 GiB (MEMSAFE_GOVERNOR_BUDGET=4GiB)\n\
+             available  unknown (unknown)\n\
+             ledger     /g/ledger.json\n\
+             running    1\n  \
+             hir_ty (lib): reserved 1.5 GiB, now 1.2 GiB, for 12 s (pid 10)\n\
+             waiting    1\n  \
+             syn (lib): needs 1 GiB, waited 4 s (pid 11)\n\
+             history    /c/h.jsonl (3 compilations, 1 MiB)\n"
+        );
+        assert_eq!(duration_words(400), "0.4 s");
+        assert_eq!(duration_words(185_000), "3 min 5 s");
+    }
+}

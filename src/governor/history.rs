@@ -1,0 +1,397 @@
+//! History: the measured peak of every governed compilation, for the next prediction.
+//!
+//! One JSON record a line in `governor-history.jsonl` (in the user's cache folder). A wrapper
+//! appends its line under an exclusive lock on `governor-history.lock`, and while it holds the
+//! lock, compacts the file when it grew past [`MAX_BYTES`] (or held lines that do not parse):
+//! the last [`KEEP`] records of every key, at most [`MAX_RECORDS`] in all, written to a
+//! temporary file and renamed over the old one. Appends and compaction under one lock lose no
+//! record; readers take no lock (a line is appended with one write, and the rename swaps whole
+//! files).
+//!
+//! A key is what makes two compilations the same: the crate, its kind, cargo's `-C metadata=`
+//! hash (which changes with the version, the features, the profile and the rustc) and the
+//! rustc program. The prediction ([`predict`]), in order:
+//! 1. this key's last [`LAST`] peaks: their largest, times [`SAFETY_PERCENT`];
+//! 2. else the same crate and kind with this rustc under another hash (other features, another
+//!    profile), the same way;
+//! 3. else, with at least [`MIN_FOR_P90`] records for this rustc, the 90th percentile of their
+//!    peaks (the rustc path stands for the workspace: the wrapper is not told the workspace);
+//! 4. else the balanced preset's estimate per further job ([`crate::plan::JobCost`]): the
+//!    wrapper does not know which preset the project chose, and balanced is the default.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::calibrate::{flag_value, kind_of};
+use crate::plan::{JobCost, Preset};
+
+/// How many of a key's last peaks the prediction looks at.
+pub(crate) const LAST: usize = 3;
+/// How many of a key's records compaction keeps.
+pub(crate) const KEEP: usize = 5;
+/// The prediction's margin over the largest recent peak, in percent.
+pub(crate) const SAFETY_PERCENT: u64 = 110;
+/// Records needed for this rustc before a new crate gets their 90th percentile.
+pub(crate) const MIN_FOR_P90: usize = 10;
+/// The file is compacted when it grows past this.
+pub(crate) const MAX_BYTES: u64 = 1 << 20;
+/// At most this many records survive a compaction (the most recent).
+pub(crate) const MAX_RECORDS: usize = 5_000;
+
+pub(crate) const HISTORY_FILE: &str = "governor-history.jsonl";
+const LOCK_FILE: &str = "governor-history.lock";
+
+/// What identifies a compilation across builds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Key {
+    #[serde(rename = "crate")]
+    pub krate: String,
+    pub kind: String,
+    /// cargo's `-C metadata=` hash, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+    /// The program cargo named (the rustc, or clippy-driver).
+    pub rustc: String,
+}
+
+impl Key {
+    /// The key of `program args...`, when it compiles a crate (it has `--crate-name`).
+    pub(crate) fn of(program: &OsString, args: &[OsString]) -> Option<Key> {
+        let krate = flag_value(args, "--crate-name")?;
+        Some(Key {
+            kind: kind_of(args, &krate),
+            krate,
+            metadata: codegen_option(args, "metadata"),
+            rustc: program.to_string_lossy().into_owned(),
+        })
+    }
+}
+
+/// The value of `-C name=value` (or `-Cname=value`, `--codegen name=value`) in `args`.
+pub(crate) fn codegen_option(args: &[OsString], name: &str) -> Option<String> {
+    let mut iter = args.iter().map(|a| a.to_string_lossy());
+    let prefix = format!("{name}=");
+    while let Some(arg) = iter.next() {
+        let option = if arg == "-C" || arg == "--codegen" {
+            iter.next().map(std::borrow::Cow::into_owned)
+        } else {
+            arg.strip_prefix("-C")
+                .or_else(|| arg.strip_prefix("--codegen="))
+                .map(str::to_string)
+        };
+        if let Some(value) = option.as_deref().and_then(|o| o.strip_prefix(&prefix)) {
+            return Some(value.to_string());
+        }
+    }
+    None
+}
+
+/// One governed compilation that succeeded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    #[serde(flatten)]
+    pub key: Key,
+    pub peak_bytes: u64,
+    pub duration_ms: u64,
+    /// When it ended, Unix ms.
+    pub at_ms: u64,
+}
+
+/// The records of a history file, oldest first, and how many lines did not parse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct History {
+    pub records: Vec<Record>,
+    pub bad_lines: usize,
+}
+
+impl History {
+    pub(crate) fn parse(text: &str) -> History {
+        let mut history = History::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str(line) {
+                Ok(record) => history.records.push(record),
+                Err(_) => history.bad_lines += 1,
+            }
+        }
+        history
+    }
+
+    /// Reads the history file: a missing file is an empty history; one that cannot be read
+    /// is an error (the caller predicts from defaults, and says so once).
+    pub(crate) fn load(path: &Path) -> io::Result<History> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(History::parse(&String::from_utf8_lossy(&bytes))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(History::default()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// Where a prediction came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Basis {
+    /// This key's recent peaks.
+    Same,
+    /// The same crate and kind under another `-C metadata` hash.
+    OtherHash,
+    /// The 90th percentile of this rustc's compilations.
+    Percentile,
+    /// Nothing measured: the balanced preset's estimate.
+    Default,
+}
+
+/// The memory a compilation of `key` is expected to take at its peak (see the module docs).
+pub(crate) fn predict(records: &[Record], key: &Key) -> (u64, Basis) {
+    let recent = |matches: &dyn Fn(&Key) -> bool| {
+        records
+            .iter()
+            .rev()
+            .filter(|r| matches(&r.key))
+            .take(LAST)
+            .map(|r| r.peak_bytes)
+            .max()
+            .map(|peak| peak.saturating_mul(SAFETY_PERCENT) / 100)
+    };
+    if let Some(bytes) = recent(&|k: &Key| k == key) {
+        return (bytes, Basis::Same);
+    }
+    if let Some(bytes) = recent(&|k: &Key| k.krate == key.krate && k.kind == key.kind && k.rustc == key.rustc)
+    {
+        return (bytes, Basis::OtherHash);
+    }
+    let mut peaks: Vec<u64> = records
+        .iter()
+        .filter(|r| r.key.rustc == key.rustc)
+        .map(|r| r.peak_bytes)
+        .collect();
+    if peaks.len() >= MIN_FOR_P90 {
+        peaks.sort_unstable();
+        return (peaks[(peaks.len() - 1) * 90 / 100], Basis::Percentile);
+    }
+    (JobCost::for_preset(Preset::Balanced).each_bytes, Basis::Default)
+}
+
+/// The records a compaction keeps: each key's last [`KEEP`], at most [`MAX_RECORDS`] of the
+/// most recent, in their order.
+pub(crate) fn compact(records: Vec<Record>) -> Vec<Record> {
+    let mut kept: Vec<Record> = Vec::new();
+    let mut counts: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
+    for record in records.into_iter().rev() {
+        if kept.len() >= MAX_RECORDS {
+            break;
+        }
+        let count = counts.entry(record.key.clone()).or_default();
+        if *count < KEEP {
+            *count += 1;
+            kept.push(record);
+        }
+    }
+    kept.reverse();
+    kept
+}
+
+/// Appends `record` to the history file at `path` under its lock, and compacts the file when
+/// it is too large or holds lines that do not parse.
+pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    lock.lock()?;
+    let line = serde_json::to_string(record).map_err(io::Error::other)? + "\n";
+    let mut file = File::options().create(true).append(true).open(path)?;
+    file.write_all(line.as_bytes())?;
+    let size = file.metadata()?.len();
+    drop(file);
+    let history = if size > MAX_BYTES {
+        Some(History::load(path)?)
+    } else {
+        None
+    };
+    if let Some(history) = history {
+        rewrite(path, compact(history.records))?;
+    }
+    drop(lock);
+    Ok(())
+}
+
+/// Drops the lines that do not parse and compacts, under the lock (a history found corrupt).
+pub(crate) fn repair(path: &Path) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    lock.lock()?;
+    let history = History::load(path)?;
+    rewrite(path, compact(history.records))
+}
+
+fn rewrite(path: &Path, records: Vec<Record>) -> io::Result<()> {
+    let mut text = String::new();
+    for record in &records {
+        text += &serde_json::to_string(record).map_err(io::Error::other)?;
+        text.push('\n');
+    }
+    let temporary = PathBuf::from(format!("{}.tmp", path.display()));
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    fn key(krate: &str, metadata: &str) -> Key {
+        Key {
+            krate: krate.into(),
+            kind: "lib".into(),
+            metadata: Some(metadata.into()),
+            rustc: "/r/rustc".into(),
+        }
+    }
+
+    fn record(key: &Key, peak_mib: u64) -> Record {
+        Record {
+            key: key.clone(),
+            peak_bytes: peak_mib * MIB,
+            duration_ms: 10,
+            at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn the_key_comes_from_cargos_arguments() {
+        let args = os(&[
+            "--crate-name",
+            "hir_ty",
+            "--edition=2021",
+            "src/lib.rs",
+            "--crate-type",
+            "lib",
+            "-C",
+            "embed-bitcode=no",
+            "-C",
+            "metadata=0123abcd",
+            "-C",
+            "extra-filename=-0123abcd",
+        ]);
+        assert_eq!(
+            Key::of(&"/t/bin/rustc".into(), &args),
+            Some(Key {
+                krate: "hir_ty".into(),
+                kind: "lib".into(),
+                metadata: Some("0123abcd".into()),
+                rustc: "/t/bin/rustc".into(),
+            })
+        );
+        assert_eq!(
+            codegen_option(&os(&["-Cmetadata=ff"]), "metadata"),
+            Some("ff".into())
+        );
+        assert_eq!(
+            codegen_option(&os(&["--codegen", "metadata=ee"]), "metadata"),
+            Some("ee".into())
+        );
+        assert_eq!(codegen_option(&os(&["-C", "opt-level=3"]), "metadata"), None);
+        let test = Key::of(&"rustc".into(), &os(&["--crate-name", "foo", "--test"])).unwrap();
+        assert_eq!((test.kind.as_str(), test.metadata), ("test", None));
+        assert_eq!(Key::of(&"rustc".into(), &os(&["-vV"])), None);
+    }
+
+    #[test]
+    fn prediction_is_the_largest_of_the_last_three_plus_ten_percent() {
+        let k = key("syn", "a");
+        let records: Vec<Record> = [2000, 100, 300, 200]
+            .iter()
+            .map(|&peak| record(&k, peak))
+            .collect();
+        // The 2000 MiB one is older than the last three.
+        assert_eq!(predict(&records, &k), (330 * MIB, Basis::Same));
+        // Another hash of the same crate: its records.
+        assert_eq!(predict(&records, &key("syn", "b")), (330 * MIB, Basis::OtherHash));
+        // Another rustc, or another kind, is another compilation.
+        let mut other = key("syn", "a");
+        other.rustc = "/other/rustc".into();
+        assert_eq!(predict(&records, &other).1, Basis::Default);
+    }
+
+    #[test]
+    fn a_new_crate_gets_the_90th_percentile_or_the_default() {
+        let mut records: Vec<Record> = (1..=9)
+            .map(|i| record(&key(&format!("c{i}"), "x"), i * 100))
+            .collect();
+        let new = key("new", "x");
+        assert_eq!(
+            predict(&records, &new),
+            (JobCost::for_preset(Preset::Balanced).each_bytes, Basis::Default)
+        );
+        records.push(record(&key("c10", "x"), 1000));
+        // 10 peaks of 100..1000 MiB: the 90th percentile is the 9th.
+        assert_eq!(predict(&records, &new), (900 * MIB, Basis::Percentile));
+        assert_eq!(predict(&[], &new).1, Basis::Default);
+    }
+
+    #[test]
+    fn compaction_keeps_the_last_records_of_each_key() {
+        let (a, b) = (key("a", "1"), key("b", "1"));
+        let mut records = Vec::new();
+        for peak in 0..8 {
+            records.push(record(&a, peak));
+        }
+        records.push(record(&b, 50));
+        let kept = compact(records);
+        let peaks: Vec<u64> = kept.iter().map(|r| r.peak_bytes / MIB).collect();
+        assert_eq!(peaks, [3, 4, 5, 6, 7, 50]);
+        let many: Vec<Record> = (0..MAX_RECORDS + 10)
+            .map(|i| record(&key(&i.to_string(), "x"), 1))
+            .collect();
+        let kept = compact(many);
+        assert_eq!(kept.len(), MAX_RECORDS);
+        assert_eq!(kept[0].key.krate, "10");
+    }
+
+    #[test]
+    fn bad_lines_are_counted_and_skipped() {
+        let line = serde_json::to_string(&record(&key("a", "1"), 5)).unwrap();
+        let history = History::parse(&format!("{line}\nnot json\n\n{{\"crate\": 1}}\n{line}\n"));
+        assert_eq!(history.records.len(), 2);
+        assert_eq!(history.bad_lines, 2);
+    }
+
+    #[test]
+    fn appends_are_kept_and_a_large_file_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join(HISTORY_FILE);
+        let k = key("a", "1");
+        append(&path, &record(&k, 7)).unwrap();
+        append(&path, &record(&k, 8)).unwrap();
+        assert_eq!(History::load(&path).unwrap().records.len(), 2);
+        // Past the size limit, the next append compacts to KEEP records of the key.
+        let line = serde_json::to_string(&record(&k, 1)).unwrap() + "\n";
+        let filler = line.repeat(usize::try_from(MAX_BYTES).unwrap() / line.len() + 1);
+        std::fs::write(&path, filler).unwrap();
+        append(&path, &record(&k, 9)).unwrap();
+        let history = History::load(&path).unwrap();
+        assert_eq!(history.records.len(), KEEP);
+        assert_eq!(history.records.last().unwrap().peak_bytes, 9 * MIB);
+        // A corrupt file is repaired: the bad lines go.
+        std::fs::write(&path, format!("garbage\n{line}")).unwrap();
+        repair(&path).unwrap();
+        assert_eq!(History::load(&path).unwrap(), History::parse(&line));
+    }
+}

@@ -1,0 +1,417 @@
+//! The ledger: which compilations run and wait right now, shared by every wrapper of this user
+//! on this machine (the editor's check, a build and a test build all count against one budget).
+//!
+//! One JSON file, `ledger.json`, in a private folder, read and rewritten whole under an
+//! exclusive lock on `ledger.lock` next to it. Why one file rather than a file per entry:
+//! admission needs a consistent view of every entry at once, which one read under the lock
+//! gives; the file is small (one entry per live wrapper, a few dozen at most); and the shared
+//! notice time lives in the same place. Every rewrite goes to a temporary file that is then
+//! renamed over `ledger.json`, so a wrapper killed in the middle leaves the old file whole, and
+//! a reader that takes no lock still sees one whole version. The lock is an advisory `flock`
+//! (std's `File::lock`), which the OS releases when its holder dies, even by SIGKILL.
+//!
+//! Every access prunes the entries whose process is gone: a wrapper killed with SIGKILL (or
+//! Ctrl-C while it waits) leaves its entry, and the next access removes it. A process is told
+//! from a later one with the same pid by its start time where the OS gives one cheaply
+//! (Linux: field 22 of `/proc/<pid>/stat`; elsewhere, through sysinfo, its start time in
+//! seconds).
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+
+/// The ledger's format version, written in the file.
+const VERSION: u32 = 1;
+
+pub(crate) const LEDGER_FILE: &str = "ledger.json";
+const LOCK_FILE: &str = "ledger.lock";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    Waiting,
+    Running,
+}
+
+/// One wrapper: a compilation waiting for memory, or running with memory reserved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    /// The wrapper's process (which lives as long as its rustc).
+    pub pid: u32,
+    /// The wrapper's start time, to tell a reused pid; `None` when unknown (then the pid alone
+    /// says whether it lives).
+    #[serde(default)]
+    pub start_time: Option<u64>,
+    #[serde(rename = "crate")]
+    pub krate: String,
+    pub kind: String,
+    /// Waiting: the prediction it waits to fit. Running: what it holds, raised when it grows
+    /// past it.
+    pub reserved_bytes: u64,
+    pub state: State,
+    /// Since when it waits (waiting) or runs (running), in Unix milliseconds.
+    pub since_ms: u64,
+    /// The last sample of its memory (running; 0 before the first).
+    #[serde(default)]
+    pub current_bytes: u64,
+    /// When the wrapper last checked in (waiting) or wrote a sample (running), Unix ms.
+    #[serde(default)]
+    pub seen_ms: u64,
+}
+
+/// The whole ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Ledger {
+    #[serde(default)]
+    pub version: u32,
+    /// When a waiter last printed its notice, Unix ms (shared, so that all waiters together
+    /// print at most one line every few seconds).
+    #[serde(default)]
+    pub last_notice_ms: u64,
+    #[serde(default)]
+    pub entries: Vec<Entry>,
+}
+
+impl Ledger {
+    /// Parses the ledger file's text; an empty file is an empty ledger.
+    pub(crate) fn parse(text: &str) -> Result<Ledger, serde_json::Error> {
+        if text.trim().is_empty() {
+            return Ok(Ledger::default());
+        }
+        serde_json::from_str(text)
+    }
+
+    /// Drops the entries whose process is gone, as `alive` says; whether any went.
+    pub(crate) fn prune(&mut self, mut alive: impl FnMut(&Entry) -> bool) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|entry| alive(entry));
+        self.entries.len() != before
+    }
+}
+
+/// The ledger's folder, checked to be private to this user.
+#[derive(Clone, Debug)]
+pub(crate) struct LedgerDir {
+    dir: PathBuf,
+}
+
+impl LedgerDir {
+    /// Creates the folder if needed (mode 0700 on Unix) and checks it: a folder, not a link,
+    /// owned by this user; its mode is tightened to 0700 when it was looser.
+    pub(crate) fn open(dir: &Path) -> Result<LedgerDir> {
+        private_dir(dir).with_context(|| format!("cannot use the governor's folder `{}`", dir.display()))?;
+        Ok(LedgerDir {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn file(&self) -> PathBuf {
+        self.dir.join(LEDGER_FILE)
+    }
+
+    /// Under the lock: reads the ledger, prunes dead entries, lets `change` look and change,
+    /// and writes the ledger back when anything changed. A ledger that does not parse is an
+    /// error (the caller runs ungoverned); it is left as it is, for someone to look at.
+    pub(crate) fn update<R>(&self, change: impl FnOnce(&mut Ledger) -> R) -> Result<R> {
+        self.update_with(is_alive, change)
+    }
+
+    /// [`LedgerDir::update`] with the liveness test given (tests).
+    pub(crate) fn update_with<R>(
+        &self,
+        alive: impl FnMut(&Entry) -> bool,
+        change: impl FnOnce(&mut Ledger) -> R,
+    ) -> Result<R> {
+        let lock_path = self.dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
+        let file = self.file();
+        let text = match std::fs::read(&file) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map_err(|_| anyhow!("the governor's ledger `{}` is not UTF-8", file.display()))?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read `{}`", file.display()));
+            }
+        };
+        let mut ledger = Ledger::parse(&text).map_err(|error| {
+            anyhow!(
+                "the governor's ledger `{}` is corrupt ({error}); delete it to start afresh",
+                file.display()
+            )
+        })?;
+        let before = ledger.clone();
+        ledger.prune(alive);
+        let result = change(&mut ledger);
+        if ledger != before {
+            ledger.version = VERSION;
+            self.write(&ledger)?;
+        }
+        drop(lock);
+        Ok(result)
+    }
+
+    /// Writes the whole ledger: a temporary file, then a rename over the old one. Called with
+    /// the lock held, so one temporary name is enough.
+    fn write(&self, ledger: &Ledger) -> Result<()> {
+        let file = self.file();
+        let temporary = self.dir.join(format!("{LEDGER_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(ledger).context("cannot serialise the ledger")?;
+        std::fs::write(&temporary, text + "\n")
+            .with_context(|| format!("cannot write `{}`", temporary.display()))?;
+        std::fs::rename(&temporary, &file).with_context(|| format!("cannot replace `{}`", file.display()))
+    }
+}
+
+#[cfg(unix)]
+fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error),
+    }
+    let metadata = std::fs::symlink_metadata(dir)?;
+    if !metadata.is_dir() {
+        return Err(io::Error::other("it is not a folder"));
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let me = unsafe { libc::getuid() };
+    if metadata.uid() != me {
+        return Err(io::Error::other(format!(
+            "it belongs to another user (uid {}, not {me})",
+            metadata.uid()
+        )));
+    }
+    if metadata.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_dir(dir: &Path) -> io::Result<()> {
+    // %LOCALAPPDATA% is the user's own already.
+    std::fs::create_dir_all(dir)?;
+    if !std::fs::symlink_metadata(dir)?.is_dir() {
+        return Err(io::Error::other("it is not a folder"));
+    }
+    Ok(())
+}
+
+/// Linux: the state (field 3) and start time (field 22, clock ticks after boot) in the text of
+/// `/proc/<pid>/stat`, counted after the command name's last `)`.
+#[cfg(any(target_os = "linux", test))]
+pub(crate) fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    let (_, after) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Whether a process with this `/proc/<pid>/stat` text is the one recorded with `start`: not
+/// a zombie or dead, and started when recorded (when that is known).
+#[cfg(any(target_os = "linux", test))]
+pub(crate) fn same_process(stat: &str, start: Option<u64>) -> bool {
+    match parse_stat(stat) {
+        Some((state, _)) if state == 'Z' || state == 'X' => false,
+        Some((_, started)) => start.is_none_or(|s| s == started),
+        // A stat we cannot read as such: the process is there, keep it.
+        None => true,
+    }
+}
+
+/// The start time of process `pid`, as [`Entry::start_time`] records it.
+#[cfg(target_os = "linux")]
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).map(|(_, start)| start)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    other_process(pid).flatten()
+}
+
+/// Whether the wrapper of `entry` still runs.
+#[cfg(target_os = "linux")]
+pub(crate) fn is_alive(entry: &Entry) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", entry.pid)) {
+        Ok(stat) => same_process(&stat, entry.start_time),
+        Err(error) => error.kind() != io::ErrorKind::NotFound,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn is_alive(entry: &Entry) -> bool {
+    match other_process(entry.pid) {
+        None => false,
+        Some(started) => entry.start_time.is_none() || started.is_none() || started == entry.start_time,
+    }
+}
+
+/// Other systems: `None` when there is no process `pid`, else its start time (seconds since
+/// the epoch) if sysinfo gives one.
+#[cfg(not(target_os = "linux"))]
+fn other_process(pid: u32) -> Option<Option<u64>> {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    let mut system = System::new().ok()?;
+    let pid = Pid::from_u32(pid);
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing(),
+    );
+    let process = system.process(pid)?;
+    Some(Some(process.start_time()).filter(|&s| s > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pid: u32, start_time: Option<u64>) -> Entry {
+        Entry {
+            pid,
+            start_time,
+            krate: format!("c{pid}"),
+            kind: "lib".into(),
+            reserved_bytes: 1 << 30,
+            state: State::Running,
+            since_ms: 1,
+            current_bytes: 0,
+            seen_ms: 1,
+        }
+    }
+
+    #[test]
+    fn stat_gives_state_and_start_time() {
+        let stat = "4242 (rustc (x)) S 1 4242 4242 0 -1 4194304 100 0 0 0 5 1 0 0 20 0 1 0 987654 1234 56";
+        assert_eq!(parse_stat(stat), Some(('S', 987_654)));
+        assert!(same_process(stat, Some(987_654)));
+        assert!(same_process(stat, None));
+        // Another process now has the pid: it started at another time.
+        assert!(!same_process(stat, Some(5)));
+        // A zombie is gone as far as memory goes.
+        assert!(!same_process(&stat.replace(") S ", ") Z "), Some(987_654)));
+        assert_eq!(parse_stat("garbage"), None);
+        assert!(same_process("garbage", Some(1)));
+    }
+
+    #[test]
+    fn the_ledger_round_trips_and_an_empty_file_is_empty() {
+        let ledger = Ledger {
+            version: VERSION,
+            last_notice_ms: 7,
+            entries: vec![entry(1, Some(2)), entry(3, None)],
+        };
+        let text = serde_json::to_string(&ledger).unwrap();
+        assert!(text.contains("\"crate\":\"c1\""), "{text}");
+        assert_eq!(Ledger::parse(&text).unwrap(), ledger);
+        assert_eq!(Ledger::parse(" \n").unwrap(), Ledger::default());
+        assert!(Ledger::parse("{\"entries\": [{\"pid\": 1}]}").is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_entry_of_a_dead_process_is_pruned_on_the_next_access() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(dir.path()).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let me = std::process::id();
+        ledger
+            .update(|l| {
+                l.entries.push(entry(dead, None));
+                l.entries.push(entry(me, start_time(me)));
+                // This process, but recorded with another start time: a reused pid.
+                l.entries.push(entry(me, start_time(me).map(|s| s + 1)));
+            })
+            .unwrap();
+        let pids = ledger
+            .update(|l| {
+                l.entries
+                    .iter()
+                    .map(|e| (e.pid, e.start_time))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap();
+        assert_eq!(pids, [(me, start_time(me))]);
+        // The file says so too (the prune was written).
+        let text = std::fs::read_to_string(ledger.file()).unwrap();
+        assert!(!text.contains(&format!("\"pid\": {dead},")), "{text}");
+    }
+
+    #[test]
+    fn a_corrupt_ledger_is_an_error_and_stays_for_inspection() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(dir.path()).unwrap();
+        std::fs::write(ledger.file(), "{\"entries\": [").unwrap();
+        let error = ledger.update_with(|_| true, |_| ()).unwrap_err().to_string();
+        assert!(
+            error.contains("is corrupt") && error.contains("delete it"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_to_string(ledger.file()).unwrap(), "{\"entries\": [");
+        std::fs::write(ledger.file(), [0xff, 0xfe]).unwrap();
+        assert!(ledger.update_with(|_| true, |_| ()).is_err());
+    }
+
+    #[test]
+    fn nothing_changed_nothing_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(dir.path()).unwrap();
+        ledger.update_with(|_| true, |_| ()).unwrap();
+        assert!(!ledger.file().exists());
+        ledger
+            .update_with(|_| true, |l| l.entries.push(entry(5, None)))
+            .unwrap();
+        let written = Ledger::parse(&std::fs::read_to_string(ledger.file()).unwrap()).unwrap();
+        assert_eq!(written.version, VERSION);
+        assert_eq!(written.entries, [entry(5, None)]);
+        // Pruned by the liveness given.
+        ledger.update_with(|e| e.pid != 5, |_| ()).unwrap();
+        assert!(
+            Ledger::parse(&std::fs::read_to_string(ledger.file()).unwrap())
+                .unwrap()
+                .entries
+                .is_empty()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_folder_is_made_private_and_must_be_a_folder() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("a/governor");
+        LedgerDir::open(&inner).unwrap();
+        let mode = std::fs::metadata(&inner).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
+        LedgerDir::open(&inner).unwrap();
+        assert_eq!(
+            std::fs::metadata(&inner).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // A file, or a link to a folder, is refused.
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(LedgerDir::open(&file).is_err());
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&inner, &link).unwrap();
+        let error = format!("{:#}", LedgerDir::open(&link).unwrap_err());
+        assert!(error.contains("not a folder"), "{error}");
+    }
+}

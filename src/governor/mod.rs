@@ -1,0 +1,282 @@
+//! The governor (experimental): memsafe as a `RUSTC_WRAPPER` that stays on. cargo runs as many
+//! jobs as it likes; each rustc waits in the wrapper until its predicted memory peak fits, so
+//! that a build, a test build and the editor's check together stay inside one budget.
+//!
+//! How one compilation goes ([`run`]):
+//! 1. cargo runs `memsafe <rustc> <args...>` ([`is_wrapper_call`] tells this from memsafe's own
+//!    commands). cargo's probes (`-vV`, `--print`, anything without `--crate-name`) run
+//!    straight through, neither governed nor recorded.
+//! 2. The prediction: this crate's recent peaks from the history ([`history`]).
+//! 3. The wrapper puts itself in the ledger as waiting ([`ledger`]) and checks, every 200 ms,
+//!    whether it may start ([`admit::decide`]): alone it always may; otherwise the running
+//!    reservations plus its prediction must fit the budget, and its prediction the memory
+//!    available now ([`live`]). Fairness: small crates may pass a big one that does not fit
+//!    yet (throughput), until the big one has waited 20 seconds; from then on no later
+//!    arrival passes it. Waiters print at most one line every 5 seconds between them.
+//! 4. Admitted, it runs the command (through `MEMSAFE_RUSTC_WRAPPER`, e.g. sccache, when set),
+//!    samples its memory, and raises its reservation when the compilation grows past it.
+//! 5. At the end it leaves the ledger, records the peak in the history, and exits with the
+//!    command's exit code; the command's stdin, stdout and stderr were its own throughout.
+//!
+//! Failure rules: the build never fails because of memsafe. A ledger that cannot be used
+//! (corrupt, a folder of another user) runs the compilation ungoverned with one warning; a
+//! history that cannot be read gives default predictions with one warning.
+//!
+//! Environment: `MEMSAFE_GOVERNOR_DIR` puts the ledger and the history in one folder (tests,
+//! benchmarks); `MEMSAFE_GOVERNOR_BUDGET` replaces the budget ([`live`]);
+//! `MEMSAFE_RUSTC_WRAPPER` chains another wrapper.
+
+pub(crate) mod admit;
+pub(crate) mod history;
+pub(crate) mod ledger;
+pub(crate) mod live;
+pub(crate) mod run;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow};
+
+pub(crate) use self::run::wrap;
+
+/// The environment variable that puts the ledger and the history in one folder.
+pub(crate) const DIR_ENV: &str = "MEMSAFE_GOVERNOR_DIR";
+
+/// Whether memsafe was started by cargo as `RUSTC_WRAPPER`: `memsafe <program> <args...>`
+/// where `<program>` is not one of memsafe's commands or flags (`commands`), and is a rustc or
+/// a clippy-driver (by its file stem, `rustc.exe` included), or a path to an existing file (a
+/// workspace wrapper). `is_file` is the file test (a fake in tests).
+pub(crate) fn is_wrapper_call(
+    args: &[OsString],
+    commands: &[String],
+    is_file: impl Fn(&Path) -> bool,
+) -> bool {
+    let Some(first) = args.get(1) else {
+        return false;
+    };
+    let text = first.to_string_lossy();
+    if text.is_empty() || text.starts_with('-') || commands.iter().any(|c| *c == text) {
+        return false;
+    }
+    let path = Path::new(first);
+    let stem = path.file_stem().map(|s| s.to_string_lossy());
+    if matches!(stem.as_deref(), Some("rustc" | "clippy-driver")) {
+        return true;
+    }
+    text.chars().any(std::path::is_separator) && is_file(path)
+}
+
+/// Where the governor keeps its files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Paths {
+    /// The ledger's folder (per user and machine).
+    pub ledger: PathBuf,
+    /// The history file.
+    pub history: PathBuf,
+}
+
+/// The systems whose folders differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum System {
+    Linux,
+    Macos,
+    Windows,
+}
+
+impl Paths {
+    /// The paths for this process's environment.
+    pub(crate) fn from_env() -> Result<Paths> {
+        let system = if cfg!(windows) {
+            System::Windows
+        } else if cfg!(target_os = "macos") {
+            System::Macos
+        } else {
+            System::Linux
+        };
+        #[cfg(unix)]
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        #[cfg(not(unix))]
+        let uid = 0;
+        Paths::from_vars(|name| std::env::var_os(name), system, &std::env::temp_dir(), uid)
+    }
+
+    /// The paths from the environment variables `var` gives (only absolute paths count, as
+    /// the XDG specification says):
+    /// - both in `MEMSAFE_GOVERNOR_DIR` when set;
+    /// - the ledger: `$XDG_RUNTIME_DIR/memsafe-governor`, else `<temp>/memsafe-governor-<uid>`
+    ///   (Unix); `%LOCALAPPDATA%\memsafe\governor` (Windows);
+    /// - the history, `governor-history.jsonl` in the user's cache folder: `$XDG_CACHE_HOME/memsafe`
+    ///   or `~/.cache/memsafe` (Linux and others), `~/Library/Caches/memsafe` (macOS),
+    ///   `%LOCALAPPDATA%\memsafe` (Windows); in the ledger's folder when there is none.
+    pub(crate) fn from_vars(
+        var: impl Fn(&str) -> Option<OsString>,
+        system: System,
+        temp: &Path,
+        uid: u32,
+    ) -> Result<Paths> {
+        let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        if let Some(dir) = absolute(DIR_ENV) {
+            return Ok(Paths {
+                history: dir.join(history::HISTORY_FILE),
+                ledger: dir,
+            });
+        }
+        let local = absolute("LOCALAPPDATA").map(|p| p.join("memsafe"));
+        let ledger = match system {
+            System::Windows => local
+                .clone()
+                .map(|p| p.join("governor"))
+                .ok_or_else(|| anyhow!("%LOCALAPPDATA% is not set"))?,
+            System::Linux | System::Macos => absolute("XDG_RUNTIME_DIR").map_or_else(
+                || temp.join(format!("memsafe-governor-{uid}")),
+                |p| p.join("memsafe-governor"),
+            ),
+        };
+        let home = absolute("HOME");
+        let cache = match system {
+            System::Windows => local,
+            System::Macos => home.map(|h| h.join("Library/Caches/memsafe")),
+            System::Linux => absolute("XDG_CACHE_HOME")
+                .or_else(|| home.map(|h| h.join(".cache")))
+                .map(|p| p.join("memsafe")),
+        };
+        let history = cache
+            .unwrap_or_else(|| ledger.clone())
+            .join(history::HISTORY_FILE);
+        Ok(Paths { ledger, history })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    fn commands() -> Vec<String> {
+        ["init", "plan", "governor", "help"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn cargo_calls_are_told_from_memsafes_commands() {
+        let exists = |p: &Path| p == Path::new("/opt/wrap/ws-wrapper") || p == Path::new("./init");
+        let wrapper = |args: &[&str]| is_wrapper_call(&os(args), &commands(), exists);
+        // A rustc: bare, as a path, with .exe; cargo's probes too (the wrapper runs them through).
+        assert!(wrapper(&["memsafe", "rustc", "--crate-name", "foo"]));
+        assert!(wrapper(&[
+            "memsafe",
+            "/home/u/.rustup/toolchains/x/bin/rustc",
+            "-vV"
+        ]));
+        assert!(wrapper(&[
+            "memsafe",
+            "rustc",
+            "-",
+            "--crate-name",
+            "___",
+            "--print=file-names"
+        ]));
+        assert!(wrapper(&["memsafe", "rustc.exe", "-vV"]));
+        // The workspace wrapper (clippy), then rustc.
+        assert!(wrapper(&[
+            "memsafe",
+            "/t/bin/clippy-driver",
+            "/t/bin/rustc",
+            "--crate-name",
+            "a"
+        ]));
+        assert!(wrapper(&["memsafe", "clippy-driver", "rustc", "-vV"]));
+        // Another workspace wrapper: a path to an existing file.
+        assert!(wrapper(&["memsafe", "/opt/wrap/ws-wrapper", "rustc", "-vV"]));
+        assert!(wrapper(&["memsafe", "./init", "rustc"]));
+        // memsafe's own commands and flags, and things that are neither.
+        assert!(!wrapper(&["memsafe", "init", "--yes"]));
+        assert!(!wrapper(&["memsafe", "governor", "status"]));
+        assert!(!wrapper(&["memsafe", "--help"]));
+        assert!(!wrapper(&["memsafe", "-V"]));
+        assert!(!wrapper(&["memsafe"]));
+        assert!(!wrapper(&["memsafe", ""]));
+        assert!(!wrapper(&["memsafe", "/opt/wrap/missing", "rustc"]));
+        assert!(!wrapper(&["memsafe", "frobnicate"]));
+        // cargo-memsafe's own `memsafe` argument.
+        assert!(!wrapper(&["cargo-memsafe", "memsafe", "plan"]));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_follow_each_systems_conventions() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        let temp = Path::new("/tmp");
+        let linux = Paths::from_vars(
+            vars(&[("XDG_RUNTIME_DIR", "/run/user/1000"), ("HOME", "/home/u")]),
+            System::Linux,
+            temp,
+            1000,
+        )
+        .unwrap();
+        assert_eq!(linux.ledger, Path::new("/run/user/1000/memsafe-governor"));
+        assert_eq!(
+            linux.history,
+            Path::new("/home/u/.cache/memsafe/governor-history.jsonl")
+        );
+        let bare = Paths::from_vars(
+            vars(&[("XDG_CACHE_HOME", "/c"), ("XDG_RUNTIME_DIR", "relative/run")]),
+            System::Linux,
+            temp,
+            7,
+        )
+        .unwrap();
+        assert_eq!(bare.ledger, Path::new("/tmp/memsafe-governor-7"));
+        assert_eq!(bare.history, Path::new("/c/memsafe/governor-history.jsonl"));
+        let homeless = Paths::from_vars(vars(&[]), System::Linux, temp, 7).unwrap();
+        assert_eq!(
+            homeless.history,
+            Path::new("/tmp/memsafe-governor-7/governor-history.jsonl")
+        );
+        let mac = Paths::from_vars(vars(&[("HOME", "/Users/u")]), System::Macos, temp, 501).unwrap();
+        assert_eq!(
+            mac.history,
+            Path::new("/Users/u/Library/Caches/memsafe/governor-history.jsonl")
+        );
+        let given = Paths::from_vars(
+            vars(&[("MEMSAFE_GOVERNOR_DIR", "/g"), ("HOME", "/home/u")]),
+            System::Linux,
+            temp,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            given,
+            Paths {
+                ledger: "/g".into(),
+                history: "/g/governor-history.jsonl".into()
+            }
+        );
+        assert!(Paths::from_vars(vars(&[]), System::Windows, temp, 0).is_err());
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn windows_paths_are_under_localappdata() {
+        let var = |name: &str| (name == "LOCALAPPDATA").then(|| OsString::from(r"C:\Users\u\AppData\Local"));
+        let paths = Paths::from_vars(var, System::Windows, Path::new(r"C:\t"), 0).unwrap();
+        assert_eq!(
+            paths.ledger,
+            Path::new(r"C:\Users\u\AppData\Local\memsafe\governor")
+        );
+        assert_eq!(
+            paths.history,
+            Path::new(r"C:\Users\u\AppData\Local\memsafe\governor-history.jsonl")
+        );
+    }
+}

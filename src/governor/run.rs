@@ -1,0 +1,311 @@
+//! The governor as `RUSTC_WRAPPER`: wait for memory, run the compilation, measure it, record.
+//!
+//! Every error of the governor's own (a folder it cannot use, a corrupt ledger) ends in
+//! running the command directly, with one line on stderr: the build never fails because of
+//! memsafe.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::admit::{self, Step};
+use super::history::{self, History, Key, Record};
+use super::ledger::{self, Entry, LedgerDir, State};
+use super::{Paths, live};
+use crate::calibrate::{ChildStatus, Platform, exit_code_for, exit_with, flag_value};
+
+/// The environment variable naming a wrapper to run rustc through (sccache, say): the governor
+/// runs `<it> <rustc> <args...>` instead of `<rustc> <args...>`.
+pub(crate) const CHAIN_ENV: &str = "MEMSAFE_RUSTC_WRAPPER";
+
+/// Set for the command the governor runs: a memsafe below it (chained to itself by mistake)
+/// runs its command directly instead of waiting for the memory its parent already holds.
+pub(crate) const INSIDE_ENV: &str = "MEMSAFE_GOVERNOR_INSIDE";
+
+/// How often a waiting wrapper checks the ledger again.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Unix time in milliseconds (0 before 1970).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The command line to run: the chained wrapper, when there is one, then the program and its
+/// arguments, every one as it came and in its order.
+pub(crate) fn command_line(chain: Option<&OsStr>, program: &OsString, args: &[OsString]) -> Vec<OsString> {
+    chain
+        .map(OsString::from)
+        .into_iter()
+        .chain(std::iter::once(program.clone()))
+        .chain(args.iter().cloned())
+        .collect()
+}
+
+/// Whether `args` compile a crate: a `--crate-name`, and none of cargo's probes (`--print`,
+/// `-vV`, `--version`), which compile nothing and run ungoverned.
+pub(crate) fn is_compilation(args: &[OsString]) -> bool {
+    let probe = args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a.starts_with("--print") || a == "-vV" || a == "-V" || a == "--version"
+    });
+    !probe && flag_value(args, "--crate-name").is_some()
+}
+
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Wrapper mode: `memsafe <rustc> <args...>` under cargo (`args` without memsafe's own name).
+pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
+    let Some((program, rest)) = args.split_first() else {
+        return ExitCode::from(2);
+    };
+    let chain = std::env::var_os(CHAIN_ENV).filter(|c| !c.is_empty());
+    let line = command_line(chain.as_deref(), program, rest);
+    let mut command = Command::new(&line[0]);
+    command.args(&line[1..]);
+    if !is_compilation(rest) || std::env::var_os(INSIDE_ENV).is_some() {
+        return run_plain(&mut command, &line[0]);
+    }
+    command.env(INSIDE_ENV, "1");
+    let Some(key) = Key::of(program, rest) else {
+        return run_plain(&mut command, &line[0]);
+    };
+    let setup =
+        Paths::from_env().and_then(|paths| LedgerDir::open(&paths.ledger).map(|ledger| (paths, ledger)));
+    let (paths, ledger) = match setup {
+        Ok(found) => found,
+        Err(error) => {
+            say(&format!(
+                "memsafe: the governor is off for this compilation: {error:#}"
+            ));
+            return run_plain(&mut command, &line[0]);
+        }
+    };
+    governed(&mut command, &line[0], &key, &paths, &ledger)
+}
+
+/// Runs the command directly and leaves with its exit code.
+fn run_plain(command: &mut Command, shown: &OsStr) -> ExitCode {
+    match command.status() {
+        Ok(status) => exit_with(exit_code_for(ChildStatus::from(status), Platform::current())),
+        Err(error) => cannot_run(shown, &error),
+    }
+}
+
+fn cannot_run(shown: &OsStr, error: &std::io::Error) -> ExitCode {
+    say(&format!(
+        "memsafe: cannot run `{}`: {error}",
+        shown.to_string_lossy()
+    ));
+    ExitCode::from(127)
+}
+
+/// The prediction for `key` from the history at `paths`: a history that cannot be read gives
+/// the default and one warning; lines that do not parse are dropped, with one warning.
+fn prediction(paths: &Paths, key: &Key) -> (u64, Vec<Record>) {
+    let records = match History::load(&paths.history) {
+        Ok(history) => {
+            if history.bad_lines > 0 {
+                say(&format!(
+                    "memsafe: {} unreadable lines in the governor's history `{}` were dropped",
+                    history.bad_lines,
+                    paths.history.display()
+                ));
+                let _ = history::repair(&paths.history);
+            }
+            history.records
+        }
+        Err(error) => {
+            say(&format!(
+                "memsafe: cannot read the governor's history `{}` ({error}); predicting from defaults",
+                paths.history.display()
+            ));
+            Vec::new()
+        }
+    };
+    (history::predict(&records, key).0, records)
+}
+
+fn governed(command: &mut Command, shown: &OsStr, key: &Key, paths: &Paths, ledger: &LedgerDir) -> ExitCode {
+    let (predicted, _) = prediction(paths, key);
+    let budget = live::budget();
+    if let Some(warning) = &budget.warning {
+        say(&format!("memsafe: {warning}"));
+    }
+    let pid = std::process::id();
+    let now = now_ms();
+    let me = Entry {
+        pid,
+        start_time: ledger::start_time(pid),
+        krate: key.krate.clone(),
+        kind: key.kind.clone(),
+        reserved_bytes: predicted,
+        state: State::Waiting,
+        since_ms: now,
+        current_bytes: 0,
+        seen_ms: now,
+    };
+    // Wait for memory. Nothing here handles SIGINT: Ctrl-C ends a waiting wrapper at once, and
+    // the next access prunes its entry.
+    loop {
+        let available = live::available().bytes;
+        let now = now_ms();
+        match ledger.update(|l| admit::check(l, &me, now, budget.bytes, available)) {
+            Ok(Step::Admitted) => break,
+            Ok(Step::Waiting(notice)) => {
+                if let Some(notice) = notice {
+                    say(&notice);
+                }
+                std::thread::sleep(POLL);
+            }
+            Err(error) => {
+                say(&format!(
+                    "memsafe: the governor is off for this compilation: {error:#}"
+                ));
+                let _ = ledger.update(|l| l.entries.retain(|e| e.pid != pid));
+                return run_plain(command, shown);
+            }
+        }
+    }
+    // Run, reporting growth past the reservation from a thread of its own.
+    let live = Arc::new(AtomicU64::new(0));
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let reporter = {
+        let (ledger, live) = (ledger.clone(), Arc::clone(&live));
+        std::thread::Builder::new()
+            .name("memsafe-governor".into())
+            .spawn(move || report_loop(&ledger, pid, predicted, &live, &stopped))
+            .ok()
+    };
+    let clock = Instant::now();
+    let measured = crate::measure::run(command, Some(live));
+    drop(stop);
+    if let Some(reporter) = reporter {
+        let _ = reporter.join();
+    }
+    let _ = ledger.update(|l| l.entries.retain(|e| e.pid != pid));
+    let measured = match measured {
+        Ok(measured) => measured,
+        Err(error) => return cannot_run(shown, &error),
+    };
+    let code = exit_code_for(measured.status, Platform::current());
+    // A child too short for the sampler's first sample has no anonymous peak: `ru_maxrss`.
+    let peak_bytes = measured
+        .anon_peak_bytes
+        .filter(|&bytes| bytes > 0)
+        .unwrap_or(measured.peak_bytes);
+    // Only a compilation that succeeded says what the crate takes (one that failed may have
+    // stopped early); 0 means not measured.
+    if code == 0 && peak_bytes > 0 {
+        let record = Record {
+            key: key.clone(),
+            peak_bytes,
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            at_ms: now_ms(),
+        };
+        let _ = history::append(&paths.history, &record);
+    }
+    exit_with(code)
+}
+
+/// While the compilation runs: every [`admit::RAISE_EVERY_MS`], write its memory to the ledger
+/// when [`admit::report`] says so; ends when `stopped` closes.
+fn report_loop(ledger: &LedgerDir, pid: u32, mut reserved: u64, live: &AtomicU64, stopped: &Receiver<()>) {
+    let mut last_write = now_ms();
+    loop {
+        match stopped.recv_timeout(Duration::from_millis(admit::RAISE_EVERY_MS)) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let current = live.load(Ordering::Relaxed);
+        let now = now_ms();
+        let Some(new) = admit::report(reserved, current, last_write, now) else {
+            continue;
+        };
+        let written = ledger.update(|l| {
+            if let Some(entry) = l.entries.iter_mut().find(|e| e.pid == pid) {
+                entry.reserved_bytes = new;
+                entry.current_bytes = current;
+                entry.seen_ms = now;
+            }
+        });
+        if written.is_ok() {
+            reserved = new;
+            last_write = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_chained_wrapper_goes_first_and_nothing_moves() {
+        let args = os(&["--crate-name", "a b", "", "-C", "metadata=1", "--", "x"]);
+        let program = OsString::from("/r/rustc");
+        assert_eq!(
+            command_line(Some(OsStr::new("sccache")), &program, &args),
+            os(&[
+                "sccache",
+                "/r/rustc",
+                "--crate-name",
+                "a b",
+                "",
+                "-C",
+                "metadata=1",
+                "--",
+                "x"
+            ])
+        );
+        assert_eq!(
+            command_line(None, &program, &args),
+            os(&[
+                "/r/rustc",
+                "--crate-name",
+                "a b",
+                "",
+                "-C",
+                "metadata=1",
+                "--",
+                "x"
+            ])
+        );
+    }
+
+    #[test]
+    fn probes_are_not_compilations() {
+        assert!(is_compilation(&os(&[
+            "--crate-name",
+            "foo",
+            "--crate-type",
+            "lib",
+            "src/lib.rs"
+        ])));
+        assert!(is_compilation(&os(&["--crate-name=foo", "src/lib.rs"])));
+        assert!(!is_compilation(&os(&["-vV"])));
+        assert!(!is_compilation(&os(&[
+            "-",
+            "--crate-name",
+            "___",
+            "--print=file-names",
+            "--crate-type",
+            "bin"
+        ])));
+        assert!(!is_compilation(&os(&["--print", "sysroot", "--crate-name", "x"])));
+        assert!(!is_compilation(&os(&["src/main.rs"])));
+        // clippy-driver's arguments start with the rustc it wraps.
+        assert!(is_compilation(&os(&["/r/rustc", "--crate-name", "foo"])));
+    }
+}

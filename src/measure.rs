@@ -1,0 +1,168 @@
+//! Runs one child process (a rustc, or a wrapper around it) to its end and measures its memory:
+//! shared by the calibrate wrapper ([`crate::calibrate::wrap`]) and the governor
+//! ([`crate::governor`]).
+//!
+//! - Linux: `wait4`'s `ru_maxrss` (KiB) and the anonymous peak of the child's process tree,
+//!   sampled from `/proc` ([`crate::procmem`]); the latest sample is also published live.
+//! - macOS and other Unix: `ru_maxrss` (bytes on macOS); nothing live.
+//! - Windows: the child runs in a Job Object of its own, which every process it starts joins,
+//!   the linker included; the peak is the job's `PeakJobMemoryUsed`, the most memory (commit
+//!   charge) all of them had at once ([`crate::windows`]), 0 ("not measured") when no job could
+//!   be made. Commit charge is private memory already, so there is no separate anonymous peak.
+//!   Live: the job's commit charge now, polled while it runs.
+//!
+//! The child inherits stdin, stdout and stderr: its output reaches cargo untouched.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use crate::calibrate::ChildStatus;
+
+/// What one measured run gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Measured {
+    /// How the child ended.
+    pub status: ChildStatus,
+    /// `ru_maxrss` in bytes (Windows: the job's peak); 0 when not measured.
+    pub peak_bytes: u64,
+    /// Linux: the peak of the anonymous (and shared-memory) pages of the child's tree.
+    pub anon_peak_bytes: Option<u64>,
+    /// Linux: that tree's anonymous memory over the child's time.
+    pub anon_profile: Option<crate::procmem::Profile>,
+}
+
+/// Runs `command` to its end. When `live` is given, the child's memory now is stored in it
+/// while it runs (Linux and Windows; elsewhere it stays as it is).
+#[cfg(unix)]
+pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::io::Result<Measured> {
+    let child = command.spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
+    #[cfg(target_os = "linux")]
+    let sampler = crate::procmem::Sampler::start(
+        "/proc",
+        child.id(),
+        crate::procmem::EVERY,
+        live.unwrap_or_default(),
+    );
+    #[cfg(not(target_os = "linux"))]
+    drop(live);
+    // Linux: wait for the end without reaping (WNOWAIT), stop the sampler, then reap: the pid
+    // cannot be reused by another process while the sampler still reads it.
+    #[cfg(target_os = "linux")]
+    loop {
+        // SAFETY: a zeroed siginfo_t is a valid value for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our child; info is valid for writes.
+        let waited = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                libc::id_t::from(child.id()),
+                &raw mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if waited == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
+    #[cfg(target_os = "linux")]
+    let (anon_peak, anon_profile) = sampler.finish_with_profile().unzip();
+    #[cfg(not(target_os = "linux"))]
+    let (anon_peak, anon_profile) = (None, None);
+    let mut wait_status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child, which std
+    // has not reaped (we never call Child::wait).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: pid is our child; wait_status and usage are valid for writes.
+        let waited = unsafe { libc::wait4(pid, &raw mut wait_status, 0, &raw mut usage) };
+        if waited == pid {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    let status = ChildStatus {
+        code: libc::WIFEXITED(wait_status).then(|| libc::WEXITSTATUS(wait_status)),
+        signal: libc::WIFSIGNALED(wait_status).then(|| libc::WTERMSIG(wait_status)),
+    };
+    let max_rss = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    // Linux reports KiB, macOS bytes.
+    let peak_bytes = if cfg!(target_os = "macos") {
+        max_rss
+    } else {
+        max_rss * 1024
+    };
+    Ok(Measured {
+        status,
+        peak_bytes,
+        anon_peak_bytes: anon_peak,
+        anon_profile,
+    })
+}
+
+/// How often the job's memory is read for `live` on Windows (a list of processes and one call
+/// per process: cheap, but not as cheap as Linux's few small file reads).
+#[cfg(windows)]
+const WINDOWS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+#[cfg(windows)]
+pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::io::Result<Measured> {
+    use std::sync::atomic::Ordering;
+    let (mut child, job) = crate::windows::spawn_in_job(command)?;
+    let job = job.map(Arc::new);
+    // A thread reads the job's memory now until the child ends (the channel closes).
+    let watcher = match (&job, live) {
+        (Some(job), Some(live)) => {
+            let job = Arc::clone(job);
+            let (stop, stopped) = std::sync::mpsc::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name("memsafe-job-watcher".into())
+                .spawn(move || {
+                    loop {
+                        if let Some(bytes) = job.bytes_in_use() {
+                            live.store(bytes, Ordering::Relaxed);
+                        }
+                        match stopped.recv_timeout(WINDOWS_EVERY) {
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                            _ => return,
+                        }
+                    }
+                })
+                .ok();
+            Some((stop, thread))
+        }
+        _ => None,
+    };
+    let status = child.wait();
+    if let Some((stop, thread)) = watcher {
+        drop(stop);
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+    let status = status?;
+    let peak_bytes = job.and_then(|job| job.peak_bytes()).unwrap_or(0);
+    Ok(Measured {
+        status: status.into(),
+        peak_bytes,
+        anon_peak_bytes: None,
+        anon_profile: None,
+    })
+}
+
+#[cfg(not(any(unix, windows)))]
+pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::io::Result<Measured> {
+    // No peak measurement here: 0 means "not measured".
+    drop(live);
+    let status = command.status()?;
+    Ok(Measured {
+        status: status.into(),
+        peak_bytes: 0,
+        anon_peak_bytes: None,
+        anon_profile: None,
+    })
+}

@@ -1,0 +1,353 @@
+//! The governor through the binary: cargo's wrapper call with fake rustc programs (shell
+//! scripts), a chained wrapper, the ledger and the history in a temporary folder
+//! (`MEMSAFE_GOVERNOR_DIR`), and `memsafe governor status` on a hand-made ledger.
+
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::common::{TestContext, text};
+
+/// What the fake rustc writes, byte for byte: UTF-8 beyond ASCII, an empty line, no final
+/// newline.
+const STDOUT: &str = "out line 1\nout \u{e9}t\u{e9}\nno newline";
+const STDERR: &str = "warning: from the fake rustc\n\nerr end";
+
+/// A fake rustc in `bin/rustc`: writes [`STDOUT`] and [`STDERR`] and exits with `code`.
+fn fake_rustc(ctx: &TestContext, code: u8) -> PathBuf {
+    ctx.write(
+        "bin/rustc",
+        &format!("#!/bin/sh\nprintf '%s' '{STDOUT}'\nprintf '%s' '{STDERR}' >&2\nexit {code}\n"),
+    );
+    executable(&ctx.path("bin/rustc"))
+}
+
+fn executable(path: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
+/// memsafe as cargo runs it, with the governor's files in `gov/`.
+fn wrapper(ctx: &TestContext, rustc: &Path, args: &[&str]) -> Command {
+    let mut command = ctx.memsafe(".");
+    command
+        .arg(rustc)
+        .args(args)
+        .env("MEMSAFE_GOVERNOR_DIR", ctx.path("gov"))
+        .env_remove("MEMSAFE_GOVERNOR_BUDGET")
+        .env_remove("MEMSAFE_RUSTC_WRAPPER")
+        .env_remove("MEMSAFE_GOVERNOR_INSIDE")
+        .env_remove("MEMSAFE_CALIBRATE_LOG");
+    command
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+fn ledger(ctx: &TestContext) -> serde_json::Value {
+    serde_json::from_str(&ctx.read("gov/ledger.json")).unwrap()
+}
+
+fn history(ctx: &TestContext) -> Vec<serde_json::Value> {
+    ctx.read("gov/governor-history.jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// A ledger entry as the wrapper writes it.
+fn entry(pid: u32, krate: &str, state: &str, reserved: u64) -> serde_json::Value {
+    serde_json::json!({
+        "pid": pid, "start_time": null, "crate": krate, "kind": "lib",
+        "reserved_bytes": reserved, "state": state, "since_ms": now_ms() - 12_000,
+        "current_bytes": 0, "seen_ms": now_ms(),
+    })
+}
+
+fn write_ledger(ctx: &TestContext, entries: &[serde_json::Value]) {
+    std::fs::create_dir_all(ctx.path("gov")).unwrap();
+    let ledger = serde_json::json!({ "version": 1, "last_notice_ms": 0, "entries": entries });
+    ctx.write("gov/ledger.json", &ledger.to_string());
+}
+
+/// The pid of a process that has ended (and been reaped).
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn sleeper() -> Child {
+    Command::new("sleep").arg("30").spawn().unwrap()
+}
+
+#[test]
+fn a_chained_wrapper_gets_every_argument_and_the_output_and_code_pass_through() {
+    let ctx = TestContext::new();
+    let rustc = fake_rustc(&ctx, 3);
+    // The chained wrapper writes its arguments, NUL-separated, then runs them.
+    ctx.write(
+        "bin/chain",
+        &format!(
+            "#!/bin/sh\nprintf '%s\\0' \"$@\" >> '{}'\nexec \"$@\"\n",
+            ctx.path("chain-args").display()
+        ),
+    );
+    let chain = executable(&ctx.path("bin/chain"));
+    let args = [
+        "--crate-name",
+        "foo",
+        "--edition=2021",
+        "src/lib.rs",
+        "--crate-type",
+        "lib",
+        "a b",
+        "",
+        "-C",
+        "metadata=abc123",
+        "--cfg",
+        "feature=\"x\"",
+    ];
+    let output = wrapper(&ctx, &rustc, &args)
+        .env("MEMSAFE_RUSTC_WRAPPER", &chain)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert_eq!(output.stdout, STDOUT.as_bytes());
+    assert_eq!(output.stderr, STDERR.as_bytes());
+    let mut expected: Vec<String> = vec![rustc.display().to_string()];
+    expected.extend(args.iter().map(|a| (*a).to_string()));
+    let recorded = std::fs::read(ctx.path("chain-args")).unwrap();
+    let recorded: Vec<String> = text(&recorded).split_terminator('\0').map(String::from).collect();
+    assert_eq!(recorded, expected);
+    // Governed: it went through the ledger, and left it. A failed compilation is not history.
+    assert_eq!(ledger(&ctx)["entries"], serde_json::json!([]));
+    assert!(!ctx.exists("gov/governor-history.jsonl"));
+
+    // cargo's probes go through the chain too, ungoverned: no ledger is touched.
+    std::fs::remove_dir_all(ctx.path("gov")).unwrap();
+    std::fs::remove_file(ctx.path("chain-args")).unwrap();
+    for probe in [
+        &["-vV"][..],
+        &[
+            "-",
+            "--crate-name",
+            "___",
+            "--print=file-names",
+            "--crate-type",
+            "bin",
+        ],
+    ] {
+        let output = wrapper(&ctx, &rustc, probe)
+            .env("MEMSAFE_RUSTC_WRAPPER", &chain)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(3));
+        assert_eq!(output.stdout, STDOUT.as_bytes());
+        assert_eq!(output.stderr, STDERR.as_bytes());
+    }
+    assert!(!ctx.exists("gov"));
+    assert!(
+        text(&std::fs::read(ctx.path("chain-args")).unwrap()).contains("-vV\0"),
+        "the probe went through the chained wrapper"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_governed_compilation_is_recorded_and_leaves_the_ledger_empty() {
+    let ctx = TestContext::new();
+    let rustc = fake_rustc(&ctx, 0);
+    let args = [
+        "--crate-name",
+        "foo",
+        "--crate-type",
+        "lib",
+        "-C",
+        "metadata=0f0f",
+    ];
+    let output = wrapper(&ctx, &rustc, &args).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.stdout, STDOUT.as_bytes());
+    assert_eq!(output.stderr, STDERR.as_bytes());
+    assert_eq!(ledger(&ctx)["entries"], serde_json::json!([]));
+    let records = history(&ctx);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!(record["crate"], "foo");
+    assert_eq!(record["kind"], "lib");
+    assert_eq!(record["metadata"], "0f0f");
+    assert_eq!(record["rustc"], rustc.display().to_string());
+    assert!(record["peak_bytes"].as_u64().unwrap() > 0, "{record}");
+    // The ledger's folder is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(ctx.path("gov")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn a_corrupt_ledger_means_ungoverned_with_one_warning() {
+    let ctx = TestContext::new();
+    let rustc = fake_rustc(&ctx, 0);
+    std::fs::create_dir_all(ctx.path("gov")).unwrap();
+    ctx.write("gov/ledger.json", "{\"entries\": [");
+    let output = wrapper(&ctx, &rustc, &["--crate-name", "foo"]).output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(output.stdout, STDOUT.as_bytes());
+    let (warning, rest) = stderr.split_once('\n').unwrap();
+    assert!(
+        warning.starts_with("memsafe: the governor is off for this compilation: ")
+            && warning.contains("is corrupt"),
+        "{stderr}"
+    );
+    assert_eq!(rest, STDERR);
+    // The ledger is left for inspection; `governor status` reports it as an error.
+    assert_eq!(ctx.read("gov/ledger.json"), "{\"entries\": [");
+    let status = ctx
+        .memsafe(".")
+        .args(["governor", "status"])
+        .env("MEMSAFE_GOVERNOR_DIR", ctx.path("gov"))
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(1));
+    assert!(
+        text(&status.stderr).contains("is corrupt"),
+        "{}",
+        text(&status.stderr)
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_compilation_that_does_not_fit_waits_until_the_running_one_ends() {
+    let ctx = TestContext::new();
+    let rustc = fake_rustc(&ctx, 0);
+    let mut blocker = sleeper();
+    write_ledger(&ctx, &[entry(blocker.id(), "big", "running", 10 << 30)]);
+    // A budget of 1 MB: the running entry alone is over it, so a new crate (predicted from
+    // the default estimate) cannot start beside it.
+    let mut waiter = wrapper(&ctx, &rustc, &["--crate-name", "foo", "--crate-type", "lib"])
+        .env("MEMSAFE_GOVERNOR_BUDGET", "1000000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Poll the ledger until the wrapper's entry says it waits (bounded: a minute).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let waiting = loop {
+        let now = ledger(&ctx);
+        let found = now["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["crate"] == "foo")
+            .cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "the wrapper never appeared: {now}");
+        std::thread::yield_now();
+    };
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    assert_eq!(waiting["pid"], waiter.id());
+    assert_eq!(waiting["reserved_bytes"], 1u64 << 30, "the default estimate");
+    // It is still waiting: the fake rustc has not run.
+    assert!(waiter.try_wait().unwrap().is_none());
+    blocker.kill().unwrap();
+    blocker.wait().unwrap();
+    // The dead entry is pruned; alone, the wrapper is admitted whatever the budget.
+    let output = waiter.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.stdout, STDOUT.as_bytes());
+    assert!(text(&output.stderr).ends_with(STDERR), "{}", text(&output.stderr));
+    assert_eq!(ledger(&ctx)["entries"], serde_json::json!([]));
+    assert_eq!(history(&ctx)[0]["crate"], "foo");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn status_shows_the_live_entries_and_prunes_the_dead() {
+    let ctx = TestContext::new();
+    let mut waiter = sleeper();
+    let dead = dead_pid();
+    write_ledger(
+        &ctx,
+        &[
+            entry(std::process::id(), "hir_ty", "running", 3 << 29),
+            entry(dead, "gone", "running", 1 << 30),
+            entry(waiter.id(), "syn", "waiting", 1 << 30),
+        ],
+    );
+    let status = |json: bool| {
+        let mut command = ctx.memsafe(".");
+        command
+            .args(["governor", "status"])
+            .env("MEMSAFE_GOVERNOR_DIR", ctx.path("gov"))
+            .env("MEMSAFE_GOVERNOR_BUDGET", "2GiB");
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let words = status(false);
+    assert!(
+        words.starts_with("budget     2 GiB (MEMSAFE_GOVERNOR_BUDGET=2GiB)\n"),
+        "{words}"
+    );
+    assert!(
+        words.contains("running    1\n  hir_ty (lib): reserved 1.5 GiB, for ")
+            && words.contains(&format!(" s (pid {})\nwaiting", std::process::id())),
+        "{words}"
+    );
+    assert!(
+        words.contains("waiting    1\n  syn (lib): needs 1 GiB, waited ")
+            && words.contains(&format!(" s (pid {})\nhistory", waiter.id())),
+        "{words}"
+    );
+    assert!(!words.contains("gone"), "{words}");
+    assert!(
+        words.contains("governor-history.jsonl (0 compilations"),
+        "{words}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
+    assert_eq!(json["budget_bytes"], 2u64 << 30);
+    assert_eq!(json["running"].as_array().unwrap().len(), 1);
+    assert_eq!(json["running"][0]["crate"], "hir_ty");
+    assert_eq!(json["running"][0]["reserved_bytes"], 3u64 << 29);
+    assert_eq!(json["waiting"][0]["crate"], "syn");
+    assert_eq!(json["waiting"][0]["needs_bytes"], 1u64 << 30);
+    assert!(json["available_source"].as_str().is_some());
+    assert_eq!(json["history"]["records"], 0);
+    // The dead entry is gone from the file too.
+    assert_eq!(ledger(&ctx)["entries"].as_array().unwrap().len(), 2);
+    waiter.kill().unwrap();
+    waiter.wait().unwrap();
+}
+
+#[test]
+fn status_help_names_the_environment() {
+    let ctx = TestContext::new();
+    let output = ctx
+        .memsafe(".")
+        .args(["governor", "status", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&output.stdout);
+    for name in [
+        "MEMSAFE_GOVERNOR_BUDGET",
+        "MEMSAFE_GOVERNOR_DIR",
+        "MEMSAFE_RUSTC_WRAPPER",
+        "--json",
+    ] {
+        assert!(help.contains(name), "{name}: {help}");
+    }
+}
