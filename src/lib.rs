@@ -22,7 +22,13 @@ pub mod merge;
 pub mod owned;
 pub mod plan;
 pub(crate) mod preview;
-#[cfg(target_os = "linux")]
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(
+        dead_code,
+        reason = "the /proc reader serves Linux only; the sampler and profiles every system"
+    )
+)]
 pub(crate) mod procmem;
 pub(crate) mod project;
 pub(crate) mod prompt;

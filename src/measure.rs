@@ -4,7 +4,10 @@
 //!
 //! - Linux: `wait4`'s `ru_maxrss` (KiB) and the anonymous peak of the child's process tree,
 //!   sampled from `/proc` ([`crate::procmem`]); the latest sample is also published live.
-//! - macOS and other Unix: `ru_maxrss` (bytes on macOS); nothing live.
+//! - macOS: `ru_maxrss` (bytes) and the physical footprint of the child's tree (what macOS
+//!   counts against a process: its dirty private memory), sampled with `proc_pid_rusage`
+//!   ([`crate::procmem`]), as the anonymous peak; the latest sample is published live.
+//! - Other Unix: `ru_maxrss`; nothing live.
 //! - Windows: the child runs in a Job Object of its own, which every process it starts joins,
 //!   the linker included; the peak is the job's `PeakJobMemoryUsed`, the most memory (commit
 //!   charge) all of them had at once ([`crate::windows`]), 0 ("not measured") when no job could
@@ -45,11 +48,14 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
         crate::procmem::EVERY,
         live.unwrap_or_default(),
     );
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    let sampler =
+        crate::procmem::Sampler::footprint(child.id(), crate::procmem::EVERY, live.unwrap_or_default());
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     drop(live);
-    // Linux: wait for the end without reaping (WNOWAIT), stop the sampler, then reap: the pid
-    // cannot be reused by another process while the sampler still reads it.
-    #[cfg(target_os = "linux")]
+    // Wait for the end without reaping (WNOWAIT), stop the sampler, then reap: the pid cannot
+    // be reused by another process while the sampler still reads it.
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
     loop {
         // SAFETY: a zeroed siginfo_t is a valid value for waitid to fill.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -66,9 +72,9 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
             break;
         }
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
     let (anon_peak, anon_profile) = sampler.finish_with_profile().unzip();
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     let (anon_peak, anon_profile) = (None, None);
     let mut wait_status: libc::c_int = 0;
     // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child, which std

@@ -30,10 +30,12 @@ fn peaks(jobs: u32) -> String {
 
 /// Which of calibrate's two estimates gave the number for `jobs` jobs, in words.
 fn estimate_words(calibration: &Calibration, jobs: u32) -> String {
-    let bound = format!(
-        "the largest compilation + {} x the median",
-        jobs.saturating_sub(1)
-    );
+    let typical = if calibration.anonymous {
+        "what a running compilation holds on average"
+    } else {
+        "the median"
+    };
+    let bound = format!("the largest compilation + {} x {typical}", jobs.saturating_sub(1));
     let replay = format!("the recorded build timeline replayed on {}", count(jobs, "slot"));
     match calibration.source(jobs) {
         Some(Source::Replay) => format!(
@@ -118,6 +120,11 @@ fn test_thread_bytes(preset: Preset) -> u64 {
 /// Headroom over the estimated peak, in percent (docs/measurements.md M1).
 const HEADROOM_PERCENT: u64 = 15;
 
+/// Headroom over a peak estimated from this project's measured anonymous memory: the model
+/// came within 8% of the kernel's own count from 1 to 8 jobs (docs/measurements.md M10), and
+/// the memory a cgroup or the OOM killer counts is what was measured.
+const MEASURED_HEADROOM_PERCENT: u64 = 5;
+
 /// Below this budget rust-analyzer's cache priming (which parses the whole dependency graph at
 /// start-up, in parallel) is turned off.
 const TIGHT_BUDGET: u64 = 4 * GIB;
@@ -125,9 +132,15 @@ const TIGHT_BUDGET: u64 = 4 * GIB;
 /// Memory kept for the operating system and the desktop, outside a container.
 fn os_reserve(hardware: &Hardware) -> (u64, String) {
     if hardware.memory_source == MemorySource::CgroupLimit {
+        // The limit is the container's own, and what else runs in it (a shell, a CI agent's
+        // step) is small: 1/20 of the limit, between 32 and 256 MiB.
+        let bytes = (hardware.memory_bytes / 20).clamp(32 * MIB, 256 * MIB);
         return (
-            256 * MIB,
-            "256 MiB for the container's other processes (the limit is the container's own)".into(),
+            bytes,
+            format!(
+                "{} for the container's other processes (1/20 of its limit, 32 to 256 MiB)",
+                format_size(bytes)
+            ),
         );
     }
     // Guesses, written down: a Linux desktop idles near 1 GiB; macOS keeps about 2 GiB busy;
@@ -301,9 +314,14 @@ impl Plan {
 
         // Jobs: the largest count whose estimated peak, plus headroom, fits in the budget.
         let job_cost = JobCost::for_preset(preset);
-        let usable = budget_bytes * 100 / (100 + HEADROOM_PERCENT);
         // Measured: the largest job count whose estimated peak fits; estimated: the model.
         let measured = calibration.filter(|c| c.peak(1) > 0);
+        let headroom_percent = if measured.is_some_and(|c| c.anonymous) {
+            MEASURED_HEADROOM_PERCENT
+        } else {
+            HEADROOM_PERCENT
+        };
+        let usable = budget_bytes * 100 / (100 + headroom_percent);
         let peak = |jobs: u32| measured.map_or_else(|| job_cost.peak(jobs), |c| c.peak(jobs));
         let first_bytes = peak(1);
         let memory_jobs = if usable < first_bytes {
@@ -322,14 +340,14 @@ impl Plan {
         };
         let planned_jobs = memory_jobs.min(cpus);
         let jobs = overrides.jobs.map_or(planned_jobs, |pinned| pinned.max(1));
-        let headroom = |bytes: u64| bytes * (100 + HEADROOM_PERCENT) / 100;
+        let headroom = |bytes: u64| bytes * (100 + headroom_percent) / 100;
         if let Some(pinned) = overrides.jobs
             && pinned > planned_jobs
             && headroom(peak(jobs)) > budget_bytes
         {
             warnings.push(format!(
                 "`jobs = {pinned}` is pinned in memsafe.toml [overrides]: about {} with \
-                 {HEADROOM_PERCENT}% headroom, more than the {} budget, so builds may run out of \
+                 {headroom_percent}% headroom, more than the {} budget, so builds may run out of \
                  memory (the plan would choose {planned_jobs})",
                 format_size(headroom(peak(jobs))),
                 format_size(budget_bytes),
@@ -339,7 +357,7 @@ impl Plan {
             // The estimate quoted is the pinned count's; the plan's own choice gets its own.
             format!(
                 "pinned to {pinned} in memsafe.toml [overrides]: {} at about {}, {} with \
-                 {HEADROOM_PERCENT}% headroom, against the {} budget (the plan would choose {planned_jobs}: \
+                 {headroom_percent}% headroom, against the {} budget (the plan would choose {planned_jobs}: \
                  {} at about {})",
                 peaks(jobs),
                 format_size(peak(jobs)),
@@ -360,7 +378,7 @@ impl Plan {
             )
         } else if usable < first_bytes {
             warnings.push(format!(
-                "the budget ({}) is below the estimate for even one job ({} plus {HEADROOM_PERCENT}%): \
+                "the budget ({}) is below the estimate for even one job ({} plus {headroom_percent}%): \
                  builds may still run out of memory; close other programs or plan with --editor none",
                 format_size(budget_bytes),
                 format_size(first_bytes)
@@ -369,7 +387,7 @@ impl Plan {
         } else if measured.is_some() {
             let (budget, need) = crate::hardware::format_apart(budget_bytes, headroom(peak(jobs + 1)));
             format!(
-                "{} at about {}, {} with {HEADROOM_PERCENT}% headroom, within the {budget} budget; \
+                "{} at about {}, {} with {headroom_percent}% headroom, within the {budget} budget; \
                  {} would need {need}",
                 peaks(jobs),
                 format_size(peak(jobs)),
@@ -378,7 +396,7 @@ impl Plan {
             )
         } else {
             format!(
-                "{} at about {} ({} + {} x {}), {} with {HEADROOM_PERCENT}% headroom, \
+                "{} at about {} ({} + {} x {}), {} with {headroom_percent}% headroom, \
                  within the {} budget; {} would not fit",
                 peaks(jobs),
                 format_size(job_cost.peak(jobs)),
@@ -740,6 +758,7 @@ mod tests {
             // A light project: 500 MiB plus 300 MiB a job.
             peak_by_jobs: (0..64).map(|k| 500 * MIB + k * 300 * MIB).collect(),
             shared_bytes: None,
+            anonymous: false,
             cargo_bytes: None,
             bound_jobs,
         }
@@ -869,8 +888,21 @@ mod tests {
                 ..Answers::default()
             },
         );
-        assert_eq!(plan.budget_bytes, 2 * GIB - 256 * MIB);
+        // 1/20 of a 2 GiB limit.
+        assert_eq!(plan.budget_bytes, 2 * GIB - 2 * GIB / 20);
         assert!(plan.rust_analyzer.is_none());
+        // At least 32 MiB under a small limit, at most 256 MiB under a large one.
+        for (limit, reserve) in [(512 * MIB, 32 * MIB), (16 * GIB, 256 * MIB)] {
+            hw.memory_bytes = limit;
+            let plan = Plan::compute(
+                &hw,
+                &Answers {
+                    editors: Editors::NONE,
+                    ..Answers::default()
+                },
+            );
+            assert_eq!(plan.budget_bytes, limit - reserve);
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Linux: the memory a process tree cannot give back, read from `/proc`.
+//! The memory a process tree cannot give back: on Linux read from `/proc`, on macOS its
+//! physical footprint ([`macos`]).
 //!
 //! A compilation's `ru_maxrss` counts every page rustc maps, rustc's own shared library
 //! (`librustc_driver`, one copy for all rustcs) and the files the linker maps included. What a
@@ -229,23 +230,30 @@ impl Sampler {
         every: Duration,
         current: Arc<AtomicU64>,
     ) -> Sampler {
-        Sampler::start_with(proc_root, root, every, current, true)
+        let proc_root = proc_root.into();
+        Sampler::start_with(move || tree_bytes(&proc_root, root), every, current)
     }
 
     /// As [`Sampler::start`], for `pid` alone, not the processes below it (cargo itself,
     /// whose children are the compilations measured one by one).
     pub(crate) fn start_process(proc_root: impl Into<PathBuf>, pid: u32, every: Duration) -> Sampler {
-        Sampler::start_with(proc_root, pid, every, Arc::default(), false)
+        let proc_root = proc_root.into();
+        Sampler::start_with(move || process_bytes(&proc_root, pid), every, Arc::default())
     }
 
+    /// macOS: samples the physical footprint of `root` and the processes below it
+    /// ([`macos::tree_footprint`]).
+    #[cfg(target_os = "macos")]
+    pub(crate) fn footprint(root: u32, every: Duration, current: Arc<AtomicU64>) -> Sampler {
+        Sampler::start_with(move || macos::tree_footprint(root), every, current)
+    }
+
+    /// Samples what `read` returns every `every`, in a thread of its own.
     fn start_with(
-        proc_root: impl Into<PathBuf>,
-        root: u32,
+        read: impl Fn() -> u64 + Send + 'static,
         every: Duration,
         current: Arc<AtomicU64>,
-        whole_tree: bool,
     ) -> Sampler {
-        let proc_root = proc_root.into();
         let peak = Arc::new(AtomicU64::new(0));
         let profile = Arc::new(Mutex::new(Profile::default()));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
@@ -262,11 +270,7 @@ impl Sampler {
                 .spawn(move || {
                     let (lock, wake) = &*stop;
                     loop {
-                        let bytes = if whole_tree {
-                            tree_bytes(&proc_root, root)
-                        } else {
-                            process_bytes(&proc_root, root)
-                        };
+                        let bytes = read();
                         current.store(bytes, Ordering::Relaxed);
                         peak.fetch_max(bytes, Ordering::Relaxed);
                         if let Ok(mut profile) = profile.lock() {
@@ -313,6 +317,60 @@ impl Sampler {
         thread.join().ok()?;
         let profile = self.profile.lock().ok()?.clone();
         Some((self.peak(), profile))
+    }
+}
+
+/// macOS: a process tree's physical footprint, the memory the system counts against a process
+/// (`ri_phys_footprint` of `proc_pid_rusage`: its dirty private memory, compressed memory
+/// included; not the pages of the files and shared libraries it maps). The children come from
+/// `proc_listchildpids`. Compiled for macOS here, not run: the Linux build and its tests do not
+/// reach it.
+#[cfg(target_os = "macos")]
+pub(crate) mod macos {
+    use super::MAX_PROCESSES;
+
+    /// The pids whose parent is `pid`.
+    fn children(pid: i32) -> Vec<i32> {
+        let mut pids = vec![0 as libc::c_int; 64];
+        loop {
+            let room = i32::try_from(pids.len() * size_of::<libc::c_int>()).unwrap_or(i32::MAX);
+            // SAFETY: the buffer is valid for `room` bytes of writes.
+            let count = unsafe { libc::proc_listchildpids(pid, pids.as_mut_ptr().cast(), room) };
+            let Ok(count) = usize::try_from(count) else {
+                return Vec::new();
+            };
+            // A full buffer may have been cut short: try again with more room.
+            if count < pids.len() || pids.len() >= MAX_PROCESSES {
+                pids.truncate(count.min(pids.len()));
+                return pids;
+            }
+            pids.resize(pids.len() * 2, 0);
+        }
+    }
+
+    /// `ri_phys_footprint` of one process; 0 when it is gone or cannot be read.
+    fn footprint(pid: i32) -> u64 {
+        // SAFETY: a zeroed rusage_info_v4 is a valid value for proc_pid_rusage to fill.
+        let mut info: libc::rusage_info_v4 = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a rusage_info_v4, the flavour asked for.
+        let done = unsafe { libc::proc_pid_rusage(pid, libc::RUSAGE_INFO_V4, (&raw mut info).cast()) };
+        if done == 0 { info.ri_phys_footprint } else { 0 }
+    }
+
+    /// The physical footprint of `root` and every process below it, now.
+    pub(crate) fn tree_footprint(root: u32) -> u64 {
+        let Ok(root) = i32::try_from(root) else { return 0 };
+        let mut found = vec![root];
+        let mut next = 0;
+        while next < found.len() && found.len() < MAX_PROCESSES {
+            for child in children(found[next]) {
+                if found.len() < MAX_PROCESSES && !found.contains(&child) {
+                    found.push(child);
+                }
+            }
+            next += 1;
+        }
+        found.into_iter().map(footprint).sum()
     }
 }
 

@@ -11,21 +11,32 @@
 //! is the job's: the most memory committed at once by rustc and every process it started, the
 //! linker included.
 //!
-//! The model ([`estimate_peaks`]): a build's memory at `k` jobs is cargo's own plus the peaks
-//! of the compilations running at that moment. Two estimates, and the smaller one is used:
+//! On Linux the wrapper also samples the anonymous memory of rustc's process tree (what a
+//! memory cgroup and the OOM killer count, [`crate::procmem`]): its peak, and its profile over
+//! the compilation's time (the largest sample in each of 32 equal slices). The calibration
+//! build samples cargo's own anonymous memory too.
+//!
+//! The model ([`estimate_peaks`]): a build's memory at `k` jobs is cargo's own plus what the
+//! compilations running at that moment hold. Two estimates, and the smaller one is used:
 //! 1. the recorded timeline replayed on `k` slots: compilations in their recorded start order,
-//!    each on the first free slot, with their recorded durations, taking the largest sum of
-//!    peaks running at once. Dependencies are ignored, so this overlaps heavy crates more than
-//!    cargo can; it over-estimates, the safe side;
-//! 2. the bound measured on mdBook and ripgrep (docs/measurements.md M3): `peak(k) <= P1 + (k - 1) * m`,
-//!    P1 the largest single compilation (plus cargo), m the median compilation.
+//!    each on the first free slot, with their recorded durations, adding up what each holds
+//!    in each slice of its time (its peak throughout, where no profile was recorded).
+//!    Dependencies are ignored, so this overlaps heavy crates more than cargo can;
+//! 2. the bound: the largest compilation + (`k` - 1) x a typical one. With anonymous memory,
+//!    the typical one is what a running compilation holds on average, weighted by time: at
+//!    the moment the largest one peaks, each other job holds on average that much
+//!    (docs/measurements.md M10). With `ru_maxrss` only, the median compilation
+//!    (docs/measurements.md M3).
 //!
 //! What every rustc shares (its own shared library, mapped by every rustc and resident once)
-//! is counted once per build, not once per compilation ([`shared_bytes`]): each compilation
-//! adds only its own part ([`private_bytes`]), which on Linux is measured directly, the peak of
-//! the anonymous memory of rustc and its linker ([`crate::procmem`]); elsewhere, and in older
-//! logs, it is `ru_maxrss` less the smallest compilation's. [`estimates`] says which of the two estimates gave each job count's number, and the
-//! calibration records it (`bound_jobs`) for the plan's reason.
+//! is counted once per build, not once per compilation ([`shared_bytes`]). With anonymous
+//! figures it is not in them at all (file-backed: a cgroup's anonymous counter does not see
+//! it, and the kernel can drop its pages under pressure), so the estimates are what the
+//! kernel counts; the calibration records it. From `ru_maxrss` (macOS, Windows' job peak,
+//! older logs) each compilation adds its `ru_maxrss` less the smallest compilation's, and the
+//! shared part is added once ([`private_bytes`]). [`estimates`] says which of the two
+//! estimates gave each job count's number, and the calibration records it (`bound_jobs`) for
+//! the plan's reason.
 //!
 //! The pieces: [`wrapper`] (the measuring `RUSTC_WRAPPER`), [`model`] (pure: the estimates) and
 //! [`build`] (the calibration build). `crate::calibrate::X` names each of their items.
@@ -226,16 +237,17 @@ mod tests {
         assert_eq!(shared_bytes(&log), 140 << 20);
         // Each compilation adds its anonymous peak, not ru_maxrss less the shared part.
         assert_eq!(private_bytes(&log[1], 140 << 20), 250 << 20);
-        // The model plans from the anonymous peaks, with the shared part once, and from the
-        // replay alone. 1 job: b alone, 140 + 250. 2 jobs: a and b together (280), then c.
-        // 3 jobs: all three at once, 140 + 400; the bound (250 + 2 x 120 = 490) is not used.
+        // The model plans from the anonymous peaks, what a cgroup counts: the shared part is
+        // not in them. 1 job: b alone, 250. 2 jobs: a and b together (280), then c. 3 jobs:
+        // all three at once, 400. The bound, 250 + (jobs - 1) x the time-weighted mean
+        // (133 MiB: all three ran 10 ms), is above the replay here.
         let estimates = estimates(&log, CARGO_BYTES);
         let mib = |estimate: Estimate| (estimate.bytes - CARGO_BYTES) >> 20;
         assert_eq!(
             estimates[..3].iter().map(|e| mib(*e)).collect::<Vec<_>>(),
-            [390, 420, 540]
+            [250, 280, 400]
         );
-        assert!(estimates.iter().all(|e| e.source == Source::Replay));
+        assert!(estimates[..3].iter().all(|e| e.source == Source::Replay));
         let plain: Vec<Invocation> = log
             .iter()
             .map(|i| Invocation {
@@ -248,7 +260,8 @@ mod tests {
         assert_eq!(summary.shared_bytes, Some(140 << 20));
         // cargo's own peak, measured, replaces the 100 MiB guess in every estimate.
         assert_eq!(summary.cargo_bytes, Some(40 << 20));
-        assert_eq!(summary.peak_by_jobs[0], (40 + 390) << 20);
+        assert!(summary.anonymous);
+        assert_eq!(summary.peak_by_jobs[0], (40 + 250) << 20);
         // ru_maxrss stays the upper bound the summary reports.
         assert_eq!(summary.max_peak_bytes, 400 << 20);
 
@@ -282,7 +295,7 @@ mod tests {
         let shared = shared_bytes(&log);
         assert_eq!(shared, 100 << 20);
         let two = estimates(&log, 0)[1];
-        assert_eq!(two.bytes, shared + (310 << 20));
+        assert_eq!(two.bytes, 310 << 20);
         // Without the profiles, their peaks: 600.
         let flat: Vec<Invocation> = log
             .iter()
@@ -291,9 +304,32 @@ mod tests {
                 ..i.clone()
             })
             .collect();
-        assert_eq!(estimates(&flat, 0)[1].bytes, shared + (600 << 20));
+        assert_eq!(estimates(&flat, 0)[1].bytes, 600 << 20);
         // One job: one after the other, the larger peak.
-        assert_eq!(estimates(&log, 0)[0].bytes, shared + (300 << 20));
+        assert_eq!(estimates(&log, 0)[0].bytes, 300 << 20);
+    }
+
+    #[test]
+    fn with_anonymous_figures_the_bound_adds_what_a_running_compilation_holds_on_average() {
+        // One compilation of 400 MiB for 1 s, then forty of 20 MiB for 1 s each and four of
+        // 200 MiB for 9 s each, all recorded as starting together: the replay stacks them.
+        let anon = |krate: &str, duration, bytes: u64| Invocation {
+            anon_peak_bytes: Some(bytes << 20),
+            anon_profile: None,
+            ..invocation(krate, 0, duration, (bytes + 100).max(1))
+        };
+        let mut log = vec![anon("big", 1_000, 400)];
+        log.extend((0..40).map(|i| anon(&format!("s{i}"), 1_000, 20)));
+        log.extend((0..4).map(|i| anon(&format!("m{i}"), 9_000, 200)));
+        let loads: Vec<Load> = log.iter().map(|i| Load::of(i, 0)).collect();
+        // (400 x 1 + 20 x 40 + 200 x 36) / 77 s = 8400 / 77 = 109 MiB.
+        assert_eq!(time_weighted_mean(&loads) >> 20, 109);
+        let estimates = estimates(&log, 0);
+        // 8 jobs: the bound, 400 + 7 x 109.09 = 1163 MiB, below the replay (400 + 4 x 200 +
+        // 3 x 20 = 1260).
+        assert_eq!(estimates[7].source, Source::Bound);
+        assert_eq!(estimates[7].bytes >> 20, 1163);
+        assert_eq!(estimates[0].bytes >> 20, 400);
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct Calibration {
     /// in a record from a memsafe that did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_bytes: Option<u64>,
+    /// Whether the estimates count anonymous memory (Linux: what a memory cgroup and the OOM
+    /// killer count, without rustc's shared library) rather than `ru_maxrss`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
     /// Linux: cargo's own anonymous peak during the calibration build, which every estimate
     /// includes; `None` where it was not measured, and then the estimates count 100 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,7 +239,7 @@ pub(super) struct Load {
 }
 
 impl Load {
-    fn of(invocation: &Invocation, shared: u64) -> Load {
+    pub(super) fn of(invocation: &Invocation, shared: u64) -> Load {
         let slices = match &invocation.anon_profile {
             Some(profile) if !profile.is_empty() && invocation.anon_peak_bytes.is_some_and(|a| a > 0) => {
                 profile.clone()
@@ -249,20 +253,41 @@ impl Load {
     }
 }
 
-/// The estimated peak for 1 to [`MAX_JOBS`] jobs, each with the estimate that gave it.
+/// What a running compilation holds on average: the mean of each compilation's memory over
+/// its run, weighted by how long it ran (its profile's slices, or its peak where no profile
+/// was recorded). The long compilations, which are the ones running at any given moment,
+/// weigh the most.
+pub(super) fn time_weighted_mean(loads: &[Load]) -> u64 {
+    let (mut held, mut time) = (0u128, 0u128);
+    for load in loads {
+        let slices = load.slices.len().max(1) as u128;
+        let mean = load.slices.iter().map(|b| u128::from(*b)).sum::<u128>() / slices;
+        let duration = u128::from(load.duration_ms.max(1));
+        held += mean * duration;
+        time += duration;
+    }
+    u64::try_from(held.checked_div(time).unwrap_or(0)).unwrap_or(u64::MAX)
+}
+
+/// The estimated peak for 1 to [`MAX_JOBS`] jobs, each with the estimate that gave it: the
+/// smaller of the replayed timeline and the bound (see the module docs).
 ///
-/// - With anonymous memory measured (Linux): the replay of the compilations' profiles alone.
-///   What they hold at each moment adds up, not their peaks wherever they fall; on
-///   bench/mdbook-app under cgroup caps this came within 15% of the kernel's count from 1 to
-///   8 jobs (docs/measurements.md M10), where the bound (fitted to `ru_maxrss`) fell 24 to
-///   31% short from 4 jobs on and is therefore not used.
-/// - Otherwise (`ru_maxrss` only): the smaller of the replay of peaks and the bound.
+/// - With anonymous memory measured (Linux), the figures are what a memory cgroup and the OOM
+///   killer count: cargo's own + the compilations' anonymous memory. The bound is the largest
+///   compilation + (`k` - 1) x what a running compilation holds on average
+///   ([`time_weighted_mean`]); the replay adds up the compilations' profiles, what they hold
+///   at the same moment. rustc's shared library is file-backed and not in these figures
+///   ([`shared_bytes`] records it).
+/// - With `ru_maxrss` only: cargo + the shared part once + each compilation's `ru_maxrss` less
+///   it; the bound uses the median compilation (docs/measurements.md M3).
 pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
-    // What every rustc shares is counted once per build; each compilation adds its own part.
     let shared = shared_bytes(invocations);
     let anonymous = measures_anonymous(invocations);
-    // The largest and the median of what was measured; an unmeasured compilation (0) still
-    // takes its slot in the replay.
+    let mut order: Vec<&Invocation> = invocations.iter().collect();
+    order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
+    let loads: Vec<Load> = order.iter().map(|i| Load::of(i, shared)).collect();
+    // The largest and the typical compilation; an unmeasured compilation (0) still takes its
+    // slot in the replay but says nothing about the others.
     let mut own: Vec<u64> = invocations
         .iter()
         .filter(|i| i.peak_bytes > 0 || i.anon_peak_bytes.is_some_and(|a| a > 0))
@@ -270,23 +295,25 @@ pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
         .collect();
     own.sort_unstable();
     let largest = own.last().copied().unwrap_or(0);
-    let median = percentile(&own, 50);
-    let mut order: Vec<&Invocation> = invocations.iter().collect();
-    order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
-    let loads: Vec<Load> = order.iter().map(|i| Load::of(i, shared)).collect();
+    let (typical, base) = if anonymous {
+        (time_weighted_mean(&loads), cargo)
+    } else {
+        (percentile(&own, 50), cargo + shared)
+    };
+    // More jobs never need less: the greedy replay of profiles can dip by a few MiB from one
+    // job count to the next, so each estimate is at least the one before.
+    let mut floor = 0;
     (1..=MAX_JOBS)
         .map(|jobs| {
             let replayed = replay(&loads, jobs);
-            let bound = largest + (jobs as u64 - 1) * median;
-            let (running, source) = if anonymous || replayed <= bound {
+            let bound = largest + (jobs as u64 - 1) * typical;
+            let (running, source) = if replayed <= bound {
                 (replayed, Source::Replay)
             } else {
                 (bound, Source::Bound)
             };
-            Estimate {
-                bytes: cargo + shared + running,
-                source,
-            }
+            floor = floor.max(base + running);
+            Estimate { bytes: floor, source }
         })
         .collect()
 }
@@ -366,6 +393,7 @@ pub fn summarize(
         heaviest,
         peak_by_jobs: estimates.iter().map(|e| e.bytes).collect(),
         shared_bytes: Some(shared_bytes(invocations)),
+        anonymous: measures_anonymous(invocations),
         cargo_bytes: cargo_peak.filter(|c| *c > 0),
         bound_jobs: Some(
             (1..)
