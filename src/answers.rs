@@ -179,6 +179,11 @@ pub struct Answers {
     /// The fixes of well-known bad recipes to make (`--fix`): by default the plainly wrong.
     #[serde(default)]
     pub fixes: Fixes,
+    /// The governor (experimental, `--governor on`): memsafe as cargo's `build.rustc-wrapper`,
+    /// starting each rustc when its memory fits. Per machine, so never with `team`. Absent in
+    /// records written before it existed: off.
+    #[serde(default)]
+    pub governor: bool,
 }
 
 /// A set of [`Fix`]es, written as a list of their names.
@@ -249,6 +254,20 @@ impl Default for Answers {
             scripts: Scripts::Both,
             team: false,
             fixes: Fixes::WRONG,
+            governor: false,
         }
+    }
+}
+
+/// `on` or `off`: the governor's flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    pub fn is_on(self) -> bool {
+        self == Switch::On
     }
 }

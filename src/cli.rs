@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::answers::Switch;
 use crate::current::Fix;
 use crate::hardware::Os;
 use crate::plan::{Editor, Fixes, Preset, Scripts};
@@ -153,6 +154,11 @@ pub struct InitArgs {
     /// `--yes`, memsafe.toml's, or the plainly wrong ones: build-in-manifest, split-debuginfo]
     #[arg(long, value_name = "FIXES", value_parser = parse_fixes)]
     pub fix: Option<Fixes>,
+    /// The governor (experimental): memsafe as cargo's rustc-wrapper, starting each rustc when
+    /// its memory fits, with build.jobs at the CPU count. Per machine: refused with `--team`
+    /// [default: memsafe.toml's answer, or off]
+    #[arg(long, value_name = "ON_OFF")]
+    pub governor: Option<Switch>,
     #[command(flatten)]
     pub hardware: HardwareArgs,
 }
@@ -166,6 +172,10 @@ pub struct RegenArgs {
     /// Print a diff of every file that would change, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Turn the governor (experimental) on or off; the other answers stay memsafe.toml's
+    /// [default: memsafe.toml's answer]
+    #[arg(long, value_name = "ON_OFF")]
+    pub governor: Option<Switch>,
     #[command(flatten)]
     pub hardware: HardwareArgs,
 }
@@ -231,6 +241,9 @@ pub struct PlanArgs {
     /// Which editors the plan reserves memory for [default: memsafe.toml's answer, or vscode]
     #[arg(long, value_name = "EDITOR", value_delimiter = ',')]
     pub editor: Vec<Editor>,
+    /// Plan with the governor (experimental) on or off [default: memsafe.toml's answer, or off]
+    #[arg(long, value_name = "ON_OFF")]
+    pub governor: Option<Switch>,
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,

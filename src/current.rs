@@ -75,6 +75,16 @@ struct Found {
 pub struct Current {
     pub settings: Vec<Setting>,
     pub findings: Vec<Finding>,
+    /// The project root, against which cargo resolves a relative program path in the repo's
+    /// config (`./tools/wrap`).
+    #[serde(skip)]
+    pub root: Option<std::path::PathBuf>,
+    /// How cargo can run this memsafe ([`wrapper_program`]); read only with the governor on.
+    #[serde(skip)]
+    pub memsafe_program: Option<String>,
+    /// The repo's cargo config, when git tracks it; read only with the governor on, solo.
+    #[serde(skip)]
+    pub config_tracked: Option<String>,
 }
 
 /// The texts [`Current::from_texts`] reads, each with the name it is shown by.
@@ -278,6 +288,7 @@ impl Current {
             let keys = [
                 ("build.jobs", "build.jobs"),
                 ("env.RUST_TEST_THREADS", "test threads"),
+                ("build.rustc-wrapper", "build.rustc-wrapper"),
             ]
             .into_iter()
             .chain(PROFILE_KEYS.iter().map(|k| (*k, *k)));
@@ -356,6 +367,21 @@ impl Current {
                 file: None,
                 taken_out: false,
             });
+        }
+        // The wrapper: only the governor cares (with_current), so no finding of its own.
+        for variable in ["CARGO_BUILD_RUSTC_WRAPPER", "RUSTC_WRAPPER"] {
+            if let Some((_, text)) = texts.env.iter().find(|(name, _)| name == variable) {
+                current.settings.push(Setting {
+                    setting: "build.rustc-wrapper".into(),
+                    value: Value::String(text.clone()),
+                    source: Source::Env {
+                        variable: variable.into(),
+                    },
+                    in_repo: false,
+                    readded: false,
+                    taken_out: false,
+                });
+            }
         }
         let mut seen = Vec::new();
         for (name, text) in &texts.member_configs {
@@ -575,7 +601,9 @@ impl Current {
             .collect();
         let vscode = read(&root.join(".vscode/settings.json"));
         let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(name, _)| name.starts_with("CARGO_") || name == "RUST_TEST_THREADS")
+            .filter(|(name, _)| {
+                name.starts_with("CARGO_") || name == "RUST_TEST_THREADS" || name == "RUSTC_WRAPPER"
+            })
             .collect();
         let texts = Texts {
             manifest: manifest.as_deref(),
@@ -590,8 +618,80 @@ impl Current {
             record,
             windows,
         };
-        Current::from_texts(&texts)
+        let mut current = Current::from_texts(&texts);
+        current.root = Some(root.to_path_buf());
+        current
     }
+}
+
+/// The `build.rustc-wrapper` that runs this memsafe (`exe`): `memsafe` when the `memsafe` that
+/// `path_var` (PATH) finds first is this same file, else `exe`'s absolute path. Run as
+/// `cargo-memsafe`, the `memsafe` installed next to it stands for it. `canonical` resolves a
+/// path, `None` when nothing is there (a fake in tests); `windows` looks for `memsafe.exe`.
+pub(crate) fn wrapper_program(
+    exe: &Path,
+    path_var: Option<&std::ffi::OsStr>,
+    windows: bool,
+    canonical: impl Fn(&Path) -> Option<std::path::PathBuf>,
+) -> String {
+    let name = if windows { "memsafe.exe" } else { "memsafe" };
+    let cargo_subcommand = exe
+        .file_stem()
+        .is_some_and(|stem| stem.to_string_lossy().starts_with("cargo-memsafe"));
+    let sibling = exe.with_file_name(name);
+    let exe = if cargo_subcommand && canonical(&sibling).is_some() {
+        sibling.as_path()
+    } else {
+        exe
+    };
+    let ours = canonical(exe);
+    let on_path = path_var
+        .into_iter()
+        .flat_map(std::env::split_paths)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .find_map(|dir| canonical(&dir.join(name)));
+    if ours.is_some() && on_path == ours {
+        crate::plan::GOVERNOR_PROGRAM.into()
+    } else {
+        exe.display().to_string()
+    }
+}
+
+/// Whether cargo can start `program` (a cargo config value): a path (with a separator; a
+/// relative one from `root`, as cargo resolves it) must be a file, a bare name must be one in a
+/// folder of `path_var` (PATH). `None` when it can; else why not. `is_file` is the file test
+/// (a fake in tests); `windows` also tries `.exe`.
+pub(crate) fn missing_program(
+    program: &str,
+    root: &Path,
+    path_var: Option<&std::ffi::OsStr>,
+    windows: bool,
+    is_file: impl Fn(&Path) -> bool,
+) -> Option<&'static str> {
+    let found = |path: &Path| is_file(path) || (windows && is_file(&path.with_extension("exe")));
+    if program.contains('/') || (windows && program.contains('\\')) {
+        let path = Path::new(program);
+        let path = if path.is_relative() {
+            root.join(path)
+        } else {
+            path.to_path_buf()
+        };
+        return (!found(&path)).then_some("no such file");
+    }
+    let on_path = path_var
+        .into_iter()
+        .flat_map(std::env::split_paths)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .any(|dir| found(&dir.join(program)));
+    (!on_path).then_some("not on PATH")
+}
+
+/// Whether a wrapper setting names memsafe (by name or path), which memsafe never chains to.
+pub(crate) fn is_memsafe(program: &str, ours: &str) -> bool {
+    let stem = Path::new(program)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_ascii_lowercase());
+    program == ours || matches!(stem.as_deref(), Some("memsafe" | "cargo-memsafe"))
 }
 
 impl crate::plan::Plan {
@@ -758,7 +858,123 @@ impl crate::plan::Plan {
         }
         self.takes_out.dedup();
         self.findings = current.findings.clone();
+        self.with_current_wrapper(current);
         self
+    }
+
+    /// The governor's keys next to the wrappers there are: memsafe takes the place of the
+    /// wrapper the config files set and runs it after admitting each rustc; one set in the
+    /// environment beats every file, so it gets a warning; a tracked config gets one too.
+    fn with_current_wrapper(&mut self, current: &Current) {
+        let Some(mut governor) = self.governor.take() else {
+            return;
+        };
+        if let Some(program) = &current.memsafe_program {
+            governor.program.clone_from(program);
+        }
+        // The wrapper cargo would run without memsafe's: the repo's (its recorded original when
+        // memsafe owns the key), else a folder's above it, else $CARGO_HOME's.
+        let file_wrapper = current
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.setting == "build.rustc-wrapper" && matches!(s.source, Source::File { .. }));
+        let mut current_words = None;
+        if let Some(setting) = file_wrapper
+            && let Value::String(program) = &setting.value
+        {
+            if program.is_empty() || is_memsafe(program, &governor.program) {
+                current_words = Some(format!("was {}: memsafe already", show(&setting.value)));
+            } else {
+                // cargo resolves a relative path with a `/` against the project folder; the
+                // governor runs it from wherever cargo runs rustc.
+                let relative = Path::new(program);
+                let chain = match &current.root {
+                    Some(root)
+                        if setting.in_repo && relative.is_relative() && program.contains(['/', '\\']) =>
+                    {
+                        root.join(relative).display().to_string()
+                    }
+                    _ => program.clone(),
+                };
+                let place = if setting.in_repo {
+                    "memsafe runs it after admitting each rustc; `memsafe remove` puts it back here"
+                } else {
+                    "the repo's file wins over that one, so memsafe runs it after admitting each rustc"
+                };
+                current_words = Some(format!(
+                    "was {} ({}): {place}",
+                    show(&setting.value),
+                    setting.source
+                ));
+                governor.chain = Some(chain);
+            }
+        }
+        if let Some(reason) = self.reason_mut("build.rustc-wrapper") {
+            reason.value.clone_from(&governor.program);
+            reason.why = crate::plan::wrapper_why(&governor);
+            reason.current = current_words;
+        }
+        if let Some(chain) = &governor.chain
+            && let Some(index) = self
+                .reasons
+                .iter()
+                .position(|r| r.setting == "build.rustc-wrapper")
+        {
+            self.reasons.insert(
+                index + 1,
+                crate::plan::Reason {
+                    setting: "env.MEMSAFE_RUSTC_WRAPPER".into(),
+                    value: chain.clone(),
+                    why: format!(
+                        "cargo passes [env] to memsafe, which runs {chain} after admitting each rustc \
+                         (deleted again when the governor is turned off)"
+                    ),
+                    current: None,
+                },
+            );
+        }
+        // RUSTC_WRAPPER (or CARGO_BUILD_RUSTC_WRAPPER) beats every config file.
+        if let Some(setting) = current
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.setting == "build.rustc-wrapper" && matches!(s.source, Source::Env { .. }))
+            && let (Source::Env { variable }, Value::String(program)) = (&setting.source, &setting.value)
+            && !is_memsafe(program, &governor.program)
+        {
+            let advice = if program.is_empty() {
+                format!("`unset {variable}`")
+            } else if governor.chain.as_deref() == Some(program.as_str()) {
+                format!(
+                    "`unset {variable}`: memsafe already runs {program} after admitting each rustc \
+                     (MEMSAFE_RUSTC_WRAPPER under [env] in .cargo/config.toml)"
+                )
+            } else {
+                format!(
+                    "replace it with `MEMSAFE_RUSTC_WRAPPER={program}` (memsafe then runs {program} after \
+                     admitting each rustc), or `unset {variable}`"
+                )
+            };
+            let runs = if program.is_empty() {
+                "no wrapper".to_string()
+            } else {
+                program.clone()
+            };
+            self.warnings.push(format!(
+                "`{variable}={program}` in the environment beats .cargo/config.toml's build.rustc-wrapper: \
+                 cargo runs {runs}, not memsafe, so the governor is off in this shell; {advice}"
+            ));
+        }
+        if let Some(config) = &current.config_tracked {
+            self.warnings.push(format!(
+                "`{config}` is tracked by git and now names memsafe as cargo's rustc-wrapper: committing it \
+                 breaks every teammate who does not have memsafe (cargo cannot start the wrapper); keep this \
+                 change out of git (`git update-index --skip-worktree {config}`), or turn the governor off \
+                 and use team mode"
+            ));
+        }
+        self.governor = Some(governor);
     }
 }
 
@@ -831,6 +1047,194 @@ mod tests {
         assert!(names.len() > 200);
         assert!(names.windows(2).all(|w| w[0] < w[1]));
         assert!(names.contains(&"rust-analyzer.numThreads"));
+    }
+
+    use std::path::PathBuf;
+
+    /// A file system with these files, each its own canonical path but `link`, which leads to
+    /// `target`.
+    fn files(paths: &'static [&'static str]) -> impl Fn(&Path) -> Option<PathBuf> {
+        move |path: &Path| {
+            if path == Path::new("/usr/local/bin/memsafe") {
+                return Some(PathBuf::from("/opt/memsafe/memsafe"));
+            }
+            paths
+                .iter()
+                .any(|p| Path::new(p) == path)
+                .then(|| path.to_path_buf())
+        }
+    }
+
+    #[test]
+    fn the_wrapper_is_memsafe_by_name_only_when_path_finds_this_one() {
+        let exe = Path::new("/home/u/.cargo/bin/memsafe");
+        let path = |dirs: &str| Some(std::ffi::OsString::from(dirs));
+        let fs = files(&["/home/u/.cargo/bin/memsafe", "/usr/bin/memsafe"]);
+        // First on PATH is this one.
+        let found = wrapper_program(
+            exe,
+            path("/bin:/home/u/.cargo/bin:/usr/bin").as_deref(),
+            false,
+            &fs,
+        );
+        assert_eq!(found, "memsafe");
+        // Another memsafe comes first: the absolute path.
+        let other = wrapper_program(exe, path("/usr/bin:/home/u/.cargo/bin").as_deref(), false, &fs);
+        assert_eq!(other, "/home/u/.cargo/bin/memsafe");
+        // None on PATH, or no PATH.
+        assert_eq!(
+            wrapper_program(exe, path("/bin").as_deref(), false, &fs),
+            "/home/u/.cargo/bin/memsafe"
+        );
+        assert_eq!(
+            wrapper_program(exe, None, false, &fs),
+            "/home/u/.cargo/bin/memsafe"
+        );
+        // A link on PATH to this very file counts as this one.
+        let linked = files(&["/opt/memsafe/memsafe"]);
+        assert_eq!(
+            wrapper_program(
+                Path::new("/opt/memsafe/memsafe"),
+                path("/usr/local/bin").as_deref(),
+                false,
+                &linked
+            ),
+            "memsafe"
+        );
+        // cargo-memsafe stands for the memsafe next to it.
+        let cargo = Path::new("/home/u/.cargo/bin/cargo-memsafe");
+        let fs = files(&["/home/u/.cargo/bin/memsafe", "/home/u/.cargo/bin/cargo-memsafe"]);
+        assert_eq!(
+            wrapper_program(cargo, path("/home/u/.cargo/bin").as_deref(), false, &fs),
+            "memsafe"
+        );
+        assert_eq!(
+            wrapper_program(cargo, path("/bin").as_deref(), false, &fs),
+            "/home/u/.cargo/bin/memsafe"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_is_told_from_one_cargo_finds() {
+        let is_file = |p: &Path| p == Path::new("/usr/bin/sccache") || p == Path::new("/repo/tools/wrap");
+        let path = Some(std::ffi::OsString::from("/bin:/usr/bin"));
+        let missing =
+            |program: &str| missing_program(program, Path::new("/repo"), path.as_deref(), false, is_file);
+        assert_eq!(missing("sccache"), None);
+        assert_eq!(missing("/usr/bin/sccache"), None);
+        assert_eq!(missing("tools/wrap"), None, "relative to the project");
+        assert_eq!(missing("cachepot"), Some("not on PATH"));
+        assert_eq!(missing("/old/memsafe"), Some("no such file"));
+    }
+
+    #[test]
+    fn memsafe_is_known_by_name_or_path() {
+        assert!(is_memsafe("memsafe", "memsafe"));
+        assert!(is_memsafe("/x/y/memsafe", "memsafe"));
+        assert!(is_memsafe("C:/bin/memsafe.exe", "memsafe"));
+        assert!(is_memsafe("/x/renamed", "/x/renamed"));
+        assert!(!is_memsafe("sccache", "memsafe"));
+    }
+
+    fn governed_plan(texts: &Texts<'_>) -> crate::plan::Plan {
+        let hardware = crate::hardware::Hardware::given(16, 8);
+        let answers = crate::plan::Answers {
+            governor: true,
+            ..crate::plan::Answers::default()
+        };
+        let mut current = Current::from_texts(texts);
+        current.root = Some(PathBuf::from("/repo"));
+        current.memsafe_program = Some("memsafe".into());
+        crate::plan::Plan::compute(&hardware, &answers).with_current(&current)
+    }
+
+    #[test]
+    fn the_governor_chains_the_wrapper_the_files_set() {
+        let plan = governed_plan(&Texts {
+            configs: vec![
+                (
+                    "$CARGO_HOME/config.toml".into(),
+                    "[build]\nrustc-wrapper = \"sccache\"\n",
+                ),
+                (
+                    ".cargo/config.toml".into(),
+                    "[build]\nrustc-wrapper = \"tools/wrap\"\n",
+                ),
+            ],
+            ..Texts::default()
+        });
+        let governor = plan.governor.as_ref().unwrap();
+        assert_eq!(governor.program, "memsafe");
+        // The repo's wins, resolved against the project as cargo resolves it.
+        assert_eq!(governor.chain.as_deref(), Some("/repo/tools/wrap"));
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        // Only $CARGO_HOME's: chained too, and the reason says the repo's file wins.
+        let plan = governed_plan(&Texts {
+            configs: vec![(
+                "$CARGO_HOME/config.toml".into(),
+                "[build]\nrustc-wrapper = \"sccache\"\n",
+            )],
+            ..Texts::default()
+        });
+        assert_eq!(plan.governor.as_ref().unwrap().chain.as_deref(), Some("sccache"));
+        let reason = plan.reason("build.rustc-wrapper").unwrap();
+        assert!(
+            reason
+                .current
+                .as_deref()
+                .unwrap()
+                .contains("the repo's file wins over that one"),
+            "{reason:?}"
+        );
+        assert_eq!(plan.reason("env.MEMSAFE_RUSTC_WRAPPER").unwrap().value, "sccache");
+        // memsafe itself is never chained.
+        let plan = governed_plan(&Texts {
+            configs: vec![(
+                ".cargo/config.toml".into(),
+                "[build]\nrustc-wrapper = \"memsafe\"\n",
+            )],
+            ..Texts::default()
+        });
+        assert_eq!(plan.governor.as_ref().unwrap().chain, None);
+        assert!(plan.reason("env.MEMSAFE_RUSTC_WRAPPER").is_none());
+    }
+
+    #[test]
+    fn a_wrapper_in_the_environment_is_a_warning_with_advice() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect()
+        };
+        let plan = governed_plan(&Texts {
+            configs: vec![(
+                ".cargo/config.toml".into(),
+                "[build]\nrustc-wrapper = \"sccache\"\n",
+            )],
+            env: env(&[("RUSTC_WRAPPER", "sccache")]),
+            ..Texts::default()
+        });
+        assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+        assert!(
+            plan.warnings[0].contains("`unset RUSTC_WRAPPER`: memsafe already runs sccache"),
+            "{}",
+            plan.warnings[0]
+        );
+        let plan = governed_plan(&Texts {
+            env: env(&[("RUSTC_WRAPPER", "")]),
+            ..Texts::default()
+        });
+        assert!(
+            plan.warnings[0].contains("cargo runs no wrapper"),
+            "{:?}",
+            plan.warnings
+        );
+        let plan = governed_plan(&Texts {
+            env: env(&[("RUSTC_WRAPPER", "/home/u/.cargo/bin/memsafe")]),
+            ..Texts::default()
+        });
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl Changeset {
 }
 
 /// The CargoConfig file cargo reads: the legacy `.cargo/config` when it exists.
-fn cargo_config_path(root: &Path) -> &'static str {
+pub(crate) fn cargo_config_path(root: &Path) -> &'static str {
     if root.join(".cargo/config").is_file() {
         ".cargo/config"
     } else {

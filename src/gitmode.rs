@@ -93,6 +93,21 @@ fn ensure_run_bit(git: &OsStr, root: &Path, script: &Path, no_run_bit_on_disk: b
     }
 }
 
+/// Whether git tracks `path` (relative to `root`, `/`-separated): `git ls-files
+/// --error-unmatch`. Outside a git work tree, or without git on PATH: `false`.
+pub(crate) fn is_tracked(root: &Path, path: &str) -> bool {
+    tracked(OsStr::new("git"), root, path)
+}
+
+fn tracked(git: &OsStr, root: &Path, path: &str) -> bool {
+    run(
+        git,
+        root,
+        &["--literal-pathspecs", "ls-files", "--error-unmatch", "--", path],
+    )
+    .is_some()
+}
+
 fn look_up(git: &OsStr, root: &Path, path: &str) -> InGit {
     if run(git, root, &["rev-parse", "--is-inside-work-tree"]).as_deref() != Some("true") {
         return InGit::Outside;
@@ -163,6 +178,23 @@ mod tests {
 
     fn index_entry(root: &Path) -> String {
         git(root, &["ls-files", "--stage", "--", SCRIPT])
+    }
+
+    #[test]
+    fn tracked_means_in_gits_index() {
+        let dir = repo();
+        assert!(!is_tracked(dir.path(), SCRIPT), "untracked");
+        git(dir.path(), &["add", "--", SCRIPT]);
+        assert!(is_tracked(dir.path(), SCRIPT));
+        assert!(!is_tracked(dir.path(), "missing.toml"));
+        let plain = tempfile::tempdir().unwrap();
+        std::fs::write(plain.path().join(SCRIPT), "#!/bin/sh\n").unwrap();
+        assert!(!is_tracked(plain.path(), SCRIPT), "outside git");
+        assert!(!tracked(
+            OsStr::new("memsafe-test-no-such-git"),
+            dir.path(),
+            SCRIPT
+        ));
     }
 
     #[test]

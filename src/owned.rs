@@ -127,6 +127,8 @@ pub enum ValueType {
     Args,
     /// Always `true` (an entry of VS Code's `files.watcherExclude`).
     True,
+    /// A program for cargo to run (`build.rustc-wrapper`): a name or a path, not empty.
+    Program,
     /// A key memsafe only ever takes out (a fix): any value.
     Any,
 }
@@ -167,6 +169,10 @@ impl ValueType {
                 Ok(())
             }
             (ValueType::Args, Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+            (ValueType::Program, Value::String(program)) if program.trim().is_empty() => {
+                Err("an empty program is not one cargo can run".into())
+            }
+            (ValueType::Program, Value::String(_)) => Ok(()),
             (ValueType::Any, _) => Ok(()),
             (_, other) => Err(format!("`{other}` is not a valid value here")),
         }
@@ -324,7 +330,18 @@ pub fn registry() -> Vec<Key> {
             ValueType::Any,
         ),
         key(FileId::CargoConfig, &["build", "jobs"], count),
+        // The governor: memsafe as cargo's wrapper, and the user's own wrapper it runs.
+        key(
+            FileId::CargoConfig,
+            &["build", "rustc-wrapper"],
+            ValueType::Program,
+        ),
         key(FileId::CargoConfig, &["env", "RUST_TEST_THREADS"], text_count),
+        key(
+            FileId::CargoConfig,
+            &["env", crate::governor::CHAIN_ENV],
+            ValueType::Program,
+        ),
         key(FileId::MemberConfig, &["build", "jobs"], ValueType::Any),
     ];
     for file in [FileId::Vscode, FileId::Zed, FileId::Helix] {
@@ -372,6 +389,17 @@ pub fn wants(plan: &Plan) -> Vec<(Key, Want)> {
                 FileId::CargoConfig => match key.path.join(".").as_str() {
                     "build.jobs" => Want::Set(json!(plan.jobs)),
                     "env.RUST_TEST_THREADS" => Want::Set(json!(plan.test_threads.to_string())),
+                    "build.rustc-wrapper" => plan
+                        .governor
+                        .as_ref()
+                        .map(|g| Value::String(g.program.clone()))
+                        .into(),
+                    chain if chain == format!("env.{}", crate::governor::CHAIN_ENV) => plan
+                        .governor
+                        .as_ref()
+                        .and_then(|g| g.chain.clone())
+                        .map(Value::String)
+                        .into(),
                     other => unreachable!("a registered key has a want: {other}"),
                 },
                 FileId::Vscode | FileId::Zed | FileId::Helix => {
@@ -495,6 +523,7 @@ mod tests {
                     zed: true,
                     helix: true,
                 },
+                governor: preset != Preset::Safe,
                 ..Answers::default()
             };
             let plan = Plan::compute(&hardware, &answers);

@@ -237,6 +237,45 @@ pub struct Plan {
     pub members_out: Vec<String>,
     /// Things the user should know: a budget too small for even one job, detection gaps.
     pub warnings: Vec<String>,
+    /// The governor's keys, when it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub governor: Option<Governor>,
+}
+
+/// What memsafe writes to turn the governor on: itself as cargo's `build.rustc-wrapper`, and
+/// the wrapper it runs rustc through, when the repo had one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Governor {
+    /// `build.rustc-wrapper`: `memsafe` when the `memsafe` on PATH is this one, else this
+    /// memsafe's absolute path (see [`crate::current::wrapper_program`]).
+    pub program: String,
+    /// `[env] MEMSAFE_RUSTC_WRAPPER`: the user's own wrapper (sccache, say), which memsafe
+    /// takes the place of and runs after admitting each rustc.
+    pub chain: Option<String>,
+}
+
+/// The governor's program until the plan knows better: the name cargo finds on PATH.
+pub const GOVERNOR_PROGRAM: &str = "memsafe";
+
+/// The reason given for `build.rustc-wrapper`.
+pub(crate) fn wrapper_why(governor: &Governor) -> String {
+    let how = if governor.program == GOVERNOR_PROGRAM {
+        "the `memsafe` on PATH is this one".to_string()
+    } else {
+        "an absolute path: the `memsafe` on PATH, if any, is another program or another copy".to_string()
+    };
+    match &governor.chain {
+        Some(chain) => format!(
+            "the governor (experimental): cargo runs every rustc through memsafe ({how}), which starts \
+             it when its predicted memory fits; memsafe runs {chain} after admitting each rustc \
+             (written as MEMSAFE_RUSTC_WRAPPER under [env]); `memsafe remove` or `--governor off` puts \
+             {chain} back here"
+        ),
+        None => format!(
+            "the governor (experimental): cargo runs every rustc through memsafe ({how}), which starts \
+             it when its predicted memory fits"
+        ),
+    }
 }
 
 impl Plan {
@@ -419,7 +458,21 @@ impl Plan {
                 job_cost.source
             ),
         };
-        reason("build.jobs", jobs.to_string(), format!("{fits}; {source}"));
+        // With the governor on, cargo may start a rustc per CPU: memsafe holds each back until
+        // it fits. A pin still wins.
+        let governed = answers.governor && overrides.jobs.is_none();
+        let build_jobs = if governed { cpus } else { jobs };
+        let jobs_why = if governed {
+            format!(
+                "the governor is on: cargo may start one rustc per logical CPU ({cpus}), and memsafe \
+                 starts each when its predicted memory fits the {} budget; without the governor the \
+                 plan would be {jobs}: {fits}; {source}",
+                format_size(budget_bytes)
+            )
+        } else {
+            format!("{fits}; {source}")
+        };
+        reason("build.jobs", build_jobs.to_string(), jobs_why);
 
         // Tests run after the build finishes, so they get the whole budget.
         let per_test = test_thread_bytes(preset);
@@ -594,7 +647,12 @@ impl Plan {
             reason(
                 "rust-analyzer.check.extraArgs",
                 format!("--jobs {}", ra.check_jobs),
-                "the editor's cargo check runs with the same job limit as a build".into(),
+                if governed {
+                    "the editor's cargo check runs with the job limit the memory allows without the governor"
+                        .into()
+                } else {
+                    "the editor's cargo check runs with the same job limit as a build".into()
+                },
             );
             if answers.editors.vscode {
                 reason(
@@ -606,6 +664,18 @@ impl Plan {
             }
         }
 
+        let governor = answers.governor.then(|| Governor {
+            program: GOVERNOR_PROGRAM.into(),
+            chain: None,
+        });
+        if let Some(governor) = &governor {
+            reason(
+                "build.rustc-wrapper",
+                governor.program.clone(),
+                wrapper_why(governor),
+            );
+        }
+
         Plan {
             hardware: hardware.clone(),
             answers: *answers,
@@ -615,7 +685,7 @@ impl Plan {
             job_cost,
             reserve_bytes,
             budget_bytes,
-            jobs,
+            jobs: build_jobs,
             test_threads,
             profile,
             rust_analyzer,
@@ -624,6 +694,7 @@ impl Plan {
             takes_out: Vec::new(),
             members_out: Vec::new(),
             warnings,
+            governor,
         }
     }
 
@@ -861,6 +932,44 @@ mod tests {
             Plan::compute(&hw, &Answers::default()).jobs < plan.jobs,
             "the guess is more careful here"
         );
+    }
+
+    #[test]
+    fn the_governor_plans_a_job_per_cpu_and_keeps_the_editors_limit() {
+        let hw = hardware(4, 8, Os::Linux);
+        let off = Plan::compute(&hw, &Answers::default());
+        let on = Plan::compute(
+            &hw,
+            &Answers {
+                governor: true,
+                ..Answers::default()
+            },
+        );
+        assert_eq!(off.jobs, 1);
+        assert_eq!(on.jobs, 8);
+        assert_eq!(on.test_threads, off.test_threads);
+        assert_eq!(on.rust_analyzer.as_ref().unwrap().check_jobs, 1);
+        let why = &on.reason("build.jobs").unwrap().why;
+        assert!(
+            why.starts_with("the governor is on: cargo may start one rustc per logical CPU (8)"),
+            "{why}"
+        );
+        assert!(why.contains("without the governor the plan would be 1"), "{why}");
+        assert_eq!(on.governor.as_ref().unwrap().program, GOVERNOR_PROGRAM);
+        assert!(off.governor.is_none() && off.reason("build.rustc-wrapper").is_none());
+        // A pin still wins.
+        let pinned = Plan::compute_with(
+            &hw,
+            &Answers {
+                governor: true,
+                ..Answers::default()
+            },
+            &Overrides {
+                jobs: Some(3),
+                test_threads: None,
+            },
+        );
+        assert_eq!(pinned.jobs, 3);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub(crate) struct Given {
     pub preset: bool,
     pub editors: bool,
     pub scripts: bool,
+    pub governor: bool,
 }
 
 /// Asks every question that no flag answered.
@@ -86,6 +87,18 @@ pub(crate) fn ask(defaults: Answers, given: Given) -> Result<Answers> {
             &items,
             index_of(&scripts, defaults.scripts),
         )?];
+    }
+    if !given.governor {
+        let items = [
+            "off  build.jobs limits every build (the usual)",
+            "on   memsafe starts each rustc when its memory fits (experimental; this machine only)",
+        ];
+        answers.governor = select(
+            &theme,
+            "Turn on the governor? memsafe becomes cargo's rustc-wrapper and holds each rustc back until it fits",
+            &items,
+            usize::from(defaults.governor),
+        )? == 1;
     }
     Ok(answers)
 }

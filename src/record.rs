@@ -313,6 +313,15 @@ pub fn render(record: &Record, existing: Option<&str>) -> String {
             "# true: plan for the machine recorded below (the team's smallest), whoever runs memsafe\n",
         );
     }
+    if let Some(mut governor) = document
+        .get_mut("answers")
+        .and_then(Item::as_table_mut)
+        .and_then(|t| t.key_mut("governor"))
+    {
+        governor.leaf_decor_mut().set_prefix(
+            "# true: memsafe is cargo's rustc-wrapper on this machine (the governor, experimental)\n",
+        );
+    }
     if let Some(hardware) = document.get_mut("hardware").and_then(Item::as_table_mut)
         && let Some(mut first) = hardware.key_mut("memory_bytes")
     {

@@ -68,20 +68,27 @@ impl Session {
         &self.project.root
     }
 
-    /// What `regen` and `calibrate` plan from: the recorded answers, with `hardware` flags.
+    /// What `regen` and `calibrate` plan from: the recorded answers (but the governor's, when
+    /// `governor` is given), with `hardware` flags.
     pub(crate) fn recorded_inputs(
         &self,
         hardware: &HardwareArgs,
+        governor: Option<bool>,
         printer: crate::ui::Printer,
     ) -> Result<Inputs> {
         let record = self.require_record()?;
-        Ok(Inputs::resolve(
-            Flags::default(),
+        let inputs = Inputs::resolve(
+            Flags {
+                governor,
+                ..Flags::default()
+            },
             hardware,
             Some(record),
             Some(self.root()),
             printer,
-        ))
+        );
+        inputs.refuse_team_governor()?;
+        Ok(inputs)
     }
 
     /// The record, or the error that says to run `memsafe init` first.
@@ -106,6 +113,7 @@ pub(crate) struct Flags<'a> {
     pub script: Option<Scripts>,
     pub team: bool,
     pub fix: Option<Fixes>,
+    pub governor: Option<bool>,
 }
 
 /// Everything a plan is computed from.
@@ -144,6 +152,7 @@ impl Inputs {
             scripts: flags.script.unwrap_or(recorded.scripts),
             team: flags.team || recorded.team,
             fixes: flags.fix.unwrap_or(recorded.fixes),
+            governor: flags.governor.unwrap_or(recorded.governor),
         };
         let hardware = match record {
             Some(record) if answers.team => recorded_with_flags(&record.hardware(), hardware_flags),
@@ -152,13 +161,58 @@ impl Inputs {
         let current = root
             .map(|root| Current::read(root, record, hardware.os == crate::hardware::Os::Windows))
             .unwrap_or_default();
-        Inputs {
+        let mut inputs = Inputs {
             answers,
             hardware,
             overrides: record.map(|r| r.overrides).unwrap_or_default(),
             calibration: record.and_then(Record::calibration),
             current,
+        };
+        if let Some(root) = root {
+            inputs.read_governor(root);
         }
+        inputs
+    }
+
+    /// What the governor's keys depend on, read only when it is on: how cargo can run this
+    /// memsafe, and whether git tracks the cargo config (a teammate without memsafe would get
+    /// a config naming it).
+    pub(crate) fn read_governor(&mut self, root: &Path) {
+        let current = &mut self.current;
+        if !self.answers.governor {
+            current.memsafe_program = None;
+            current.config_tracked = None;
+            return;
+        }
+        current.memsafe_program = std::env::current_exe().ok().map(|exe| {
+            crate::current::wrapper_program(
+                &exe,
+                std::env::var_os("PATH").as_deref(),
+                cfg!(windows),
+                |path| path.canonicalize().ok().filter(|p| p.is_file()),
+            )
+        });
+        let config = crate::files::cargo_config_path(root);
+        current.config_tracked =
+            (!self.answers.team && crate::gitmode::is_tracked(root, config)).then(|| config.to_string());
+    }
+
+    /// The governor is per machine: `.cargo/config.toml` would name a program teammates may not
+    /// have, so team mode refuses it (exit 2).
+    pub(crate) fn refuse_team_governor(&self) -> Result<()> {
+        if self.answers.team && self.answers.governor {
+            return Err(UsageError::new(
+                "the governor cannot be turned on in team mode: it is per machine, because \
+                 .cargo/config.toml would name a program (memsafe) that teammates may not have; \
+                 nothing was written",
+            )
+            .with_help(
+                "each teammate can turn it on for themselves with `RUSTC_WRAPPER=memsafe` in their own \
+                 environment (e.g. their shell's profile)",
+            )
+            .into());
+        }
+        Ok(())
     }
 
     pub(crate) fn plan(&self) -> crate::plan::Plan {

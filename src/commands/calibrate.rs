@@ -15,7 +15,7 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> R
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
     let project = &session.project;
-    let mut inputs = session.recorded_inputs(&args.hardware, printer)?;
+    let mut inputs = session.recorded_inputs(&args.hardware, None, printer)?;
     let before_plan = inputs.plan();
     let target = calibrate::target_dir(&project.root);
     // A measurement needs every crate compiled: start from an empty target folder (memsafe's

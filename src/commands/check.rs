@@ -151,6 +151,41 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
         }
     }
 
+    // With the governor on, a wrapper cargo cannot start fails every build here.
+    if plan.governor.is_some() {
+        let config = crate::files::cargo_config_path(session.root());
+        let text = std::fs::read_to_string(session.root().join(config)).unwrap_or_default();
+        let doc = crate::merge::toml::TomlDoc::parse(&text).ok();
+        let chain = format!("env.{}", crate::governor::CHAIN_ENV);
+        for key in ["build.rustc-wrapper", chain.as_str()] {
+            let path: Vec<String> = key.split('.').map(String::from).collect();
+            let Some(serde_json::Value::String(program)) =
+                doc.as_ref().and_then(|d| d.get(&path)).map(|found| found.value)
+            else {
+                continue;
+            };
+            if let Some(why) = crate::current::missing_program(
+                &program,
+                session.root(),
+                std::env::var_os("PATH").as_deref(),
+                cfg!(windows),
+                std::path::Path::is_file,
+            ) {
+                let what = if key == chain {
+                    "memsafe runs it for every rustc, so every compilation here fails; install it, or take it \
+                     out (`memsafe regen --governor off` puts the original wrapper back)"
+                } else {
+                    regen_fixes = true;
+                    "cargo cannot start any rustc here; `memsafe regen` writes this memsafe's path (or \
+                     `memsafe regen --governor off`)"
+                };
+                differences.push(format!(
+                    "{config}: {key} = \"{program}\" cannot be found ({why}): {what}"
+                ));
+            }
+        }
+    }
+
     if printer.is_quiet() {
         return if differences.is_empty() {
             Ok(())

@@ -38,6 +38,7 @@ pub(crate) fn init(args: &InitArgs, printer: Printer) -> Result<()> {
         script: args.script,
         team: args.team,
         fix: args.fix,
+        governor: args.governor.map(crate::answers::Switch::is_on),
     };
     let mut inputs = Inputs::resolve(
         flags,
@@ -46,6 +47,8 @@ pub(crate) fn init(args: &InitArgs, printer: Printer) -> Result<()> {
         Some(session.root()),
         printer,
     );
+    // Before any question: a combination that cannot be written is refused at once.
+    inputs.refuse_team_governor()?;
     if interactive {
         printer.line(format!("This machine: {}", inputs.hardware.describe()));
         if session.record.is_some() {
@@ -55,8 +58,12 @@ pub(crate) fn init(args: &InitArgs, printer: Printer) -> Result<()> {
             preset: args.preset.is_some(),
             editors: !args.editor.is_empty(),
             scripts: args.script.is_some(),
+            // Team mode has no governor: not asked.
+            governor: args.governor.is_some() || inputs.answers.team,
         };
         inputs.answers = prompt::ask(inputs.answers, given)?;
+        // The answer decides what the plan reads (the wrapper on PATH, git).
+        inputs.read_governor(session.root());
         if args.fix.is_none() {
             inputs.answers.fixes = prompt::ask_fixes(&inputs.current.findings)?;
         }

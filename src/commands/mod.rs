@@ -75,7 +75,10 @@ pub(crate) fn print_events(changeset: &Changeset, printer: Printer) {
                 "{file}: kept your `{key} = {value}`: you changed memsafe's value by hand, so it is yours now"
             )),
             Event::Overwrote { key, was } => {
-                let keep = if key.contains("jobs")
+                let keep = if key.contains("rustc-wrapper") || key.contains(crate::governor::CHAIN_ENV) {
+                    "memsafe runs the wrapper you wrote there after admitting each rustc (MEMSAFE_RUSTC_WRAPPER \
+                     under [env]); `memsafe regen --governor off` turns the governor off"
+                } else if key.contains("jobs")
                     || key.contains("RUST_TEST_THREADS")
                     || key.contains("extraArgs")
                 {

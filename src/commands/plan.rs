@@ -27,6 +27,7 @@ pub(crate) fn plan(args: &PlanArgs, printer: Printer) -> Result<()> {
         preset: args.preset,
         editor: &args.editor,
         fix: args.fix,
+        governor: args.governor.map(crate::answers::Switch::is_on),
         ..Flags::default()
     };
     let inputs = Inputs::resolve(
@@ -36,6 +37,7 @@ pub(crate) fn plan(args: &PlanArgs, printer: Printer) -> Result<()> {
         session.as_ref().map(Session::root),
         printer,
     );
+    inputs.refuse_team_governor()?;
     let plan = inputs.plan();
     if args.json {
         ui::data(format!(
@@ -68,9 +70,14 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
     let _ = writeln!(out, "  os      {}", hardware.os);
     let _ = writeln!(
         out,
-        "\nplan ({} preset, editors: {})",
+        "\nplan ({} preset, editors: {}{})",
         plan.answers.preset.as_str(),
-        plan.answers.editors.words()
+        plan.answers.editors.words(),
+        if plan.governor.is_some() {
+            ", governor: on"
+        } else {
+            ""
+        }
     );
     for reason in &plan.reasons {
         let _ = writeln!(out, "  {} = {}", reason.setting, reason.value);

@@ -58,7 +58,11 @@ fn describe(value: Option<&String>) -> String {
 pub(crate) fn regen(args: &RegenArgs, printer: Printer) -> Result<()> {
     let session = Session::open(args.dir.as_ref(), !args.dry_run)?;
     let record = session.require_record()?;
-    let inputs = session.recorded_inputs(&args.hardware, printer)?;
+    let inputs = session.recorded_inputs(
+        &args.hardware,
+        args.governor.map(crate::answers::Switch::is_on),
+        printer,
+    )?;
     let plan = inputs.plan();
     printer.detail(format!(
         "the plan, with its reasons:\n{}",

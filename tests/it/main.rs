@@ -8,6 +8,7 @@ mod existing;
 mod faults;
 mod first_hour;
 mod governor;
+mod governor_wiring;
 mod init;
 mod merge;
 mod model;

@@ -34,6 +34,8 @@ const KEYS: &[&str] = &[
     "x",
     "RUST_TEST_THREADS",
     "inherits",
+    "rustc-wrapper",
+    "MEMSAFE_RUSTC_WRAPPER",
 ];
 const VALUES: &[&str] = &[
     "1",
@@ -204,9 +206,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn toml_edits_keep_the_rest_are_idempotent_and_undo(document in toml_document(), preset in 0..3usize) {
+    fn toml_edits_keep_the_rest_are_idempotent_and_undo(
+        document in toml_document(),
+        preset in 0..3usize,
+        governor in 0..3usize,
+    ) {
         let presets = [Preset::Safe, Preset::Balanced, Preset::Fast];
-        let plan = common::plan(16.0, 8, presets[preset]);
+        let mut plan = common::plan(16.0, 8, presets[preset]);
+        // The governor off, on, and on chained to a wrapper of the user's.
+        plan.governor = (governor > 0).then(|| memsafe::plan::Governor {
+            program: "/opt/memsafe/memsafe".into(),
+            chain: (governor == 2).then(|| "sccache".into()),
+        });
         for file in [FileId::Manifest, FileId::CargoConfig] {
             // Documents can clash with memsafe's keys (`[profile.dev] debug` holding a table),
             // so every document is either edited or reported, never a panic.

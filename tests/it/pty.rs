@@ -68,6 +68,9 @@ fn arrows_space_and_enter_answer_every_prompt() {
         .unwrap();
     keys(&mut session, DOWN); // both -> sh
     keys(&mut session, "\r");
+    session.exp_string("Turn on the governor?").unwrap();
+    keys(&mut session, DOWN); // off -> on
+    keys(&mut session, "\r");
     session.exp_string("+++ b/.zed/settings.json").unwrap();
     session.exp_string("Write these changes?").unwrap();
     keys(&mut session, "y");
@@ -79,6 +82,9 @@ fn arrows_space_and_enter_answer_every_prompt() {
     assert!(record.contains("preset = \"fast\""), "{record}");
     assert!(record.contains("editors = [\"vscode\", \"zed\"]"), "{record}");
     assert!(record.contains("scripts = \"sh\""), "{record}");
+    assert!(record.contains("governor = true"), "{record}");
+    let config = ctx.read("p/.cargo/config.toml");
+    assert!(config.contains("rustc-wrapper = "), "{config}");
     assert!(
         ctx.exists("p/.zed/settings.json") && ctx.exists("p/test-safe.sh") && !ctx.exists("p/test-safe.ps1")
     );
@@ -90,7 +96,12 @@ fn declining_the_confirmation_writes_nothing() {
     ctx.cargo_new("p");
     let before = ctx.snapshot_tree();
     let mut session = start(&ctx);
-    for prompt in ["trade memory", "Which editors", "Which test-safe script"] {
+    for prompt in [
+        "trade memory",
+        "Which editors",
+        "Which test-safe script",
+        "Turn on the governor?",
+    ] {
         session.exp_string(prompt).unwrap();
         keys(&mut session, "\r");
     }
@@ -118,6 +129,7 @@ fn escape_and_ctrl_c_exit_130_with_nothing_written_and_the_cursor_back() {
             "trade memory",
             "Which editors",
             "Which test-safe script",
+            "Turn on the governor?",
             "Write these changes?",
         ] {
             session.exp_string(prompt).unwrap();
@@ -151,7 +163,16 @@ fn escape_at_the_confirmation_shows_the_cancellation() {
     ctx.cargo_new("p");
     let mut session = start_with(
         &ctx,
-        &["--preset", "safe", "--editor", "none", "--script", "sh"],
+        &[
+            "--preset",
+            "safe",
+            "--editor",
+            "none",
+            "--script",
+            "sh",
+            "--governor",
+            "off",
+        ],
         &[],
     );
     session.exp_string("Write these changes?").unwrap();
@@ -170,7 +191,7 @@ fn multi_select_shows_cursor_and_ticks_under_no_color() {
     ctx.cargo_new("p");
     let mut session = start_with(
         &ctx,
-        &["--preset", "safe", "--script", "sh"],
+        &["--preset", "safe", "--script", "sh", "--governor", "off"],
         &[("NO_COLOR", "1")],
     );
     session
@@ -196,7 +217,7 @@ fn prompts_with_stdout_piped() {
     let mut command = std::process::Command::new("sh");
     command
         .arg("-c")
-        .arg("\"$0\" init --ram 16 --cpus 8 --editor none --script sh --preset safe | cat")
+        .arg("\"$0\" init --ram 16 --cpus 8 --editor none --script sh --preset safe --governor off | cat")
         .arg(env!("CARGO_BIN_EXE_memsafe"))
         .current_dir(ctx.path("p"))
         .env("TERM", "xterm");
@@ -220,7 +241,7 @@ fn the_confirmation_lists_the_files_and_fits_the_diff_to_the_terminal() {
         command
             .arg("-c")
             .arg(
-                "stty rows 20 cols 100; exec \"$0\" init --ram 16 --cpus 8 --editor vscode --script sh --preset safe \"$@\"",
+                "stty rows 20 cols 100; exec \"$0\" init --ram 16 --cpus 8 --editor vscode --script sh --preset safe --governor off \"$@\"",
             )
             .arg(env!("CARGO_BIN_EXE_memsafe"))
             .args(if whole { &["--diff"][..] } else { &[] })
@@ -261,7 +282,16 @@ fn the_fixes_question_ticks_the_wrong_and_slow_ones() {
     );
     let mut session = start_with(
         &ctx,
-        &["--preset", "balanced", "--editor", "none", "--script", "none"],
+        &[
+            "--preset",
+            "balanced",
+            "--editor",
+            "none",
+            "--script",
+            "none",
+            "--governor",
+            "off",
+        ],
         &[],
     );
     session.exp_string("Fix these well-known bad recipes?").unwrap();

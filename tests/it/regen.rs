@@ -275,7 +275,7 @@ fn bad_records_exit_2_and_write_nothing() {
         (
             "[plan]",
             "[plan",
-            "cannot read `memsafe.toml`: line 29: unclosed table",
+            "cannot read `memsafe.toml`: line 31: unclosed table",
         ),
         (
             "# jobs = 3",

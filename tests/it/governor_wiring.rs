@@ -1,0 +1,429 @@
+//! Turning the governor on and off through `init`, `regen`, `plan`, `check` and `remove`: its
+//! keys in `.cargo/config.toml` under the ownership model, chaining to a wrapper the repo
+//! already had, team mode's refusal, the warnings, and a real cargo build through it.
+
+use std::process::Command;
+
+use crate::common::{TestContext, text};
+
+/// 4 GiB and 8 CPUs: the memory alone allows 1 job, the governor plans 8.
+const HW: [&str; 6] = ["--ram", "4GiB", "--cpus", "8", "--os", "linux"];
+
+/// memsafe in `p`, without a wrapper from the test's own environment.
+fn memsafe(ctx: &TestContext, args: &[&str]) -> Command {
+    let mut command = ctx.memsafe("p");
+    command
+        .args(args)
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_BUILD_RUSTC_WRAPPER");
+    command
+}
+
+/// (exit code, stdout, stderr).
+fn run(ctx: &TestContext, args: &[&str]) -> (i32, String, String) {
+    let output = memsafe(ctx, args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
+
+fn ok(ctx: &TestContext, args: &[&str]) -> String {
+    let (code, stdout, stderr) = run(ctx, args);
+    assert_eq!(code, 0, "memsafe {args:?}: {stdout}{stderr}");
+    format!("{stdout}{stderr}")
+}
+
+fn with_hw<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend(HW);
+    all
+}
+
+fn project() -> TestContext {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    ctx
+}
+
+fn tree(ctx: &TestContext) -> Vec<(String, Vec<u8>)> {
+    ctx.snapshot_tree()
+        .into_iter()
+        .map(|(p, b)| (p.strip_prefix(ctx.dir.path()).unwrap().display().to_string(), b))
+        .collect()
+}
+
+/// The program memsafe writes for itself in the tests: the test binary is not on PATH, so its
+/// absolute path.
+fn program() -> String {
+    env!("CARGO_BIN_EXE_memsafe").to_string()
+}
+
+#[test]
+fn on_writes_the_wrapper_and_a_job_per_cpu_then_nothing_then_remove_gives_everything_back() {
+    let ctx = project();
+    let start = tree(&ctx);
+    ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+    let config = ctx.read("p/.cargo/config.toml");
+    assert!(
+        config.contains(&format!("rustc-wrapper = \"{}\"\n", program())),
+        "{config}"
+    );
+    assert!(config.contains("jobs = 8\n"), "{config}");
+    assert!(!config.contains("MEMSAFE_RUSTC_WRAPPER"), "{config}");
+    // rust-analyzer's check keeps the job count the memory allows.
+    let settings = ctx.read("p/.vscode/settings.json");
+    assert!(settings.contains("[\"--jobs\", \"1\"]"), "{settings}");
+    let record = ctx.read("p/memsafe.toml");
+    assert!(record.contains("governor = true"), "{record}");
+
+    let configured = tree(&ctx);
+    let again = ok(&ctx, &with_hw(&["init", "--yes"]));
+    assert!(again.contains("Unchanged"), "{again}");
+    assert_eq!(tree(&ctx), configured, "a second run changed something");
+    let (code, stdout, stderr) = run(&ctx, &with_hw(&["check"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let plan = ok(&ctx, &with_hw(&["plan"]));
+    assert!(plan.contains("governor: on"), "{plan}");
+    assert!(
+        plan.contains("the governor is on: cargo may start one rustc per logical CPU (8)"),
+        "{plan}"
+    );
+
+    ok(&ctx, &["remove"]);
+    assert_eq!(tree(&ctx), start, "remove left something behind");
+}
+
+#[test]
+fn an_existing_wrapper_is_taken_over_chained_and_given_back_byte_for_byte() {
+    let ctx = project();
+    let original = "# the team's cache\r\n[build]\r\nrustc-wrapper = \"sccache\"  # shared cache\r\n";
+    ctx.write("p/.cargo/config.toml", original);
+    let start = tree(&ctx);
+    let output = ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+    assert!(
+        output.contains(
+            "was \"sccache\" (.cargo/config.toml line 3): memsafe runs it after admitting each rustc"
+        ),
+        "{output}"
+    );
+    let config = ctx.read("p/.cargo/config.toml");
+    assert!(
+        config.contains(&format!("rustc-wrapper = \"{}\"  # shared cache\r\n", program())),
+        "{config:?}"
+    );
+    assert!(
+        config.contains("MEMSAFE_RUSTC_WRAPPER = \"sccache\"\r\n"),
+        "{config:?}"
+    );
+    let plan = ok(&ctx, &with_hw(&["plan"]));
+    assert!(
+        plan.contains("memsafe runs sccache after admitting each rustc"),
+        "{plan}"
+    );
+
+    // Off: the user's line comes back, memsafe's env key goes.
+    let output = ok(&ctx, &with_hw(&["regen", "--governor", "off"]));
+    assert!(output.contains("-> \"sccache\""), "{output}");
+    let config = ctx.read("p/.cargo/config.toml");
+    assert!(
+        config.contains("\r\nrustc-wrapper = \"sccache\"  # shared cache\r\n"),
+        "{config:?}"
+    );
+    assert!(!config.contains("MEMSAFE_RUSTC_WRAPPER"), "{config:?}");
+    assert!(ctx.read("p/memsafe.toml").contains("governor = false"));
+    // regen keeps the answer: off stays off.
+    let output = ok(&ctx, &with_hw(&["regen"]));
+    assert!(output.contains("Unchanged"), "{output}");
+    ok(&ctx, &["remove"]);
+    assert_eq!(ctx.read("p/.cargo/config.toml"), original);
+    assert_eq!(tree(&ctx), start, "remove after off left something behind");
+
+    // On again, then straight to remove.
+    ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+    assert!(ctx.read("p/.cargo/config.toml").contains("MEMSAFE_RUSTC_WRAPPER"));
+    // `init --yes` without the flag keeps the recorded answer.
+    ok(&ctx, &with_hw(&["init", "--yes"]));
+    assert!(ctx.read("p/.cargo/config.toml").contains("MEMSAFE_RUSTC_WRAPPER"));
+    ok(&ctx, &["remove"]);
+    assert_eq!(tree(&ctx), start, "remove after on left something behind");
+}
+
+#[test]
+fn team_mode_refuses_the_governor_and_writes_nothing() {
+    let ctx = project();
+    let start = tree(&ctx);
+    let (code, _, stderr) = run(&ctx, &with_hw(&["init", "--yes", "--team", "--governor", "on"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the governor cannot be turned on in team mode: it is per machine"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`RUSTC_WRAPPER=memsafe`"), "{stderr}");
+    assert_eq!(tree(&ctx), start, "something was written");
+    // A team record refuses it later too.
+    ok(&ctx, &with_hw(&["init", "--yes", "--team"]));
+    let configured = tree(&ctx);
+    for command in ["regen", "plan"] {
+        let (code, _, stderr) = run(&ctx, &with_hw(&[command, "--governor", "on"]));
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert!(stderr.contains("team mode"), "{command}: {stderr}");
+    }
+    assert_eq!(tree(&ctx), configured, "something was written");
+}
+
+#[test]
+fn a_wrapper_in_the_environment_gets_a_warning() {
+    let ctx = project();
+    let plan = |variable: &str, value: &str| {
+        let output = memsafe(&ctx, &with_hw(&["plan", "--governor", "on"]))
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        text(&output.stdout)
+    };
+    let shown = plan("RUSTC_WRAPPER", "sccache");
+    assert!(
+        shown.contains(
+            "warning: `RUSTC_WRAPPER=sccache` in the environment beats .cargo/config.toml's \
+             build.rustc-wrapper: cargo runs sccache, not memsafe, so the governor is off in this shell; \
+             replace it with `MEMSAFE_RUSTC_WRAPPER=sccache`"
+        ),
+        "{shown}"
+    );
+    let shown = plan("CARGO_BUILD_RUSTC_WRAPPER", "/opt/bin/cachepot");
+    assert!(
+        shown.contains("`CARGO_BUILD_RUSTC_WRAPPER=/opt/bin/cachepot` in the environment beats"),
+        "{shown}"
+    );
+    // memsafe itself there is the governor already; with the governor off nobody asked.
+    assert!(!plan("RUSTC_WRAPPER", "memsafe").contains("warning: `RUSTC_WRAPPER"));
+    let output = memsafe(&ctx, &with_hw(&["plan"]))
+        .env("RUSTC_WRAPPER", "sccache")
+        .output()
+        .unwrap();
+    assert!(!text(&output.stdout).contains("RUSTC_WRAPPER"));
+}
+
+#[test]
+fn a_config_tracked_by_git_gets_a_warning() {
+    let ctx = project();
+    ctx.write("p/.cargo/config.toml", "[build]\njobs = 2\n");
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(ctx.path("p"))
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success(), "git {args:?}");
+    };
+    let warning = "`.cargo/config.toml` is tracked by git and now names memsafe";
+    // Outside git: nothing to say.
+    assert!(!ok(&ctx, &with_hw(&["plan", "--governor", "on"])).contains(warning));
+    git(&["init", "--quiet"]);
+    assert!(!ok(&ctx, &with_hw(&["plan", "--governor", "on"])).contains(warning));
+    git(&["add", ".cargo/config.toml"]);
+    assert!(ok(&ctx, &with_hw(&["plan", "--governor", "on"])).contains(warning));
+    assert!(!ok(&ctx, &with_hw(&["plan"])).contains(warning));
+}
+
+#[test]
+fn check_fails_when_cargo_cannot_find_the_wrapper() {
+    let ctx = project();
+    ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+    let config = ctx.read("p/.cargo/config.toml");
+    ctx.write(
+        "p/.cargo/config.toml",
+        &config.replace(&program(), "/nonexistent/memsafe"),
+    );
+    let (code, stdout, _) = run(&ctx, &with_hw(&["check"]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(
+            ".cargo/config.toml: build.rustc-wrapper = \"/nonexistent/memsafe\" cannot be found (no such \
+             file): cargo cannot start any rustc here"
+        ),
+        "{stdout}"
+    );
+    ok(&ctx, &with_hw(&["regen"]));
+    let (code, stdout, _) = run(&ctx, &with_hw(&["check"]));
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn a_governor_answer_of_the_wrong_type_is_an_error_naming_the_line() {
+    let ctx = project();
+    ok(&ctx, &with_hw(&["init", "--yes"]));
+    let record = ctx.read("p/memsafe.toml");
+    assert!(record.contains("governor = false"), "{record}");
+    let line = record.lines().position(|l| l == "governor = false").unwrap() + 1;
+    ctx.write(
+        "p/memsafe.toml",
+        &record.replace("governor = false", "governor = \"yes\""),
+    );
+    let before = tree(&ctx);
+    for command in ["regen", "check", "init", "plan"] {
+        let mut args = with_hw(&[command]);
+        if command == "init" {
+            args.push("--yes");
+        }
+        let (code, _, stderr) = run(&ctx, &args);
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "cannot read `memsafe.toml`: line {line}: `answers.governor` is wrong: invalid type: \
+                 string \"yes\", expected a boolean"
+            )),
+            "{command}: {stderr}"
+        );
+    }
+    assert_eq!(tree(&ctx), before, "something was written");
+}
+
+/// A record written before the governor existed has no `governor`: off, and nothing changes.
+#[test]
+fn an_older_record_without_the_answer_loads_as_off() {
+    let ctx = project();
+    ok(&ctx, &with_hw(&["init", "--yes"]));
+    let record = ctx.read("p/memsafe.toml");
+    let older: String = record
+        .lines()
+        .filter(|l| !l.starts_with("governor =") && !l.contains("the governor, experimental"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(older, record);
+    ctx.write("p/memsafe.toml", &older);
+    let before = tree(&ctx);
+    let output = ok(&ctx, &with_hw(&["regen"]));
+    assert!(output.contains("Unchanged"), "{output}");
+    assert_eq!(tree(&ctx), before, "regen rewrote an older record");
+}
+
+/// The real thing: cargo runs memsafe from the config, [env] reaches it, memsafe admits rustc
+/// and runs the repo's own wrapper; after `remove`, cargo runs that wrapper directly again.
+#[cfg(unix)]
+#[test]
+fn cargo_builds_through_the_governor_and_its_chained_wrapper() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let ctx = project();
+    let log = ctx.path("wrapper.log");
+    ctx.write(
+        "bin/wrap.sh",
+        &format!(
+            "#!/bin/sh\necho \"inside=$MEMSAFE_GOVERNOR_INSIDE $*\" >> '{}'\nexec \"$@\"\n",
+            log.display()
+        ),
+    );
+    let wrap = ctx.path("bin/wrap.sh");
+    std::fs::set_permissions(&wrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ctx.write(
+        "p/.cargo/config.toml",
+        &format!("[build]\nrustc-wrapper = \"{}\"\n", wrap.display()),
+    );
+    let original = ctx.read("p/.cargo/config.toml");
+    ok(
+        &ctx,
+        &[
+            "init",
+            "--yes",
+            "--governor",
+            "on",
+            "--editor",
+            "none",
+            "--script",
+            "none",
+            "--ram",
+            "8GiB",
+            "--cpus",
+            "2",
+            "--os",
+            "linux",
+        ],
+    );
+    assert!(
+        ctx.read("p/.cargo/config.toml")
+            .contains(&format!("MEMSAFE_RUSTC_WRAPPER = \"{}\"", wrap.display()))
+    );
+    let build = || {
+        let output = Command::new("cargo")
+            .args(["build", "--offline"])
+            .current_dir(ctx.path("p"))
+            .env("CARGO_TARGET_DIR", ctx.path("target"))
+            .env("MEMSAFE_GOVERNOR_DIR", ctx.path("gov"))
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("CARGO_BUILD_RUSTC_WRAPPER")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("MEMSAFE_RUSTC_WRAPPER")
+            .env_remove("MEMSAFE_GOVERNOR_BUDGET")
+            .env_remove("MEMSAFE_GOVERNOR_INSIDE")
+            .env_remove("MEMSAFE_CALIBRATE_LOG")
+            .env_remove("CARGO_BUILD_JOBS")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    };
+    build();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let compile = calls
+        .lines()
+        .find(|l| l.contains("--crate-name p "))
+        .unwrap_or_else(|| panic!("the wrapper never compiled the crate: {calls}"));
+    // Through the governor: it set its marker, then ran the wrapper with rustc first.
+    assert!(compile.starts_with("inside=1 "), "{compile}");
+    let rustc = compile.split(' ').nth(1).unwrap();
+    assert!(
+        std::path::Path::new(rustc)
+            .file_stem()
+            .is_some_and(|s| s == "rustc"),
+        "{compile}"
+    );
+    let history = ctx.read("gov/governor-history.jsonl");
+    let records: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(records.iter().any(|r| r["crate"] == "p"), "{history}");
+
+    ok(&ctx, &["remove"]);
+    assert_eq!(ctx.read("p/.cargo/config.toml"), original);
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_dir_all(ctx.path("target")).unwrap();
+    build();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let compile = calls
+        .lines()
+        .find(|l| l.contains("--crate-name p "))
+        .unwrap_or_else(|| panic!("the wrapper never compiled the crate: {calls}"));
+    assert!(
+        compile.starts_with("inside= "),
+        "called by memsafe after remove: {compile}"
+    );
+    assert_eq!(
+        ctx.read("gov/governor-history.jsonl"),
+        history,
+        "the governor ran after remove"
+    );
+}
+
+/// `memsafe plan` with the governor on, chaining the repo's wrapper (this memsafe's path shown
+/// as `<memsafe>`).
+#[test]
+fn the_plan_says_what_the_governor_writes_and_why() {
+    let ctx = project();
+    ctx.write("p/.cargo/config.toml", "[build]\nrustc-wrapper = \"sccache\"\n");
+    // No memsafe on PATH whatever the machine has: the absolute path, always.
+    let output = memsafe(&ctx, &with_hw(&["plan", "--governor", "on", "--editor", "none"]))
+        .env("PATH", ctx.path("no-bin"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let plan = text(&output.stdout).replace(&program(), "<memsafe>");
+    crate::common::snapshots(|| insta::assert_snapshot!("plan_governor_on_chained", plan));
+}
