@@ -9,8 +9,9 @@ It calibrates the project once (uncapped, `memsafe calibrate`), then for each ca
 (bench/run.py's `run_build`, with the dependency profile memsafe's plan writes): the counts
 given, and the plan's count and the one above it, so that "the largest count that survives"
 is known around the plan. The predicted anonymous peak of `jobs` jobs is the calibration's
-`peak_by_jobs` less `shared_bytes` (rustc's shared library, counted once: file-backed, so the
-cgroup's anonymous counter does not see it).
+`peak_by_jobs`: with anonymous memory measured (Linux), that is what the cgroup counts; an
+estimate from `ru_maxrss` also holds rustc's shared library once (`shared_bytes`), which is
+taken off, since the library is file-backed and the cgroup's anonymous counter does not see it.
 
 Builds are the slow part and do not depend on memsafe's model, so every build's result is kept
 in a cache (`--cache`, one row per project, cap and job count) and reused by later runs: a
@@ -79,6 +80,8 @@ def main():
     parser.add_argument("--build-args", default="--tests", help="what calibrate builds, after --profile dev")
     parser.add_argument("--cache", default=str(run.ROOT / "bench" / "validate-cache.csv"))
     parser.add_argument("--out", default=None, help="the judged table as CSV")
+    parser.add_argument("--reuse-calibration", action="store_true",
+                        help="judge the calibration the project's memsafe.toml holds, without calibrating again")
     parser.add_argument("--measure-only", action="store_true", help="run the builds, skip calibrate and plan")
     options = parser.parse_args()
     project = Path(options.project).resolve()
@@ -96,12 +99,16 @@ def main():
                       f"{'OUT OF MEMORY' if oom else 'ok'}", flush=True)
         return
 
-    print(f"calibrating {project.name} ...", flush=True)
-    run.calibrate(options.cpus, project, tuple(options.build_args.split()))
+    if not options.reuse_calibration or not (project / "memsafe.toml").exists():
+        print(f"calibrating {project.name} ...", flush=True)
+        run.calibrate(options.cpus, project, tuple(options.build_args.split()))
     calibration = tomllib.loads((project / "memsafe.toml").read_text())["calibration"]
     by_jobs = calibration["peak_by_jobs"]
-    shared = calibration.get("shared_bytes", 0)
-    print(f"calibrated: {calibration['crates']} compilations, shared part {shared // MIB} MiB, predicted "
+    # Estimates from anonymous memory are what the cgroup counts already; from ru_maxrss they
+    # hold rustc's shared library once, which the cgroup's anonymous counter does not see.
+    shared = 0 if calibration.get("anonymous") else calibration.get("shared_bytes", 0)
+    print(f"calibrated: {calibration['crates']} compilations, shared part {calibration.get('shared_bytes', 0) // MIB} MiB"
+          f"{' (not in the anonymous estimates)' if calibration.get('anonymous') else ''}, predicted "
           + ", ".join(f"{j}: {(by_jobs[j - 1] - shared) // MIB}" for j in range(1, options.cpus + 1)), flush=True)
     rows = []
     failures = []
@@ -132,7 +139,8 @@ def main():
             writer = csv.DictWriter(file, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    print(f"\n{project.name}: {calibration['crates']} compilations, shared part {shared // MIB} MiB\n")
+    print(f"\n{project.name}: {calibration['crates']} compilations, cargo {calibration.get('cargo_bytes', 0) // MIB} MiB, "
+          f"rustc's shared library {calibration.get('shared_bytes', 0) // MIB} MiB\n")
     print("| cap | budget MiB | plan | jobs | survived | anonymous peak MiB | predicted MiB | error |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
