@@ -121,8 +121,9 @@ fn test_thread_bytes(preset: Preset) -> u64 {
 const HEADROOM_PERCENT: u64 = 15;
 
 /// Headroom over a peak estimated from this project's measured anonymous memory: the model
-/// came within 8% of the kernel's own count from 1 to 8 jobs (docs/measurements.md M10), and
-/// the memory a cgroup or the OOM killer counts is what was measured.
+/// came within 15% of the kernel's own count from 1 to 8 jobs, and within 5% from 4 jobs on,
+/// where a job count's estimate decides whether it fits (docs/measurements.md M10); the
+/// memory a cgroup or the OOM killer counts is what was measured.
 const MEASURED_HEADROOM_PERCENT: u64 = 5;
 
 /// Below this budget rust-analyzer's cache priming (which parses the whole dependency graph at
