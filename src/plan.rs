@@ -830,6 +830,7 @@ mod tests {
             // A light project: 500 MiB plus 300 MiB a job.
             peak_by_jobs: (0..64).map(|k| 500 * MIB + k * 300 * MIB).collect(),
             shared_bytes: None,
+            governed: false,
             anonymous: false,
             cargo_bytes: None,
             bound_jobs,

@@ -66,6 +66,10 @@ pub struct Calibration {
     /// includes; `None` where it was not measured, and then the estimates count 100 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cargo_bytes: Option<u64>,
+    /// Summarized from the governor's last build of the project, not from `memsafe
+    /// calibrate`: never written to memsafe.toml.
+    #[serde(skip)]
+    pub governed: bool,
     /// The job counts whose estimate came from the bound (largest + (jobs - 1) x median)
     /// rather than the replayed timeline; `None` in a record from a memsafe that did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +142,17 @@ impl Calibration {
         let (Some(first), Some(last)) = (self.heaviest.first(), self.heaviest.last()) else {
             return "no compilation recorded".into();
         };
+        if self.governed {
+            return format!(
+                "measured by the governor in this project's last governed build ({} compilations, {}): \
+                 heaviest {} crates peak {} to {}",
+                self.crates,
+                self.date,
+                self.heaviest.len(),
+                format_size(last.2),
+                format_size(first.2)
+            );
+        }
         format!(
             "measured by `memsafe calibrate` on {} ({}, {} profile): heaviest {} crates peak {} to {}",
             self.date,
@@ -392,6 +407,7 @@ pub fn summarize(
         link_peak_bytes,
         heaviest,
         peak_by_jobs: estimates.iter().map(|e| e.bytes).collect(),
+        governed: false,
         shared_bytes: Some(shared_bytes(invocations)),
         anonymous: measures_anonymous(invocations),
         cargo_bytes: cargo_peak.filter(|c| *c > 0),

@@ -99,6 +99,72 @@ pub(crate) struct Record {
     pub duration_ms: u64,
     /// When it ended, Unix ms.
     pub at_ms: u64,
+    /// Where cargo had it write (`--out-dir`): tells which project's target folder it built
+    /// in, so that a plan can find the project's last governed build ([`last_build`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dir: Option<String>,
+    /// Its memory over its run, as the calibration records it
+    /// ([`crate::calibrate::Invocation::anon_profile`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Vec<u64>>,
+}
+
+/// Compilations that end or start within this long of each other belong to one build.
+pub(crate) const BUILD_GAP_MS: u64 = 60_000;
+
+/// A governed build needs this many compilations to stand for the project (a rebuild of one
+/// or two changed crates says little about the rest).
+pub(crate) const MIN_BUILD: usize = 10;
+
+/// The last governed build as the calibration's model reads it: one compilation a record,
+/// its peak as the anonymous peak it is (the governor measures anonymous memory on Linux, the
+/// physical footprint on macOS, the job's commit charge on Windows).
+pub(crate) fn invocations(build: &[Record]) -> Vec<crate::calibrate::Invocation> {
+    build
+        .iter()
+        .map(|record| crate::calibrate::Invocation {
+            krate: record.key.krate.clone(),
+            kind: record.key.kind.clone(),
+            start_ms: record.at_ms.saturating_sub(record.duration_ms),
+            duration_ms: record.duration_ms,
+            peak_bytes: record.peak_bytes,
+            exit_code: 0,
+            anon_peak_bytes: Some(record.peak_bytes),
+            anon_profile: record.profile.clone(),
+        })
+        .collect()
+}
+
+/// The last governed build in `target` (a project's target folder): the records whose
+/// `--out-dir` lies in it, grouped into builds (compilations with no gap of more than
+/// [`BUILD_GAP_MS`] between them), the most recent group with at least [`MIN_BUILD`]
+/// compilations, in start order. Empty when there is none.
+pub(crate) fn last_build(records: &[Record], target: &Path) -> Vec<Record> {
+    let mut mine: Vec<&Record> = records
+        .iter()
+        .filter(|r| {
+            r.out_dir
+                .as_deref()
+                .is_some_and(|dir| Path::new(dir).starts_with(target))
+        })
+        .collect();
+    mine.sort_by_key(|r| r.at_ms.saturating_sub(r.duration_ms));
+    let mut builds: Vec<Vec<&Record>> = Vec::new();
+    let mut end: u64 = 0;
+    for record in mine {
+        let start = record.at_ms.saturating_sub(record.duration_ms);
+        match builds.last_mut() {
+            Some(build) if start <= end.saturating_add(BUILD_GAP_MS) => build.push(record),
+            _ => builds.push(vec![record]),
+        }
+        end = end.max(record.at_ms);
+    }
+    builds
+        .into_iter()
+        .rev()
+        .find(|build| build.len() >= MIN_BUILD)
+        .map(|build| build.into_iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// The records of a history file, oldest first, and how many lines did not parse.
@@ -271,7 +337,45 @@ mod tests {
             peak_bytes: peak_mib * MIB,
             duration_ms: 10,
             at_ms: 1,
+            out_dir: None,
+            profile: None,
         }
+    }
+
+    #[test]
+    fn the_last_build_is_the_latest_group_of_enough_compilations_in_the_target_folder() {
+        // (crate, out-dir, start s, duration s)
+        let at = |krate: &str, dir: &str, start: u64, duration: u64| Record {
+            at_ms: (start + duration) * 1000,
+            duration_ms: duration * 1000,
+            out_dir: Some(dir.into()),
+            ..record(&key(krate, "1"), 100)
+        };
+        let mine = "/p/target/debug/deps";
+        let mut records: Vec<Record> = Vec::new();
+        // A full build at 0-100 s: 12 compilations.
+        records.extend((0..12).map(|i| at(&format!("a{i}"), mine, i * 8, 10)));
+        // Another project's build at the same time, and a build script's folder of this one.
+        records.extend((0..12).map(|i| at(&format!("o{i}"), "/q/target/debug/deps", i * 8, 10)));
+        records.push(at("build_script", "/p/target/debug/build/x-1", 50, 5));
+        // A rebuild of two crates an hour later: too few to stand for the project.
+        records.extend((0..2).map(|i| at(&format!("b{i}"), mine, 3_600 + i, 5)));
+        let build = last_build(&records, Path::new("/p/target"));
+        assert_eq!(build.len(), 13, "{build:?}");
+        assert!(
+            build
+                .iter()
+                .all(|r| r.out_dir.as_deref().unwrap().starts_with("/p/target"))
+        );
+        assert_eq!(build[0].key.krate, "a0");
+        // A second full build later wins; a gap over a minute splits builds.
+        records.extend((0..10).map(|i| at(&format!("c{i}"), mine, 7_200 + i * 30, 20)));
+        let build = last_build(&records, Path::new("/p/target"));
+        assert_eq!(build.len(), 10);
+        assert!(build.iter().all(|r| r.key.krate.starts_with('c')));
+        assert!(last_build(&records, Path::new("/nowhere")).is_empty());
+        // `/p/target2` is not inside `/p/target`.
+        assert!(last_build(&records, Path::new("/p/targ")).is_empty());
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The governor's two memory figures: the budget (what all compilations together may reserve)
 //! and the memory available right now.
 //!
-//! The budget is `memsafe plan`'s for this machine with the default answers ([`Plan::compute`]
-//! on the detected hardware: the RAM, or a container's cgroup limit when lower, less the OS
-//! reserve and the editor's). The wrapper is not told the project's preset or editors, and the
-//! budget depends only on whether an editor is configured: the default keeps the editor's
-//! reserve, the safe side, since rust-analyzer's own memory is not in the ledger.
+//! The budget is `memsafe plan`'s for this machine without an editor ([`Plan::compute`] on the
+//! detected hardware: the RAM, or a container's cgroup limit when lower, less the OS reserve).
+//! The editor's reserve, a guess, is left out: what the editor and rust-analyzer really hold
+//! shows in the available memory, which every admission is checked against too, so a guess on
+//! top would count it twice (and under a small container limit leave half of it unused).
 //! `MEMSAFE_GOVERNOR_BUDGET` replaces it. Detection reads the RAM through a targeted sysinfo
 //! refresh and a few cgroup files, well under a millisecond (docs/measurements.md M8 measured
 //! the RAM refresh at 0.03 ms), so it is not cached.
@@ -25,7 +25,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use crate::hardware::{self, Overrides, Sources};
-use crate::plan::{Answers, Plan};
+use crate::plan::{Answers, Editors, Plan};
 
 /// The environment variable that replaces the detected budget: bytes (`1073741824`) or a size
 /// as `--ram` takes it (`1.5GiB`, `800MiB`).
@@ -84,7 +84,11 @@ pub(crate) fn budget() -> Budget {
             },
             &Sources::default(),
         );
-        let plan = Plan::compute(&hardware, &Answers::default());
+        let answers = Answers {
+            editors: Editors::NONE,
+            ..Answers::default()
+        };
+        let plan = Plan::compute(&hardware, &answers);
         let why = plan
             .reason("budget")
             .map_or_else(|| hardware.memory_words(), |r| r.why.clone());

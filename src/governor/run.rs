@@ -88,7 +88,14 @@ pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
             return run_plain(&mut command, &line[0]);
         }
     };
-    governed(&mut command, &line[0], &key, &paths, &ledger)
+    // Where it writes, absolute, so that a plan can tell which project's build it was.
+    let out_dir = crate::calibrate::flag_value(rest, "--out-dir").map(|dir| {
+        std::env::current_dir()
+            .map_or_else(|_| dir.clone().into(), |cwd| cwd.join(&dir))
+            .to_string_lossy()
+            .into_owned()
+    });
+    governed(&mut command, &line[0], &key, out_dir, &paths, &ledger)
 }
 
 /// Runs the command directly and leaves with its exit code.
@@ -133,7 +140,14 @@ fn prediction(paths: &Paths, key: &Key) -> (u64, Vec<Record>) {
     (history::predict(&records, key).0, records)
 }
 
-fn governed(command: &mut Command, shown: &OsStr, key: &Key, paths: &Paths, ledger: &LedgerDir) -> ExitCode {
+fn governed(
+    command: &mut Command,
+    shown: &OsStr,
+    key: &Key,
+    out_dir: Option<String>,
+    paths: &Paths,
+    ledger: &LedgerDir,
+) -> ExitCode {
     let (predicted, _) = prediction(paths, key);
     let budget = live::budget();
     if let Some(warning) = &budget.warning {
@@ -204,11 +218,17 @@ fn governed(command: &mut Command, shown: &OsStr, key: &Key, paths: &Paths, ledg
     // Only a compilation that succeeded says what the crate takes (one that failed may have
     // stopped early); 0 means not measured.
     if code == 0 && peak_bytes > 0 {
+        let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         let record = Record {
             key: key.clone(),
             peak_bytes,
-            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_ms,
             at_ms: now_ms(),
+            out_dir,
+            profile: measured
+                .anon_profile
+                .map(|profile| profile.slices(duration_ms))
+                .filter(|slices| !slices.is_empty()),
         };
         let _ = history::append(&paths.history, &record);
     }

@@ -116,6 +116,8 @@ impl TestContext {
         command
             .current_dir(self.path(relative))
             .env("NO_COLOR", "1")
+            // The governor's files of this test alone: the user's history never moves a plan.
+            .env("MEMSAFE_GOVERNOR_DIR", self.dir.path().join(".governor"))
             .stdin(Stdio::null());
         command
     }

@@ -427,3 +427,71 @@ fn the_plan_says_what_the_governor_writes_and_why() {
     let plan = text(&output.stdout).replace(&program(), "<memsafe>");
     crate::common::snapshots(|| insta::assert_snapshot!("plan_governor_on_chained", plan));
 }
+
+/// A governed build of `p` in the governor's history: `count` compilations of `peak_mib`
+/// each, 10 s apart and 20 s long (two at a time), ending on `day` (days since 1970).
+fn governed_history(ctx: &TestContext, day: u64, count: u64, peak_mib: u64) {
+    let target = ctx.path("p/target/debug/deps");
+    let end = day * 86_400_000 + 43_200_000;
+    let lines: Vec<String> = (0..count)
+        .map(|i| {
+            serde_json::json!({
+                "crate": format!("c{i}"), "kind": "lib", "metadata": format!("{i:016x}"),
+                "rustc": "/toolchain/bin/rustc", "peak_bytes": peak_mib << 20,
+                "duration_ms": 20_000, "at_ms": end - (count - 1 - i) * 10_000,
+                "out_dir": target.to_string_lossy(),
+            })
+            .to_string()
+        })
+        .collect();
+    std::fs::create_dir_all(ctx.path(".governor")).unwrap();
+    ctx.write(".governor/governor-history.jsonl", &(lines.join("\n") + "\n"));
+}
+
+fn planned_jobs(ctx: &TestContext) -> (u64, String) {
+    let plan: serde_json::Value = serde_json::from_str(&ok(
+        ctx,
+        &[
+            "plan", "--json", "--editor", "none", "--ram", "8GiB", "--cpus", "16", "--os", "linux",
+        ],
+    ))
+    .unwrap();
+    let reason = plan["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["setting"] == "build.jobs")
+        .unwrap()
+        .clone();
+    (
+        plan["jobs"].as_u64().unwrap(),
+        reason["why"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn the_last_governed_build_measures_the_plan_without_calibrate() {
+    let ctx = project();
+    // Without a governed build: the balanced preset's guess.
+    let (guessed, why) = planned_jobs(&ctx);
+    assert!(why.contains("memsafe calibrate"), "{why}");
+    // 30 compilations of 300 MiB, two at a time: the model's estimate is about 100 MiB for
+    // cargo + 300 + 300 a job, far below the guess's 1 GiB a job.
+    governed_history(&ctx, 20_000, 30, 300);
+    let (measured, why) = planned_jobs(&ctx);
+    assert!(
+        why.contains("the governor in this project's last governed build (30 compilations"),
+        "{why}"
+    );
+    assert!(measured > guessed, "{measured} jobs measured, {guessed} guessed");
+    // A build elsewhere (another target folder) says nothing about this project.
+    let other = TestContext::new();
+    other.cargo_new("p");
+    std::fs::create_dir_all(other.path(".governor")).unwrap();
+    std::fs::copy(
+        ctx.path(".governor/governor-history.jsonl"),
+        other.path(".governor/governor-history.jsonl"),
+    )
+    .unwrap();
+    assert_eq!(planned_jobs(&other).0, guessed);
+}
