@@ -13,9 +13,9 @@
 //! Available memory, the smaller of:
 //! - Linux: `MemAvailable` from `/proc/meminfo`;
 //! - Linux, in a memory cgroup (this process's or an ancestor's, v2 or v1): the limit less the
-//!   usage, not counting the page cache the kernel can drop (v2: `memory.max` less
-//!   `memory.current` less `inactive_file` of `memory.stat`; v1: `memory.limit_in_bytes` less
-//!   `memory.usage_in_bytes` less `total_inactive_file`);
+//!   usage, not counting the page cache the kernel can drop ([`droppable_cache`]: the file
+//!   pages not mapped by a process; v2: `memory.max` less `memory.current`, v1:
+//!   `memory.limit_in_bytes` less `memory.usage_in_bytes`);
 //! - Windows: `ullAvailPhys` of `GlobalMemoryStatusEx`;
 //! - macOS and others: sysinfo's available memory (on macOS, from `host_statistics64`), not
 //!   tested on those systems.
@@ -121,10 +121,23 @@ pub(crate) fn stat_value(text: &str, key: &str) -> Option<u64> {
 }
 
 /// What a cgroup can still take: its limit less its usage, the usage not counting the page
-/// cache it can drop (`inactive`).
+/// cache it can drop (`droppable`, [`droppable_cache`]).
 #[cfg(any(target_os = "linux", test))]
-pub(crate) fn cgroup_available(limit: u64, usage: u64, inactive: u64) -> u64 {
-    limit.saturating_sub(usage.saturating_sub(inactive))
+pub(crate) fn cgroup_available(limit: u64, usage: u64, droppable: u64) -> u64 {
+    limit.saturating_sub(usage.saturating_sub(droppable))
+}
+
+/// The page cache a cgroup can drop, from its `memory.stat`: the file pages, active and
+/// inactive, less those mapped by a process (a running rustc's own library, say), which would
+/// only be read back at once. A build writes hundreds of MiB of artifacts whose pages stay in
+/// the cache as active file pages; counting them as used would make a capped build look full
+/// while its anonymous memory is far from the limit. v2: `active_file`, `inactive_file`,
+/// `file_mapped`; v1: the same with `total_` (the cgroup and those below it) and `mapped_file`.
+#[cfg(any(target_os = "linux", test))]
+pub(crate) fn droppable_cache(stat: &str, v2: bool) -> u64 {
+    let value = |v2_key: &str, v1_key: &str| stat_value(stat, if v2 { v2_key } else { v1_key }).unwrap_or(0);
+    let files = value("active_file", "total_active_file") + value("inactive_file", "total_inactive_file");
+    files.saturating_sub(value("file_mapped", "total_mapped_file"))
 }
 
 /// Linux: the smaller of `MemAvailable` and what each memory cgroup with a limit can still
@@ -144,19 +157,13 @@ pub(crate) fn available_linux(meminfo: &Path, sources: &Sources) -> Available {
         };
         let Some(dir) = limit_file.parent() else { continue };
         let v2 = limit_file.file_name().is_some_and(|n| n == "memory.max");
-        let (usage_file, inactive_key) = if v2 {
-            ("memory.current", "inactive_file")
-        } else {
-            ("memory.usage_in_bytes", "total_inactive_file")
-        };
+        let usage_file = if v2 { "memory.current" } else { "memory.usage_in_bytes" };
         let Some(usage) = read_number(&dir.join(usage_file)) else {
             continue;
         };
-        let inactive = std::fs::read_to_string(dir.join("memory.stat"))
-            .ok()
-            .and_then(|text| stat_value(&text, inactive_key))
-            .unwrap_or(0);
-        let bytes = cgroup_available(limit, usage, inactive);
+        let droppable = std::fs::read_to_string(dir.join("memory.stat"))
+            .map_or(0, |text| droppable_cache(&text, v2));
+        let bytes = cgroup_available(limit, usage, droppable);
         if best.as_ref().is_none_or(|(b, _)| bytes < *b) {
             best = Some((
                 bytes,
@@ -263,6 +270,13 @@ mod tests {
         // 2 GiB limit, 1.5 GiB used of which 0.5 GiB droppable cache: 1 GiB left.
         assert_eq!(cgroup_available(2 * GIB, 3 * GIB / 2, GIB / 2), GIB);
         assert_eq!(cgroup_available(GIB, 3 * GIB, 0), 0);
+        // Active and inactive file pages, less the mapped ones (v1 as a capped build had it:
+        // 169 MiB active, 190 inactive, 37 mapped).
+        assert_eq!(droppable_cache("inactive_file 600\nactive_file 300\nfile_mapped 50\n", true), 850);
+        let v1 = "cache 1\ntotal_active_file 169\ntotal_inactive_file 190\ntotal_mapped_file 37\nactive_file 9\n";
+        assert_eq!(droppable_cache(v1, false), 322);
+        assert_eq!(droppable_cache(v1, true), 9);
+        assert_eq!(droppable_cache("file_mapped 5\n", true), 0);
     }
 
     fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Sources, PathBuf) {
