@@ -420,7 +420,8 @@ pub fn format_size(bytes: u64) -> String {
     if bytes < GIB {
         return format!("{} MiB", bytes.div_ceil(MIB));
     }
-    let tenths = (bytes * 10 + GIB / 2) / GIB;
+    // In u128: a size near u64::MAX (a forged ledger entry, say) must not overflow.
+    let tenths = (u128::from(bytes) * 10 + u128::from(GIB / 2)) / u128::from(GIB);
     if tenths.is_multiple_of(10) {
         format!("{} GiB", tenths / 10)
     } else {
@@ -431,6 +432,12 @@ pub fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_size_prints() {
+        assert_eq!(format_size(u64::MAX), "17179869184 GiB");
+        assert_eq!(format_size(3 * GIB / 2), "1.5 GiB");
+    }
 
     #[test]
     fn sizes_that_differ_are_printed_apart() {

@@ -117,7 +117,7 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
         .chain(["help"])
         .map(String::from)
         .collect();
-    if governor::is_wrapper_call(&args, &commands, std::path::Path::is_file) {
+    if governor::is_wrapper_call(&args, &commands, std::path::Path::is_file, governor::on_path) {
         return governor::wrap(&args[1..]);
     }
     let mut args = args;

@@ -11,6 +11,11 @@ pub(crate) const STARVING_MS: u64 = 20_000;
 /// holds no one back: only a waiter that is really there keeps its place in the line.
 pub(crate) const STALE_MS: u64 = 3_000;
 
+/// A running compilation writes its memory every [`REFRESH_EVERY_MS`]; one that has not for
+/// this long is stopped (Ctrl-Z) or hung: it holds what it was last seen holding, but will
+/// not grow, so its reservation no longer holds everyone else back.
+pub(crate) const RUNNING_STALE_MS: u64 = 10_000;
+
 /// Live memory kept free on top of a prediction: predictions err, and other programs move.
 pub(crate) const LIVE_MARGIN: u64 = 128 << 20;
 
@@ -50,12 +55,22 @@ fn ahead(other: &Entry, me: &Entry) -> bool {
     (other.since_ms, other.pid) < (me.since_ms, me.pid)
 }
 
+/// What a running compilation holds against the budget at `now_ms`: its reservation, or,
+/// when it has not written for [`RUNNING_STALE_MS`], what it was last seen holding.
+fn held(entry: &Entry, now_ms: u64) -> u64 {
+    if now_ms.saturating_sub(entry.seen_ms) > RUNNING_STALE_MS {
+        entry.current_bytes
+    } else {
+        entry.reserved_bytes
+    }
+}
+
 /// The memory the running compilations have reserved but not taken yet: the live figure does
 /// not show it, and they will take it.
-fn outstanding(running: &[&Entry]) -> u64 {
+fn outstanding(running: &[&Entry], now_ms: u64) -> u64 {
     running
         .iter()
-        .map(|e| e.reserved_bytes.saturating_sub(e.current_bytes))
+        .map(|e| held(e, now_ms).saturating_sub(e.current_bytes))
         .sum()
 }
 
@@ -91,12 +106,15 @@ pub(crate) fn decide(
     if running.is_empty() {
         return Decision::Admit;
     }
-    let reserved: u64 = running.iter().map(|e| e.reserved_bytes).sum();
+    let reserved = running
+        .iter()
+        .fold(0u64, |sum, e| sum.saturating_add(held(e, now_ms)));
     if reserved.saturating_add(me.reserved_bytes) > budget {
         return Decision::Wait(Wait::Budget);
     }
     if let Some(available) = available
-        && me.reserved_bytes.saturating_add(outstanding(&running)) > available.saturating_sub(LIVE_MARGIN)
+        && me.reserved_bytes.saturating_add(outstanding(&running, now_ms))
+            > available.saturating_sub(LIVE_MARGIN)
     {
         return Decision::Wait(Wait::Memory);
     }
@@ -105,18 +123,26 @@ pub(crate) fn decide(
 
 /// The memory `me` could have now: the budget less the running reservations, and the live
 /// available memory less the margin and what the running ones will still take.
-pub(crate) fn free_bytes(me: &Entry, ledger: &[Entry], budget: u64, available: Option<u64>) -> u64 {
+pub(crate) fn free_bytes(
+    me: &Entry,
+    ledger: &[Entry],
+    now_ms: u64,
+    budget: u64,
+    available: Option<u64>,
+) -> u64 {
     let running: Vec<&Entry> = ledger
         .iter()
         .filter(|e| e.pid != me.pid && e.state == State::Running)
         .collect();
-    let reserved: u64 = running.iter().map(|e| e.reserved_bytes).sum();
+    let reserved = running
+        .iter()
+        .fold(0u64, |sum, e| sum.saturating_add(held(e, now_ms)));
     let by_budget = budget.saturating_sub(reserved);
     match available {
         Some(available) => by_budget.min(
             available
                 .saturating_sub(LIVE_MARGIN)
-                .saturating_sub(outstanding(&running)),
+                .saturating_sub(outstanding(&running, now_ms)),
         ),
         None => by_budget,
     }
@@ -127,6 +153,7 @@ pub(crate) fn free_bytes(me: &Entry, ledger: &[Entry], budget: u64, available: O
 pub(crate) fn notice_text(
     me: &Entry,
     ledger: &[Entry],
+    now_ms: u64,
     budget: u64,
     available: Option<u64>,
     why: &Wait,
@@ -138,7 +165,7 @@ pub(crate) fn notice_text(
     };
     format!(
         "memsafe: waiting for memory: {} free, {} needs ~{} ({} running, {} waiting){behind}",
-        format_size(free_bytes(me, ledger, budget, available)),
+        format_size(free_bytes(me, ledger, now_ms, budget, available)),
         me.krate,
         format_size(me.reserved_bytes),
         count(State::Running),
@@ -194,6 +221,7 @@ pub(crate) fn check(
             Step::Waiting(Some(notice_text(
                 &entry,
                 &ledger.entries,
+                now_ms,
                 budget,
                 available,
                 &why,
@@ -237,8 +265,12 @@ mod tests {
         }
     }
 
+    /// A running compilation that keeps writing its memory (seen at any test's now).
     fn running(pid: u32, reserved: u64) -> Entry {
-        entry(pid, &format!("r{pid}"), State::Running, reserved, 0)
+        Entry {
+            seen_ms: 1 << 40,
+            ..entry(pid, &format!("r{pid}"), State::Running, reserved, 0)
+        }
     }
 
     #[test]
@@ -404,11 +436,38 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_compilation_holds_what_it_was_last_seen_holding() {
+        // r1 reserved 3 GiB, holds 512 MiB, and last wrote at 0 (then Ctrl-Z).
+        let mut stopped = running(1, 3 * GIB);
+        stopped.current_bytes = 512 * MIB;
+        stopped.seen_ms = 0;
+        let me = entry(2, "me", State::Waiting, GIB, 0);
+        let ledger = [stopped, me.clone()];
+        // Still writing (within RUNNING_STALE_MS): its reservation counts, 3 + 1 > 3.5 GiB.
+        assert_eq!(
+            decide(RUNNING_STALE_MS, &me, &ledger, 7 * GIB / 2, None),
+            Decision::Wait(Wait::Budget)
+        );
+        // Silent for longer: what it holds, 0.5 + 1 GiB fits.
+        assert_eq!(
+            decide(RUNNING_STALE_MS + 1, &me, &ledger, 7 * GIB / 2, None),
+            Decision::Admit
+        );
+        // A forged reservation near u64::MAX does not wrap around the sum.
+        let forged = running(9, u64::MAX);
+        assert_eq!(
+            decide(0, &me, &[forged, running(8, GIB), me.clone()], 7 * GIB / 2, None),
+            Decision::Wait(Wait::Budget)
+        );
+    }
+
+    #[test]
     fn the_notice_says_why_when_behind_a_starving_one() {
         let me = entry(3, "small", State::Waiting, GIB, 0);
         let text = notice_text(
             &me,
             &[running(1, GIB), me.clone()],
+            0,
             4 * GIB,
             Some(2 * GIB + LIVE_MARGIN),
             &Wait::Behind { krate: "big".into() },

@@ -17,7 +17,7 @@
 //! seconds).
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
@@ -113,8 +113,9 @@ impl LedgerDir {
     }
 
     /// Under the lock: reads the ledger, prunes dead entries, lets `change` look and change,
-    /// and writes the ledger back when anything changed. A ledger that does not parse is an
-    /// error (the caller runs ungoverned); it is left as it is, for someone to look at.
+    /// and writes the ledger back when anything changed. A ledger that does not parse is moved
+    /// aside to `ledger.json.corrupt` (with one warning) and replaced by an empty one; a lock
+    /// not had within [`LOCK_DEADLINE`] is an error (the caller runs ungoverned).
     pub(crate) fn update<R>(&self, change: impl FnOnce(&mut Ledger) -> R) -> Result<R> {
         self.update_with(is_alive, change)
     }
@@ -132,24 +133,46 @@ impl LedgerDir {
             .write(true)
             .open(&lock_path)
             .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
-        lock.lock()
+        lock_within(&lock, LOCK_DEADLINE)
             .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
         let file = self.file();
-        let text = match std::fs::read(&file) {
-            Ok(bytes) => String::from_utf8(bytes)
-                .map_err(|_| anyhow!("the governor's ledger `{}` is not UTF-8", file.display()))?,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(error) => {
                 return Err(error).with_context(|| format!("cannot read `{}`", file.display()));
             }
         };
-        let mut ledger = Ledger::parse(&text).map_err(|error| {
-            anyhow!(
-                "the governor's ledger `{}` is corrupt ({error}); delete it to start afresh",
-                file.display()
-            )
-        })?;
-        let before = ledger.clone();
+        let parsed = String::from_utf8(bytes)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()));
+        // The ledger is throwaway state (who runs and waits now): a corrupt one is moved aside,
+        // for someone to look at, and the governor starts afresh, saying so once.
+        let (mut ledger, before) = match parsed {
+            Ok(ledger) => (ledger.clone(), ledger),
+            Err(error) => {
+                let aside = self.dir.join(format!("{LEDGER_FILE}.corrupt"));
+                std::fs::rename(&file, &aside).with_context(|| {
+                    format!(
+                        "the governor's ledger `{}` is corrupt ({error}) and cannot be moved aside",
+                        file.display()
+                    )
+                })?;
+                let _ = writeln!(
+                    io::stderr(),
+                    "memsafe: the governor's ledger `{}` was corrupt ({error}): moved to `{}`, starting afresh",
+                    file.display(),
+                    aside.display()
+                );
+                (
+                    Ledger::default(),
+                    Ledger {
+                        version: u32::MAX,
+                        ..Ledger::default()
+                    },
+                )
+            }
+        };
         ledger.prune(alive);
         let result = change(&mut ledger);
         if ledger != before {
@@ -172,9 +195,35 @@ impl LedgerDir {
     }
 }
 
+/// How long a wrapper waits for the ledger's lock before it gives up and runs its rustc
+/// ungoverned: the lock is held for a read and a write, milliseconds; one held longer belongs
+/// to a stopped process (Ctrl-Z in another terminal), which must not stop everyone's builds.
+const LOCK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the exclusive lock on `lock`, trying until `deadline` has passed.
+fn lock_within(lock: &File, deadline: std::time::Duration) -> io::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::other(format!(
+                    "another memsafe has held it for over {} s (a build stopped with Ctrl-Z?)",
+                    deadline.as_secs()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(error),
+        }
+    }
+}
+
 #[cfg(unix)]
 fn private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let existed = std::fs::symlink_metadata(dir).is_ok();
     match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
@@ -192,8 +241,16 @@ fn private_dir(dir: &Path) -> io::Result<()> {
             metadata.uid()
         )));
     }
-    if metadata.mode() & 0o077 != 0 {
+    // A folder memsafe made is its own to tighten (against the umask); one that was there is
+    // the user's (`MEMSAFE_GOVERNOR_DIR` may name any folder): its mode is never changed, and
+    // one that others can write to is refused, as they could then forge the ledger.
+    if !existed && metadata.mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    } else if existed && metadata.mode() & 0o022 != 0 {
+        return Err(io::Error::other(format!(
+            "others can write to it (mode {:o}); memsafe does not change the mode of a folder it did not make",
+            metadata.mode() & 0o7777
+        )));
     }
     Ok(())
 }
@@ -243,9 +300,13 @@ pub(crate) fn start_time(pid: u32) -> Option<u64> {
     other_process(pid).flatten()
 }
 
-/// Whether the wrapper of `entry` still runs.
+/// Whether the wrapper of `entry` still runs. On Linux every wrapper records its start time,
+/// so an entry without one was not written by a wrapper and counts as gone.
 #[cfg(target_os = "linux")]
 pub(crate) fn is_alive(entry: &Entry) -> bool {
+    if entry.start_time.is_none() {
+        return false;
+    }
     match std::fs::read_to_string(format!("/proc/{}/stat", entry.pid)) {
         Ok(stat) => same_process(&stat, entry.start_time),
         Err(error) => error.kind() != io::ErrorKind::NotFound,
@@ -354,18 +415,41 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_ledger_is_an_error_and_stays_for_inspection() {
+    fn a_corrupt_ledger_is_moved_aside_and_the_governor_starts_afresh() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = LedgerDir::open(dir.path()).unwrap();
-        std::fs::write(ledger.file(), "{\"entries\": [").unwrap();
-        let error = ledger.update_with(|_| true, |_| ()).unwrap_err().to_string();
-        assert!(
-            error.contains("is corrupt") && error.contains("delete it"),
-            "{error}"
-        );
-        assert_eq!(std::fs::read_to_string(ledger.file()).unwrap(), "{\"entries\": [");
-        std::fs::write(ledger.file(), [0xff, 0xfe]).unwrap();
-        assert!(ledger.update_with(|_| true, |_| ()).is_err());
+        for corrupt in [b"{\"entries\": [".to_vec(), vec![0xff, 0xfe], b"null".to_vec()] {
+            std::fs::write(ledger.file(), &corrupt).unwrap();
+            let count = ledger.update_with(|_| true, |l| l.entries.len()).unwrap();
+            assert_eq!(count, 0);
+            // What it was is kept for inspection, and the ledger is whole again.
+            assert_eq!(
+                std::fs::read(dir.path().join("ledger.json.corrupt")).unwrap(),
+                corrupt
+            );
+            assert!(Ledger::parse(&std::fs::read_to_string(ledger.file()).unwrap()).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_lock_held_too_long_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(dir.path()).unwrap();
+        ledger.update_with(|_| true, |_| ()).unwrap();
+        let held = File::options()
+            .write(true)
+            .open(dir.path().join(LOCK_FILE))
+            .unwrap();
+        held.lock().unwrap();
+        // Another handle (a stopped wrapper's, say) holds it: the deadline passes.
+        let other = File::options()
+            .write(true)
+            .open(dir.path().join(LOCK_FILE))
+            .unwrap();
+        let error = lock_within(&other, std::time::Duration::ZERO).unwrap_err();
+        assert!(error.to_string().contains("Ctrl-Z"), "{error}");
+        held.unlock().unwrap();
+        lock_within(&other, std::time::Duration::ZERO).unwrap();
     }
 
     #[test]
@@ -399,12 +483,21 @@ mod tests {
         LedgerDir::open(&inner).unwrap();
         let mode = std::fs::metadata(&inner).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
+        // A folder that was there keeps its mode; one others can write to is refused.
         std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
         LedgerDir::open(&inner).unwrap();
         assert_eq!(
             std::fs::metadata(&inner).unwrap().permissions().mode() & 0o777,
-            0o700
+            0o755
         );
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let error = format!("{:#}", LedgerDir::open(&inner).unwrap_err());
+        assert!(error.contains("others can write to it (mode 1777)"), "{error}");
+        assert_eq!(
+            std::fs::metadata(&inner).unwrap().permissions().mode() & 0o7777,
+            0o1777
+        );
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
         // A file, or a link to a folder, is refused.
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();

@@ -157,12 +157,16 @@ pub(crate) fn available_linux(meminfo: &Path, sources: &Sources) -> Available {
         };
         let Some(dir) = limit_file.parent() else { continue };
         let v2 = limit_file.file_name().is_some_and(|n| n == "memory.max");
-        let usage_file = if v2 { "memory.current" } else { "memory.usage_in_bytes" };
+        let usage_file = if v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
         let Some(usage) = read_number(&dir.join(usage_file)) else {
             continue;
         };
-        let droppable = std::fs::read_to_string(dir.join("memory.stat"))
-            .map_or(0, |text| droppable_cache(&text, v2));
+        let droppable =
+            std::fs::read_to_string(dir.join("memory.stat")).map_or(0, |text| droppable_cache(&text, v2));
         let bytes = cgroup_available(limit, usage, droppable);
         if best.as_ref().is_none_or(|(b, _)| bytes < *b) {
             best = Some((
@@ -272,8 +276,12 @@ mod tests {
         assert_eq!(cgroup_available(GIB, 3 * GIB, 0), 0);
         // Active and inactive file pages, less the mapped ones (v1 as a capped build had it:
         // 169 MiB active, 190 inactive, 37 mapped).
-        assert_eq!(droppable_cache("inactive_file 600\nactive_file 300\nfile_mapped 50\n", true), 850);
-        let v1 = "cache 1\ntotal_active_file 169\ntotal_inactive_file 190\ntotal_mapped_file 37\nactive_file 9\n";
+        assert_eq!(
+            droppable_cache("inactive_file 600\nactive_file 300\nfile_mapped 50\n", true),
+            850
+        );
+        let v1 =
+            "cache 1\ntotal_active_file 169\ntotal_inactive_file 190\ntotal_mapped_file 37\nactive_file 9\n";
         assert_eq!(droppable_cache(v1, false), 322);
         assert_eq!(droppable_cache(v1, true), 9);
         assert_eq!(droppable_cache("file_mapped 5\n", true), 0);

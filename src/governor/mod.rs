@@ -32,7 +32,7 @@ pub(crate) mod ledger;
 pub(crate) mod live;
 pub(crate) mod run;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
@@ -43,27 +43,49 @@ pub(crate) use self::run::{CHAIN_ENV, wrap};
 pub(crate) const DIR_ENV: &str = "MEMSAFE_GOVERNOR_DIR";
 
 /// Whether memsafe was started by cargo as `RUSTC_WRAPPER`: `memsafe <program> <args...>`
-/// where `<program>` is not one of memsafe's commands or flags (`commands`), and is a rustc or
-/// a clippy-driver (by its file stem, `rustc.exe` included), or a path to an existing file (a
-/// workspace wrapper). `is_file` is the file test (a fake in tests).
+/// where `<program>` is not one of memsafe's commands or flags (`commands`, and `memsafe`
+/// itself, which `cargo memsafe` passes), and is:
+/// - a rustc (its file name starts with `rustc`: `rustc`, `rustc.exe`, `rustc-1.80`) or a
+///   clippy-driver;
+/// - or a path to an existing file (`is_file`): a workspace wrapper, a rustc named otherwise;
+/// - or, followed by arguments (cargo always passes some), a program that PATH finds
+///   (`on_path`): `RUSTC=myrustc`, a workspace wrapper given by name.
+///
+/// The tests are given, so that tests run them on fakes.
 pub(crate) fn is_wrapper_call(
     args: &[OsString],
     commands: &[String],
     is_file: impl Fn(&Path) -> bool,
+    on_path: impl Fn(&OsStr) -> bool,
 ) -> bool {
     let Some(first) = args.get(1) else {
         return false;
     };
     let text = first.to_string_lossy();
-    if text.is_empty() || text.starts_with('-') || commands.iter().any(|c| *c == text) {
+    if text.is_empty() || text.starts_with('-') || text == "memsafe" || commands.iter().any(|c| *c == text) {
         return false;
     }
     let path = Path::new(first);
+    let name = path.file_name().map(|s| s.to_string_lossy());
     let stem = path.file_stem().map(|s| s.to_string_lossy());
-    if matches!(stem.as_deref(), Some("rustc" | "clippy-driver")) {
+    if name.is_some_and(|n| n.starts_with("rustc")) || stem.as_deref() == Some("clippy-driver") {
         return true;
     }
-    text.chars().any(std::path::is_separator) && is_file(path)
+    if text.chars().any(std::path::is_separator) {
+        return is_file(path);
+    }
+    args.len() > 2 && on_path(first)
+}
+
+/// Whether PATH finds an executable file named `name` (on Windows, `name.exe` too).
+pub(crate) fn on_path(name: &OsStr) -> bool {
+    let Some(paths) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&paths).any(|dir| {
+        let file = dir.join(name);
+        file.is_file() || (cfg!(windows) && file.with_extension("exe").is_file())
+    })
 }
 
 /// Where the governor keeps its files.
@@ -163,7 +185,8 @@ mod tests {
     #[test]
     fn cargo_calls_are_told_from_memsafes_commands() {
         let exists = |p: &Path| p == Path::new("/opt/wrap/ws-wrapper") || p == Path::new("./init");
-        let wrapper = |args: &[&str]| is_wrapper_call(&os(args), &commands(), exists);
+        let found = |name: &OsStr| name == "myrustc" || name == "ls";
+        let wrapper = |args: &[&str]| is_wrapper_call(&os(args), &commands(), exists, found);
         // A rustc: bare, as a path, with .exe; cargo's probes too (the wrapper runs them through).
         assert!(wrapper(&["memsafe", "rustc", "--crate-name", "foo"]));
         assert!(wrapper(&[
@@ -203,6 +226,13 @@ mod tests {
         assert!(!wrapper(&["memsafe", "frobnicate"]));
         // cargo-memsafe's own `memsafe` argument.
         assert!(!wrapper(&["cargo-memsafe", "memsafe", "plan"]));
+        // A rustc by another name: a versioned one, or one that PATH finds (`RUSTC=myrustc`),
+        // when arguments follow; a program name alone is a mistyped command.
+        assert!(wrapper(&["memsafe", "rustc-1.80", "-vV"]));
+        assert!(wrapper(&["memsafe", "myrustc", "-vV"]));
+        assert!(wrapper(&["memsafe", "myrustc", "-", "--crate-name", "___"]));
+        assert!(!wrapper(&["memsafe", "myrustc"]));
+        assert!(!wrapper(&["memsafe", "frobnicate", "-vV"]));
     }
 
     #[cfg(unix)]
