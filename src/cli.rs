@@ -88,8 +88,8 @@ pub enum GovernorCommand {
     /// Show the governor's budget, the memory available, and the compilations running and
     /// waiting
     ///
-    /// Environment: MEMSAFE_GOVERNOR_BUDGET replaces the budget (bytes, or a size such as
-    /// `1.5GiB`); MEMSAFE_GOVERNOR_DIR puts the ledger and the history in that folder;
+    /// Environment: MEMSAFE_GOVERNOR_BUDGET replaces the budget (a size as --ram takes it, such
+    /// as `1.5GiB`, from 1MiB); MEMSAFE_GOVERNOR_DIR puts the ledger and the history in that folder;
     /// MEMSAFE_RUSTC_WRAPPER names a wrapper (e.g. sccache) the governor runs rustc through.
     Status(GovernorStatusArgs),
 }

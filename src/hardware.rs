@@ -305,6 +305,11 @@ fn push_with_ancestors(out: &mut Vec<PathBuf>, base: &Path, relative: &str, file
 
 /// Parses `8GiB`, `8G`, `7.5GiB`, `6144MiB`, `512M`; a bare number means GiB.
 pub fn parse_size(text: &str) -> Result<u64, String> {
+    parse_size_from(text, 256 * MIB, "memsafe needs at least 256MiB to plan")
+}
+
+/// [`parse_size`] with another least size, and the words that say why.
+pub(crate) fn parse_size_from(text: &str, least: u64, why_least: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -326,10 +331,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         reason = "checked to be a positive, finite size far below 2^53"
     )]
     let bytes = (value * scale as f64).round() as u64;
-    if !value.is_finite() || bytes < 256 * MIB {
-        return Err(format!(
-            "`{text}` is too small: memsafe needs at least 256MiB to plan"
-        ));
+    if !value.is_finite() || bytes < least {
+        return Err(format!("`{text}` is too small: {why_least}"));
     }
     if bytes > MAX_MEMORY_BYTES {
         return Err(format!("`{text}` is too large"));

@@ -27,8 +27,8 @@ use std::path::Path;
 use crate::hardware::{self, Overrides, Sources};
 use crate::plan::{Answers, Editors, Plan};
 
-/// The environment variable that replaces the detected budget: bytes (`1073741824`) or a size
-/// as `--ram` takes it (`1.5GiB`, `800MiB`).
+/// The environment variable that replaces the detected budget: a size as `--ram` takes it
+/// (`1.5GiB`, `800MiB`, `2` for 2 GiB).
 pub(crate) const BUDGET_ENV: &str = "MEMSAFE_GOVERNOR_BUDGET";
 
 /// The budget and how it was found.
@@ -41,16 +41,11 @@ pub(crate) struct Budget {
     pub warning: Option<String>,
 }
 
-/// `MEMSAFE_GOVERNOR_BUDGET`'s value: a bare number is bytes; anything else is a size.
+/// `MEMSAFE_GOVERNOR_BUDGET`'s value: a size as `--ram` reads it (`1.5GiB`, `800MiB`, a bare
+/// number is GiB), from 1 MiB (a tiny budget makes compilations run one at a time: tests and
+/// benchmarks use it).
 pub(crate) fn parse_budget(text: &str) -> Result<u64, String> {
-    let trimmed = text.trim();
-    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return match trimmed.parse::<u64>() {
-            Ok(bytes) if bytes > 0 => Ok(bytes),
-            _ => Err(format!("`{text}` is not a budget in bytes")),
-        };
-    }
-    hardware::parse_size(trimmed)
+    hardware::parse_size_from(text, 1 << 20, "the budget is at least 1MiB")
 }
 
 /// The budget from `MEMSAFE_GOVERNOR_BUDGET` when it is given and valid, else from `detect`
@@ -234,15 +229,22 @@ mod tests {
     #[test]
     fn the_budget_variable_wins_when_it_reads() {
         let detected = || (5 * GIB, "plan".to_string());
-        let given = budget_from(Some(OsStr::new("1073741824")), detected);
+        let given = budget_from(Some(OsStr::new("1")), detected);
         assert_eq!((given.bytes, given.warning), (GIB, None));
-        assert_eq!(given.why, "MEMSAFE_GOVERNOR_BUDGET=1073741824");
+        assert_eq!(given.why, "MEMSAFE_GOVERNOR_BUDGET=1");
         assert_eq!(
             budget_from(Some(OsStr::new("1.5GiB")), detected).bytes,
             3 * GIB / 2
         );
-        // Small byte counts are allowed (tests and benchmarks); 0 is not.
-        assert_eq!(budget_from(Some(OsStr::new("1000")), detected).bytes, 1000);
+        // Small budgets are allowed (tests and benchmarks), down to 1 MiB; a size as `--ram`
+        // reads it, so that `8` is 8 GiB here too.
+        assert_eq!(budget_from(Some(OsStr::new("1MiB")), detected).bytes, MIB);
+        assert_eq!(budget_from(Some(OsStr::new("8")), detected).bytes, 8 * GIB);
+        assert!(
+            budget_from(Some(OsStr::new("0.5MiB")), detected)
+                .warning
+                .is_some()
+        );
         let bad = budget_from(Some(OsStr::new("lots")), detected);
         assert_eq!(bad.bytes, 5 * GIB);
         assert!(

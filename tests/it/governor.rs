@@ -232,10 +232,10 @@ fn a_compilation_that_does_not_fit_waits_until_the_running_one_ends() {
     let rustc = fake_rustc(&ctx, 0);
     let mut blocker = sleeper();
     write_ledger(&ctx, &[entry(blocker.id(), "big", "running", 10 << 30)]);
-    // A budget of 1 MB: the running entry alone is over it, so a new crate (predicted from
+    // A budget of 1 MiB: the running entry alone is over it, so a new crate (predicted from
     // the default estimate) cannot start beside it.
     let mut waiter = wrapper(&ctx, &rustc, &["--crate-name", "foo", "--crate-type", "lib"])
-        .env("MEMSAFE_GOVERNOR_BUDGET", "1000000")
+        .env("MEMSAFE_GOVERNOR_BUDGET", "1MiB")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
