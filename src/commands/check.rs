@@ -49,6 +49,8 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> Result<()> {
         Some(session.root()),
         printer,
     );
+    // As plan and regen: a record with both team mode and the governor is refused.
+    inputs.refuse_team_governor()?;
     // Detected once: outside team mode the plan's machine is this one.
     let this_machine = if record.answers.team {
         detect(&args.hardware, printer)

@@ -171,6 +171,18 @@ fn team_mode_refuses_the_governor_and_writes_nothing() {
         assert!(stderr.contains("team mode"), "{command}: {stderr}");
     }
     assert_eq!(tree(&ctx), configured, "something was written");
+    // A record with both, written by hand, fails `check` as it fails plan and regen.
+    let record = ctx.read("p/memsafe.toml");
+    assert!(record.contains("governor = false"), "{record}");
+    ctx.write(
+        "p/memsafe.toml",
+        &record.replace("governor = false", "governor = true"),
+    );
+    for command in ["check", "regen", "plan"] {
+        let (code, _, stderr) = run(&ctx, &with_hw(&[command]));
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert!(stderr.contains("team mode"), "{command}: {stderr}");
+    }
 }
 
 #[test]
