@@ -172,7 +172,9 @@ impl Record {
                 test_threads: plan.test_threads,
             },
             overrides,
-            calibration: plan.calibration.clone(),
+            // A summary of a governed build is the plan's to use, never the record's: the
+            // record keeps what `memsafe calibrate` measured.
+            calibration: plan.calibration.clone().filter(|c| !c.governed),
             files,
         }
     }

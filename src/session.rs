@@ -170,7 +170,10 @@ impl Inputs {
         };
         if let Some(root) = root {
             inputs.read_governor(root);
-            inputs.calibration = newest_measurement(inputs.calibration.take(), governed_build(root));
+            // Team mode plans for the recorded machine, never from this machine's builds.
+            if inputs.calibration.is_none() && !inputs.answers.team {
+                inputs.calibration = governed_build(root);
+            }
         }
         inputs
     }
@@ -228,15 +231,16 @@ impl Inputs {
 }
 
 /// The project's last governed build (the governor's history, [`crate::governor::history`]),
-/// summarized as a calibration; `None` without one. The project's target folder is
-/// `CARGO_TARGET_DIR` when set, else `target` in the project. An unreadable history is none:
-/// the plan then keeps what `memsafe calibrate` recorded, or its estimate.
+/// summarized as a calibration, for a project `memsafe calibrate` has not measured; `None`
+/// without one. The project's target folder is `CARGO_TARGET_DIR` when set (relative to the
+/// current folder, as cargo reads it), else `target` in the project; a `build.target-dir` in a
+/// config file is not read. An unreadable history is none: the plan keeps its estimate.
 fn governed_build(root: &Path) -> Option<Calibration> {
     use crate::governor::history;
     let paths = crate::governor::Paths::from_env().ok()?;
     let records = history::History::load(&paths.history).ok()?.records;
     let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|t| !t.is_empty()) {
-        Some(dir) => root.join(dir),
+        Some(dir) => std::env::current_dir().ok()?.join(dir),
         None => root.join("target"),
     };
     let build = history::last_build(&records, &target);
@@ -256,23 +260,6 @@ fn governed_build(root: &Path) -> Option<Calibration> {
     );
     calibration.governed = true;
     Some(calibration)
-}
-
-/// What the plan measures from: the governed build when it is from a later day than the
-/// recorded calibration (or there is none), else the recorded calibration. On the same day
-/// `memsafe calibrate`'s own measurement wins: it was asked for.
-fn newest_measurement(recorded: Option<Calibration>, governed: Option<Calibration>) -> Option<Calibration> {
-    match (recorded, governed) {
-        (Some(recorded), Some(governed)) => {
-            let day = |c: &Calibration| crate::calibrate::parse_date(&c.date).unwrap_or(i64::MIN);
-            Some(if day(&governed) > day(&recorded) {
-                governed
-            } else {
-                recorded
-            })
-        }
-        (recorded, governed) => recorded.or(governed),
-    }
 }
 
 /// This machine, with the fields given as flags replaced.
@@ -311,49 +298,4 @@ pub(crate) fn recorded_with_flags(recorded: &Hardware, args: &HardwareArgs) -> H
         hardware.os = os;
     }
     hardware
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn measured(date: &str, governed: bool) -> Calibration {
-        let mut calibration = crate::calibrate::summarize(
-            &[crate::calibrate::Invocation {
-                krate: "a".into(),
-                kind: "lib".into(),
-                start_ms: 0,
-                duration_ms: 10,
-                peak_bytes: 100 << 20,
-                exit_code: 0,
-                anon_peak_bytes: Some(80 << 20),
-                anon_profile: None,
-            }],
-            None,
-            "rustc 1.95.0",
-            date,
-            "dev",
-            1,
-        );
-        calibration.governed = governed;
-        calibration
-    }
-
-    #[test]
-    fn a_governed_build_wins_from_a_later_day_only() {
-        let pick = |recorded: Option<&str>, governed: Option<&str>| {
-            newest_measurement(
-                recorded.map(|d| measured(d, false)),
-                governed.map(|d| measured(d, true)),
-            )
-            .map(|c| c.governed)
-        };
-        assert_eq!(pick(Some("2026-11-27"), Some("2026-11-28")), Some(true));
-        // The same day: `memsafe calibrate` was asked for, it wins.
-        assert_eq!(pick(Some("2026-11-28"), Some("2026-11-28")), Some(false));
-        assert_eq!(pick(Some("2026-11-29"), Some("2026-11-28")), Some(false));
-        assert_eq!(pick(None, Some("2026-11-28")), Some(true));
-        assert_eq!(pick(Some("2026-11-28"), None), Some(false));
-        assert_eq!(pick(None, None), None);
-    }
 }

@@ -172,9 +172,11 @@ pub fn build(
             }
         }
     });
-    let status = child.wait().context("cargo did not finish")?;
+    // cargo has closed its output, so it is ending: the sampler stops before cargo is reaped,
+    // so that it never reads another process under a reused pid.
     #[cfg(target_os = "linux")]
     let cargo_peak = cargo_sampler.finish();
+    let status = child.wait().context("cargo did not finish")?;
     #[cfg(not(target_os = "linux"))]
     let cargo_peak = None;
     if !status.success() {

@@ -32,9 +32,9 @@
 //! is counted once per build, not once per compilation ([`shared_bytes`]). With anonymous
 //! figures it is not in them at all (file-backed: a cgroup's anonymous counter does not see
 //! it, and the kernel can drop its pages under pressure), so the estimates are what the
-//! kernel counts; the calibration records it. From `ru_maxrss` (macOS, Windows' job peak,
-//! older logs) each compilation adds its `ru_maxrss` less the smallest compilation's, and the
-//! shared part is added once ([`private_bytes`]). [`estimates`] says which of the two
+//! kernel counts; the calibration records it. From `ru_maxrss` (Windows' job peak, other
+//! systems, older logs) each compilation adds its `ru_maxrss` less the smallest compilation's,
+//! and the shared part is added once ([`private_bytes`]). [`estimates`] says which of the two
 //! estimates gave each job count's number, and the calibration records it (`bound_jobs`) for
 //! the plan's reason.
 //!

@@ -27,9 +27,10 @@ pub struct Invocation {
     /// killer runs out of. `None` where it is not measured (other systems, older logs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anon_peak_bytes: Option<u64>,
-    /// Linux: the anonymous memory over the compilation's time, the largest sample in each of
-    /// [`crate::procmem::SLICES`] equal slices of its duration, so that the replay adds up
-    /// what compilations hold at the same moment, not their peaks wherever they fall.
+    /// Linux (macOS: the physical footprint): the anonymous memory over the compilation's
+    /// time, the largest sample in each of [`crate::procmem::SLICES`] equal slices of its
+    /// duration, so that the replay adds up what compilations hold at the same moment, not
+    /// their peaks wherever they fall.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anon_profile: Option<Vec<u64>>,
 }
@@ -59,7 +60,8 @@ pub struct Calibration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_bytes: Option<u64>,
     /// Whether the estimates count anonymous memory (Linux: what a memory cgroup and the OOM
-    /// killer count, without rustc's shared library) rather than `ru_maxrss`.
+    /// killer count, without rustc's shared library; macOS: the physical footprint) rather
+    /// than `ru_maxrss`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub anonymous: bool,
     /// Linux: cargo's own anonymous peak during the calibration build, which every estimate
@@ -238,7 +240,8 @@ pub fn private_bytes(invocation: &Invocation, shared: u64) -> u64 {
     }
 }
 
-/// Whether the log measured anonymous memory (Linux): then the replay alone is the estimate.
+/// Whether the log measured anonymous memory (Linux; macOS's footprint too): then the
+/// estimates are of that memory, and the bound takes the time-weighted mean.
 fn measures_anonymous(invocations: &[Invocation]) -> bool {
     invocations
         .iter()
@@ -274,7 +277,8 @@ impl Load {
 /// weigh the most.
 pub(super) fn time_weighted_mean(loads: &[Load]) -> u64 {
     let (mut held, mut time) = (0u128, 0u128);
-    for load in loads {
+    // A compilation nothing was measured of (all zero) says nothing of what others hold.
+    for load in loads.iter().filter(|l| l.slices.iter().any(|b| *b > 0)) {
         let slices = load.slices.len().max(1) as u128;
         let mean = load.slices.iter().map(|b| u128::from(*b)).sum::<u128>() / slices;
         let duration = u128::from(load.duration_ms.max(1));
@@ -317,7 +321,10 @@ pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
     };
     // More jobs never need less: the greedy replay of profiles can dip by a few MiB from one
     // job count to the next, so each estimate is at least the one before.
-    let mut floor = 0;
+    let mut floor = Estimate {
+        bytes: 0,
+        source: Source::Replay,
+    };
     (1..=MAX_JOBS)
         .map(|jobs| {
             let replayed = replay(&loads, jobs);
@@ -327,8 +334,14 @@ pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
             } else {
                 (bound, Source::Bound)
             };
-            floor = floor.max(base + running);
-            Estimate { bytes: floor, source }
+            // The number and the estimate that gave it travel together.
+            if base + running >= floor.bytes {
+                floor = Estimate {
+                    bytes: base + running,
+                    source,
+                };
+            }
+            floor
         })
         .collect()
 }

@@ -216,6 +216,10 @@ const STALE_DAYS: i64 = 90;
 
 /// Why the recorded calibration no longer describes this project's builds, if it does not.
 pub(crate) fn stale_calibration(project: &Project, calibration: &calibrate::Calibration) -> Option<String> {
+    // A summary of the last governed build is as fresh as that build, and names no version.
+    if calibration.governed {
+        return None;
+    }
     let toolchain = calibrate::ToolchainEnv::from_env();
     let current = calibrate::rustc_version(&project.root, &toolchain);
     if let Some(current) = current

@@ -39,8 +39,10 @@ pub(crate) const SAFETY_PERCENT: u64 = 110;
 pub(crate) const MIN_FOR_P90: usize = 10;
 /// The file is compacted when it grows past this.
 pub(crate) const MAX_BYTES: u64 = 1 << 20;
-/// At most this many records survive a compaction (the most recent).
-pub(crate) const MAX_RECORDS: usize = 5_000;
+/// At most this many records survive a compaction (the most recent): with a profile and an
+/// output folder a record takes about 600 bytes, so a compacted file stays under [`MAX_BYTES`]
+/// and the next compaction is hundreds of compilations away.
+pub(crate) const MAX_RECORDS: usize = 1_500;
 
 pub(crate) const HISTORY_FILE: &str = "governor-history.jsonl";
 const LOCK_FILE: &str = "governor-history.lock";
@@ -103,10 +105,33 @@ pub(crate) struct Record {
     /// in, so that a plan can find the project's last governed build ([`last_build`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_dir: Option<String>,
+    /// `cargo check`, clippy, rust-analyzer: only metadata, no code generation (`--emit`
+    /// without `link`). Far lighter than a build of the same crate: not a build's measurement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metadata_only: bool,
     /// Its memory over its run, as the calibration records it
     /// ([`crate::calibrate::Invocation::anon_profile`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Vec<u64>>,
+}
+
+/// Whether rustc's arguments ask for metadata only: an `--emit` without `link` (what
+/// `cargo check`, clippy and rust-analyzer ask for).
+pub(crate) fn metadata_only(args: &[OsString]) -> bool {
+    let mut emits = Vec::new();
+    let mut iter = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        if arg == "--emit" {
+            emits.extend(iter.next().map(std::borrow::Cow::into_owned));
+        } else if let Some(value) = arg.strip_prefix("--emit=") {
+            emits.push(value.to_string());
+        }
+    }
+    !emits.is_empty()
+        && !emits
+            .iter()
+            .flat_map(|e| e.split(','))
+            .any(|kind| kind.split('=').next() == Some("link"))
 }
 
 /// Compilations that end or start within this long of each other belong to one build.
@@ -136,12 +161,13 @@ pub(crate) fn invocations(build: &[Record]) -> Vec<crate::calibrate::Invocation>
 }
 
 /// The last governed build in `target` (a project's target folder): the records whose
-/// `--out-dir` lies in it, grouped into builds (compilations with no gap of more than
+/// `--out-dir` lies in it and that generated code (not `cargo check`'s), grouped into builds (compilations with no gap of more than
 /// [`BUILD_GAP_MS`] between them), the most recent group with at least [`MIN_BUILD`]
 /// compilations, in start order. Empty when there is none.
 pub(crate) fn last_build(records: &[Record], target: &Path) -> Vec<Record> {
     let mut mine: Vec<&Record> = records
         .iter()
+        .filter(|r| !r.metadata_only)
         .filter(|r| {
             r.out_dir
                 .as_deref()
@@ -338,8 +364,27 @@ mod tests {
             duration_ms: 10,
             at_ms: 1,
             out_dir: None,
+            metadata_only: false,
             profile: None,
         }
+    }
+
+    #[test]
+    fn check_clippy_and_rust_analyzer_emit_metadata_only() {
+        assert!(metadata_only(&os(&[
+            "--crate-name",
+            "a",
+            "--emit=dep-info,metadata"
+        ])));
+        assert!(metadata_only(&os(&["--emit", "metadata", "--crate-name", "a"])));
+        assert!(!metadata_only(&os(&[
+            "--emit=dep-info,metadata,link",
+            "--crate-name",
+            "a"
+        ])));
+        assert!(!metadata_only(&os(&["--emit=link=out/a.rlib"])));
+        // No --emit: rustc links by default.
+        assert!(!metadata_only(&os(&["--crate-name", "a"])));
     }
 
     #[test]
@@ -368,6 +413,12 @@ mod tests {
                 .all(|r| r.out_dir.as_deref().unwrap().starts_with("/p/target"))
         );
         assert_eq!(build[0].key.krate, "a0");
+        // A `cargo check` of the whole project later says nothing of a build's memory.
+        records.extend((0..20).map(|i| Record {
+            metadata_only: true,
+            ..at(&format!("k{i}"), mine, 5_000 + i, 5)
+        }));
+        assert_eq!(last_build(&records, Path::new("/p/target")).len(), 13);
         // A second full build later wins; a gap over a minute splits builds.
         records.extend((0..10).map(|i| at(&format!("c{i}"), mine, 7_200 + i * 30, 20)));
         let build = last_build(&records, Path::new("/p/target"));

@@ -95,7 +95,23 @@ pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
             .to_string_lossy()
             .into_owned()
     });
-    governed(&mut command, &line[0], &key, out_dir, &paths, &ledger)
+    // What is measured and kept (see `Record`): nothing of a chained wrapper's compilations,
+    // which its server (sccache's) runs outside the wrapper's process tree.
+    let keep = Keep {
+        history: chain.is_none(),
+        out_dir,
+        metadata_only: history::metadata_only(rest),
+    };
+    governed(&mut command, &line[0], &key, keep, &paths, &ledger)
+}
+
+/// What a governed compilation keeps in the history.
+struct Keep {
+    /// Whether to record it at all: not when a chained wrapper runs it (sccache compiles in its
+    /// server, which the wrapper does not measure: its records would be the client's few MiB).
+    history: bool,
+    out_dir: Option<String>,
+    metadata_only: bool,
 }
 
 /// Runs the command directly and leaves with its exit code.
@@ -144,7 +160,7 @@ fn governed(
     command: &mut Command,
     shown: &OsStr,
     key: &Key,
-    out_dir: Option<String>,
+    keep: Keep,
     paths: &Paths,
     ledger: &LedgerDir,
 ) -> ExitCode {
@@ -217,14 +233,15 @@ fn governed(
         .unwrap_or(measured.peak_bytes);
     // Only a compilation that succeeded says what the crate takes (one that failed may have
     // stopped early); 0 means not measured.
-    if code == 0 && peak_bytes > 0 {
+    if code == 0 && peak_bytes > 0 && keep.history {
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         let record = Record {
             key: key.clone(),
             peak_bytes,
             duration_ms,
             at_ms: now_ms(),
-            out_dir,
+            out_dir: keep.out_dir,
+            metadata_only: keep.metadata_only,
             profile: measured
                 .anon_profile
                 .map(|profile| profile.slices(duration_ms))

@@ -377,6 +377,7 @@ fn a_rustc_killed_by_a_signal_fails_the_wrapper_and_its_output_passes_through() 
 
 /// A program that allocates `MiB` MiB, touches every page, and keeps touching them for half a
 /// second of work (no sleep), then prints a line, writes one to stderr and exits with 7.
+#[cfg(target_os = "linux")]
 const ALLOCATE: &str = r#"
 use std::time::{Duration, Instant};
 fn main() {

@@ -118,6 +118,8 @@ impl TestContext {
             .env("NO_COLOR", "1")
             // The governor's files of this test alone: the user's history never moves a plan.
             .env("MEMSAFE_GOVERNOR_DIR", self.dir.path().join(".governor"))
+            // The project's own target folder, whatever the test run's environment says.
+            .env_remove("CARGO_TARGET_DIR")
             .stdin(Stdio::null());
         command
     }
