@@ -215,12 +215,68 @@ impl History {
     /// Reads the history file: a missing file is an empty history; one that cannot be read
     /// is an error (the caller predicts from defaults, and says so once).
     pub(crate) fn load(path: &Path) -> io::Result<History> {
-        match std::fs::read(path) {
-            Ok(bytes) => Ok(History::parse(&String::from_utf8_lossy(&bytes))),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(History::default()),
-            Err(error) => Err(error),
+        read_text(path).map(|text| History::parse(&text))
+    }
+
+    /// [`History::load`] as [`parse_for`] reads it, for predicting `key`.
+    pub(crate) fn load_for(path: &Path, key: &Key) -> io::Result<History> {
+        read_text(path).map(|text| parse_for(&text, key))
+    }
+}
+
+fn read_text(path: &Path) -> io::Result<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(error) => Err(error),
+    }
+}
+
+/// The history as [`predict`] needs it for `key`, read cheaply (every compilation reads it,
+/// and it grows to about 1 MiB): a line of this crate is parsed whole; of another crate with
+/// this rustc only its peak is taken (the 90th percentile needs nothing else), found by text;
+/// other lines are only checked to look like a record. A line that fails counts as bad.
+pub(crate) fn parse_for(text: &str, key: &Key) -> History {
+    let json = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    let krate = format!("\"crate\":{},", json(&key.krate));
+    let rustc = format!("\"rustc\":{},", json(&key.rustc));
+    let mut history = History::default();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.contains(&krate) {
+            match serde_json::from_str(line) {
+                Ok(record) => history.records.push(record),
+                Err(_) => history.bad_lines += 1,
+            }
+        } else if line.contains(&rustc) {
+            match number_after(line, "\"peak_bytes\":") {
+                Some(peak_bytes) => history.records.push(Record {
+                    key: Key {
+                        krate: String::new(),
+                        kind: String::new(),
+                        metadata: None,
+                        rustc: key.rustc.clone(),
+                    },
+                    peak_bytes,
+                    duration_ms: 0,
+                    at_ms: 0,
+                    out_dir: None,
+                    metadata_only: false,
+                    profile: None,
+                }),
+                None => history.bad_lines += 1,
+            }
+        } else if !(line.starts_with('{') && line.ends_with('}')) {
+            history.bad_lines += 1;
         }
     }
+    history
+}
+
+/// The unsigned number right after `label` in `line`.
+fn number_after(line: &str, label: &str) -> Option<u64> {
+    let rest = &line[line.find(label)? + label.len()..];
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 /// Where a prediction came from.
@@ -296,7 +352,7 @@ pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
         .truncate(false)
         .write(true)
         .open(dir.join(LOCK_FILE))?;
-    lock.lock()?;
+    super::lock_within(&lock, super::LOCK_DEADLINE)?;
     let line = serde_json::to_string(record).map_err(io::Error::other)? + "\n";
     let mut file = File::options().create(true).append(true).open(path)?;
     file.write_all(line.as_bytes())?;
@@ -322,7 +378,7 @@ pub(crate) fn repair(path: &Path) -> io::Result<()> {
         .truncate(false)
         .write(true)
         .open(dir.join(LOCK_FILE))?;
-    lock.lock()?;
+    super::lock_within(&lock, super::LOCK_DEADLINE)?;
     let history = History::load(path)?;
     rewrite(path, compact(history.records))
 }
@@ -367,6 +423,48 @@ mod tests {
             metadata_only: false,
             profile: None,
         }
+    }
+
+    #[test]
+    fn the_cheap_read_predicts_as_the_whole_parse() {
+        // Crates a..l under this rustc, `syn` under two hashes, one under another rustc, and
+        // a bad line.
+        let mut records: Vec<Record> = (0..12u64)
+            .map(|i| record(&key(&format!("c{i}"), "1"), 100 + i * 10))
+            .collect();
+        records.push(record(&key("syn", "a"), 400));
+        records.push(record(&key("syn", "b"), 700));
+        records.push(Record {
+            key: Key {
+                rustc: "/other/rustc".into(),
+                ..key("big", "1")
+            },
+            ..record(&key("big", "1"), 9_000)
+        });
+        let mut text: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect();
+        text.push_str("not json\n");
+        let whole = History::parse(&text);
+        for asked in [key("syn", "a"), key("syn", "z"), key("new", "1"), key("c3", "1")] {
+            let cheap = parse_for(&text, &asked);
+            assert_eq!(
+                predict(&cheap.records, &asked),
+                predict(&whole.records, &asked),
+                "{asked:?}"
+            );
+            assert_eq!(cheap.bad_lines, 1);
+        }
+        // Another rustc: only its own records count.
+        let other = Key {
+            rustc: "/other/rustc".into(),
+            ..key("new", "1")
+        };
+        assert_eq!(
+            predict(&parse_for(&text, &other).records, &other),
+            predict(&whole.records, &other)
+        );
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl LedgerDir {
     /// Under the lock: reads the ledger, prunes dead entries, lets `change` look and change,
     /// and writes the ledger back when anything changed. A ledger that does not parse is moved
     /// aside to `ledger.json.corrupt` (with one warning) and replaced by an empty one; a lock
-    /// not had within [`LOCK_DEADLINE`] is an error (the caller runs ungoverned).
+    /// not had within [`super::LOCK_DEADLINE`] is an error (the caller runs ungoverned).
     pub(crate) fn update<R>(&self, change: impl FnOnce(&mut Ledger) -> R) -> Result<R> {
         self.update_with(is_alive, change)
     }
@@ -133,7 +133,7 @@ impl LedgerDir {
             .write(true)
             .open(&lock_path)
             .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
-        lock_within(&lock, LOCK_DEADLINE)
+        super::lock_within(&lock, super::LOCK_DEADLINE)
             .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
         let file = self.file();
         let bytes = match std::fs::read(&file) {
@@ -192,31 +192,6 @@ impl LedgerDir {
         std::fs::write(&temporary, text + "\n")
             .with_context(|| format!("cannot write `{}`", temporary.display()))?;
         std::fs::rename(&temporary, &file).with_context(|| format!("cannot replace `{}`", file.display()))
-    }
-}
-
-/// How long a wrapper waits for the ledger's lock before it gives up and runs its rustc
-/// ungoverned: the lock is held for a read and a write, milliseconds; one held longer belongs
-/// to a stopped process (Ctrl-Z in another terminal), which must not stop everyone's builds.
-const LOCK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Takes the exclusive lock on `lock`, trying until `deadline` has passed.
-fn lock_within(lock: &File, deadline: std::time::Duration) -> io::Result<()> {
-    let start = std::time::Instant::now();
-    loop {
-        match lock.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(io::Error::other(format!(
-                    "another memsafe has held it for over {} s (a build stopped with Ctrl-Z?)",
-                    deadline.as_secs()
-                )));
-            }
-            Err(std::fs::TryLockError::Error(error)) => return Err(error),
-        }
     }
 }
 
@@ -446,10 +421,10 @@ mod tests {
             .write(true)
             .open(dir.path().join(LOCK_FILE))
             .unwrap();
-        let error = lock_within(&other, std::time::Duration::ZERO).unwrap_err();
+        let error = super::super::lock_within(&other, std::time::Duration::ZERO).unwrap_err();
         assert!(error.to_string().contains("Ctrl-Z"), "{error}");
         held.unlock().unwrap();
-        lock_within(&other, std::time::Duration::ZERO).unwrap();
+        super::super::lock_within(&other, std::time::Duration::ZERO).unwrap();
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub(crate) mod live;
 pub(crate) mod run;
 
 use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
@@ -86,6 +88,31 @@ pub(crate) fn on_path(name: &OsStr) -> bool {
         let file = dir.join(name);
         file.is_file() || (cfg!(windows) && file.with_extension("exe").is_file())
     })
+}
+
+/// How long a wrapper waits for the ledger's (or the history's) lock before it gives up and
+/// runs its rustc ungoverned (or does not record it): the lock is held for a read and a write, milliseconds; one held longer belongs
+/// to a stopped process (Ctrl-Z in another terminal), which must not stop everyone's builds.
+pub(crate) const LOCK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the exclusive lock on `lock`, trying until `deadline` has passed.
+pub(crate) fn lock_within(lock: &File, deadline: std::time::Duration) -> io::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::other(format!(
+                    "another memsafe has held it for over {} s (a build stopped with Ctrl-Z?)",
+                    deadline.as_secs()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(error),
+        }
+    }
 }
 
 /// Where the governor keeps its files.

@@ -133,7 +133,7 @@ fn cannot_run(shown: &OsStr, error: &std::io::Error) -> ExitCode {
 /// The prediction for `key` from the history at `paths`: a history that cannot be read gives
 /// the default and one warning; lines that do not parse are dropped, with one warning.
 fn prediction(paths: &Paths, key: &Key) -> (u64, Vec<Record>) {
-    let records = match History::load(&paths.history) {
+    let records = match History::load_for(&paths.history, key) {
         Ok(history) => {
             if history.bad_lines > 0 {
                 say(&format!(
