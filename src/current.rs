@@ -908,6 +908,7 @@ impl crate::plan::Plan {
                     setting.source
                 ));
                 governor.chain = Some(chain);
+                governor.chain_in_repo = setting.in_repo;
             }
         }
         if let Some(reason) = self.reason_mut("build.rustc-wrapper") {
@@ -1184,6 +1185,15 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("the repo's file wins over that one"),
+            "{reason:?}"
+        );
+        // Nothing of it is in the repo's file: `remove` takes memsafe's key out, it does not
+        // put sccache "back here".
+        assert!(
+            reason
+                .why
+                .contains("cargo runs sccache again from the config file that names it")
+                && !reason.why.contains("back here"),
             "{reason:?}"
         );
         assert_eq!(plan.reason("env.MEMSAFE_RUSTC_WRAPPER").unwrap().value, "sccache");

@@ -254,6 +254,10 @@ pub struct Governor {
     /// `[env] MEMSAFE_RUSTC_WRAPPER`: the user's own wrapper (sccache, say), which memsafe
     /// takes the place of and runs after admitting each rustc.
     pub chain: Option<String>,
+    /// Whether the chained wrapper came from the repo's own `.cargo/config.toml` (which
+    /// `remove` gives back) rather than a config file outside it.
+    #[serde(skip)]
+    pub chain_in_repo: bool,
 }
 
 /// The governor's program until the plan knows better: the name cargo finds on PATH.
@@ -267,12 +271,21 @@ pub(crate) fn wrapper_why(governor: &Governor) -> String {
         "an absolute path: the `memsafe` on PATH, if any, is another program or another copy".to_string()
     };
     match &governor.chain {
-        Some(chain) => format!(
-            "the governor (experimental): cargo runs every rustc through memsafe ({how}), which starts \
-             it when its predicted memory fits; memsafe runs {chain} after admitting each rustc \
-             (written as MEMSAFE_RUSTC_WRAPPER under [env]); `memsafe remove` or `--governor off` puts \
-             {chain} back here"
-        ),
+        Some(chain) => {
+            let back = if governor.chain_in_repo {
+                format!("`memsafe remove` or `--governor off` puts {chain} back here")
+            } else {
+                format!(
+                    "`memsafe remove` or `--governor off` takes memsafe's key out, and cargo runs {chain} \
+                     again from the config file that names it"
+                )
+            };
+            format!(
+                "the governor (experimental): cargo runs every rustc through memsafe ({how}), which \
+                 starts it when its predicted memory fits; memsafe runs {chain} after admitting each \
+                 rustc (written as MEMSAFE_RUSTC_WRAPPER under [env]); {back}"
+            )
+        }
         None => format!(
             "the governor (experimental): cargo runs every rustc through memsafe ({how}), which starts \
              it when its predicted memory fits"
@@ -672,6 +685,7 @@ impl Plan {
         let governor = answers.governor.then(|| Governor {
             program: GOVERNOR_PROGRAM.into(),
             chain: None,
+            chain_in_repo: false,
         });
         if let Some(governor) = &governor {
             reason(

@@ -217,6 +217,7 @@ proptest! {
         plan.governor = (governor > 0).then(|| memsafe::plan::Governor {
             program: "/opt/memsafe/memsafe".into(),
             chain: (governor == 2).then(|| "sccache".into()),
+            chain_in_repo: governor == 2,
         });
         for file in [FileId::Manifest, FileId::CargoConfig] {
             // Documents can clash with memsafe's keys (`[profile.dev] debug` holding a table),
