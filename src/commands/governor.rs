@@ -178,10 +178,15 @@ pub(crate) fn status_text(status: &Status) -> String {
         None => {
             let _ = writeln!(
                 out,
-                "history    {} ({} compilations, {})",
+                "history    {} ({}, {})",
                 history.path,
-                history.records,
-                format_size(history.bytes)
+                crate::plan::count(u32::try_from(history.records).unwrap_or(u32::MAX), "compilation"),
+                // Below 1 MiB in KiB: a history of a few records is not "1 MiB".
+                if history.bytes < 1 << 20 {
+                    format!("{} KiB", history.bytes.div_ceil(1 << 10))
+                } else {
+                    format_size(history.bytes)
+                }
             );
         }
     }
@@ -287,7 +292,7 @@ mod tests {
              hir_ty (lib): reserved 1.5 GiB, now 1.2 GiB, for 12 s (pid 10)\n\
              waiting    1\n  \
              syn (lib): needs 1 GiB, waited 4 s (pid 11)\n\
-             history    /c/h.jsonl (3 compilations, 1 MiB)\n"
+             history    /c/h.jsonl (3 compilations, 1 KiB)\n"
         );
         assert_eq!(duration_words(400), "0.4 s");
         assert_eq!(duration_words(185_000), "3 min 5 s");

@@ -137,8 +137,8 @@ fn prediction(paths: &Paths, key: &Key) -> (u64, Vec<Record>) {
         Ok(history) => {
             if history.bad_lines > 0 {
                 say(&format!(
-                    "memsafe: {} unreadable lines in the governor's history `{}` were dropped",
-                    history.bad_lines,
+                    "memsafe: {} in the governor's history `{}` could not be read and were dropped",
+                    crate::plan::count(u32::try_from(history.bad_lines).unwrap_or(u32::MAX), "line"),
                     paths.history.display()
                 ));
                 let _ = history::repair(&paths.history);
