@@ -57,6 +57,8 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
         {
             let _ = file.write_all(format!("{line}\n").as_bytes());
         }
+        // The governor learns from calibrate's build as from a governed one.
+        crate::governor::learn(program, rest, &invocation);
     }
     exit_with(code)
 }

@@ -88,13 +88,7 @@ pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
             return run_plain(&mut command, &line[0]);
         }
     };
-    // Where it writes, absolute, so that a plan can tell which project's build it was.
-    let out_dir = crate::calibrate::flag_value(rest, "--out-dir").map(|dir| {
-        std::env::current_dir()
-            .map_or_else(|_| dir.clone().into(), |cwd| cwd.join(&dir))
-            .to_string_lossy()
-            .into_owned()
-    });
+    let out_dir = out_dir_of(rest);
     // What is measured and kept (see `Record`): nothing of a chained wrapper's compilations,
     // which its server (sccache's) runs outside the wrapper's process tree.
     let keep = Keep {
@@ -103,6 +97,43 @@ pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
         metadata_only: history::metadata_only(rest),
     };
     governed(&mut command, &line[0], &key, keep, &paths, &ledger)
+}
+
+/// Where a compilation writes (`--out-dir`), absolute, so that a plan can tell which project's
+/// build it was.
+pub(crate) fn out_dir_of(args: &[OsString]) -> Option<String> {
+    crate::calibrate::flag_value(args, "--out-dir").map(|dir| {
+        std::env::current_dir()
+            .map_or_else(|_| dir.clone().into(), |cwd| cwd.join(&dir))
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+/// A compilation `memsafe calibrate`'s wrapper measured, recorded in the governor's history
+/// as a governed one would be, so that the governor predicts from calibrate's measurements
+/// too. Silent: a history that cannot be written only means the governor learns less.
+pub(crate) fn learn(program: &OsString, args: &[OsString], invocation: &crate::calibrate::Invocation) {
+    let peak_bytes = invocation
+        .anon_peak_bytes
+        .filter(|&bytes| bytes > 0)
+        .unwrap_or(invocation.peak_bytes);
+    if invocation.exit_code != 0 || peak_bytes == 0 {
+        return;
+    }
+    let (Some(key), Ok(paths)) = (Key::of(program, args), Paths::from_env()) else {
+        return;
+    };
+    let record = Record {
+        key,
+        peak_bytes,
+        duration_ms: invocation.duration_ms,
+        at_ms: invocation.start_ms.saturating_add(invocation.duration_ms),
+        out_dir: out_dir_of(args),
+        metadata_only: history::metadata_only(args),
+        profile: invocation.anon_profile.clone(),
+    };
+    let _ = history::append(&paths.history, &record);
 }
 
 /// What a governed compilation keeps in the history.

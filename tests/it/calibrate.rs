@@ -171,6 +171,20 @@ fn a_calibration_from_another_rustc_is_stale() {
     );
     assert!(!ctx.exists("p/target/memsafe-calibrate"));
     assert!(ctx.read("p/memsafe.toml").contains("[calibration]"));
+    // The governor learns from calibrate's build as from a governed one: the crate's
+    // compilations (lib, bin, tests) are in its history, with where they wrote.
+    let history = ctx.read(".governor/governor-history.jsonl");
+    let records: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        records.iter().filter(|r| r["crate"] == "p").count() >= 2
+            && records.iter().all(|r| r["out_dir"]
+                .as_str()
+                .is_some_and(|d| d.contains("memsafe-calibrate"))),
+        "{history}"
+    );
     let rustc = replace_line(&ctx, "rustc = ", "rustc = \"rustc 1.80.0 (old)\"");
     let checked = run_check(&ctx);
     assert_eq!(checked.status.code(), Some(1));
