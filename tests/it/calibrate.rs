@@ -355,6 +355,12 @@ fn the_anonymous_model_predicts_the_cgroups_count_within_15_percent() {
                 "{log}, {jobs} jobs: predicted {predicted} MiB, measured {measured} MiB ({:.0}%)",
                 error * 100.0
             );
+            // Low is the unsafe side: never more than the plan's 5% headroom and a container's
+            // 1/20 reserve together (6% short, at 4 jobs, was the most seen on these logs).
+            assert!(
+                predicted as f64 >= measured as f64 * 0.93,
+                "{log}, {jobs} jobs: predicted {predicted} MiB, more than 7% below {measured} MiB"
+            );
         }
         assert!(peaks.windows(2).all(|pair| pair[0] <= pair[1]), "{log}");
     }
