@@ -51,6 +51,8 @@ def full_history(path, records):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--detect", action="store_true",
+                        help="detect the budget in every call, as a user's wrapper does (no MEMSAFE_GOVERNOR_BUDGET)")
     options = parser.parse_args()
     if not MEMSAFE.exists():
         raise SystemExit("build memsafe first: cargo build --release")
@@ -58,6 +60,8 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         env = dict(os.environ, MEMSAFE_GOVERNOR_DIR=folder, MEMSAFE_GOVERNOR_BUDGET="64GiB")
+        if options.detect:
+            env.pop("MEMSAFE_GOVERNOR_BUDGET")
         env.pop("MEMSAFE_RUSTC_WRAPPER", None)
         rows.append(("true alone", *measure([TRUE, *args], env, options.runs)))
         history = Path(folder) / "governor-history.jsonl"

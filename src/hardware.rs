@@ -432,6 +432,24 @@ pub fn format_size(bytes: u64) -> String {
     }
 }
 
+/// A fake `/proc` and `/sys/fs/cgroup` holding `files` (path, text), and the sources that read
+/// them (tests here and in the governor's live memory).
+#[cfg(test)]
+pub(crate) fn fake_tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Sources) {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    let sources = Sources {
+        cgroup_root: dir.path().join("sys/fs/cgroup"),
+        proc_self_cgroup: dir.path().join("proc/self/cgroup"),
+        kernel_release: dir.path().join("proc/sys/kernel/osrelease"),
+    };
+    (dir, sources)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,20 +486,6 @@ mod tests {
         assert_eq!(format_size(768 * MIB), "768 MiB");
     }
 
-    fn fake_tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Sources) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let file = dir.path().join(path);
-            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-            std::fs::write(file, text).unwrap();
-        }
-        let sources = Sources {
-            cgroup_root: dir.path().join("sys/fs/cgroup"),
-            proc_self_cgroup: dir.path().join("proc/self/cgroup"),
-            kernel_release: dir.path().join("proc/sys/kernel/osrelease"),
-        };
-        (dir, sources)
-    }
 
     #[test]
     fn cgroup_v2_limit_of_own_group_and_ancestors() {

@@ -290,17 +290,7 @@ mod tests {
     }
 
     fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, Sources, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let file = dir.path().join(path);
-            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-            std::fs::write(file, text).unwrap();
-        }
-        let sources = Sources {
-            cgroup_root: dir.path().join("sys/fs/cgroup"),
-            proc_self_cgroup: dir.path().join("proc/self/cgroup"),
-            kernel_release: dir.path().join("proc/sys/kernel/osrelease"),
-        };
+        let (dir, sources) = crate::hardware::fake_tree(files);
         let meminfo = dir.path().join("proc/meminfo");
         (dir, sources, meminfo)
     }

@@ -124,6 +124,15 @@ impl TestContext {
         command
     }
 
+    /// [`TestContext::snapshot_tree`] with paths relative to the test folder, for messages
+    /// that read.
+    pub(crate) fn files(&self) -> Vec<(String, Vec<u8>)> {
+        self.snapshot_tree()
+            .into_iter()
+            .map(|(p, b)| (p.strip_prefix(self.dir.path()).unwrap().display().to_string(), b))
+            .collect()
+    }
+
     /// Every file, folder and link under the test folder (but `target/`), with its bytes.
     pub(crate) fn snapshot_tree(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
@@ -185,4 +194,18 @@ pub(crate) fn diff(name: &str, before: &str, after: &str) -> String {
         meta: None,
     }
     .unified_diff()
+}
+
+/// A test folder with a fresh `cargo new` project in `p`.
+pub(crate) fn project() -> TestContext {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    ctx
+}
+
+/// `args` followed by `more` (the hardware flags a test module plans for, say).
+pub(crate) fn with<'a>(args: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend_from_slice(more);
+    all
 }

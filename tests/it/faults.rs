@@ -4,15 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::common::{TestContext, text};
+use crate::common::{TestContext, project, text};
 
 const INIT: [&str; 6] = ["init", "--yes", "--ram", "8", "--cpus", "4"];
-
-fn project() -> TestContext {
-    let ctx = TestContext::new();
-    ctx.cargo_new("p");
-    ctx
-}
 
 #[cfg(unix)]
 fn chmod(ctx: &TestContext, relative: &str, mode: u32) {

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::common::{TestContext, text};
+use crate::common::{TestContext, project, text};
 
 /// 4 GiB and 8 CPUs: the memory alone allows 1 job, the governor plans 8.
 const HW: [&str; 6] = ["--ram", "4GiB", "--cpus", "8", "--os", "linux"];
@@ -36,22 +36,7 @@ fn ok(ctx: &TestContext, args: &[&str]) -> String {
 }
 
 fn with_hw<'a>(args: &[&'a str]) -> Vec<&'a str> {
-    let mut all = args.to_vec();
-    all.extend(HW);
-    all
-}
-
-fn project() -> TestContext {
-    let ctx = TestContext::new();
-    ctx.cargo_new("p");
-    ctx
-}
-
-fn tree(ctx: &TestContext) -> Vec<(String, Vec<u8>)> {
-    ctx.snapshot_tree()
-        .into_iter()
-        .map(|(p, b)| (p.strip_prefix(ctx.dir.path()).unwrap().display().to_string(), b))
-        .collect()
+    crate::common::with(args, &HW)
 }
 
 /// The program memsafe writes for itself in the tests: the test binary is not on PATH, so its
@@ -63,7 +48,7 @@ fn program() -> String {
 #[test]
 fn on_writes_the_wrapper_and_a_job_per_cpu_then_nothing_then_remove_gives_everything_back() {
     let ctx = project();
-    let start = tree(&ctx);
+    let start = ctx.files();
     ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
     let config = ctx.read("p/.cargo/config.toml");
     assert!(
@@ -78,10 +63,10 @@ fn on_writes_the_wrapper_and_a_job_per_cpu_then_nothing_then_remove_gives_everyt
     let record = ctx.read("p/memsafe.toml");
     assert!(record.contains("governor = true"), "{record}");
 
-    let configured = tree(&ctx);
+    let configured = ctx.files();
     let again = ok(&ctx, &with_hw(&["init", "--yes"]));
     assert!(again.contains("Unchanged"), "{again}");
-    assert_eq!(tree(&ctx), configured, "a second run changed something");
+    assert_eq!(ctx.files(), configured, "a second run changed something");
     let (code, stdout, stderr) = run(&ctx, &with_hw(&["check"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let plan = ok(&ctx, &with_hw(&["plan"]));
@@ -92,7 +77,7 @@ fn on_writes_the_wrapper_and_a_job_per_cpu_then_nothing_then_remove_gives_everyt
     );
 
     ok(&ctx, &["remove"]);
-    assert_eq!(tree(&ctx), start, "remove left something behind");
+    assert_eq!(ctx.files(), start, "remove left something behind");
 }
 
 #[test]
@@ -100,7 +85,7 @@ fn an_existing_wrapper_is_taken_over_chained_and_given_back_byte_for_byte() {
     let ctx = project();
     let original = "# the team's cache\r\n[build]\r\nrustc-wrapper = \"sccache\"  # shared cache\r\n";
     ctx.write("p/.cargo/config.toml", original);
-    let start = tree(&ctx);
+    let start = ctx.files();
     let output = ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
     assert!(
         output.contains(
@@ -138,7 +123,7 @@ fn an_existing_wrapper_is_taken_over_chained_and_given_back_byte_for_byte() {
     assert!(output.contains("Unchanged"), "{output}");
     ok(&ctx, &["remove"]);
     assert_eq!(ctx.read("p/.cargo/config.toml"), original);
-    assert_eq!(tree(&ctx), start, "remove after off left something behind");
+    assert_eq!(ctx.files(), start, "remove after off left something behind");
 
     // On again, then straight to remove.
     ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
@@ -147,13 +132,13 @@ fn an_existing_wrapper_is_taken_over_chained_and_given_back_byte_for_byte() {
     ok(&ctx, &with_hw(&["init", "--yes"]));
     assert!(ctx.read("p/.cargo/config.toml").contains("MEMSAFE_RUSTC_WRAPPER"));
     ok(&ctx, &["remove"]);
-    assert_eq!(tree(&ctx), start, "remove after on left something behind");
+    assert_eq!(ctx.files(), start, "remove after on left something behind");
 }
 
 #[test]
 fn team_mode_refuses_the_governor_and_writes_nothing() {
     let ctx = project();
-    let start = tree(&ctx);
+    let start = ctx.files();
     let (code, _, stderr) = run(&ctx, &with_hw(&["init", "--yes", "--team", "--governor", "on"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -161,16 +146,16 @@ fn team_mode_refuses_the_governor_and_writes_nothing() {
         "{stderr}"
     );
     assert!(stderr.contains("`RUSTC_WRAPPER=memsafe`"), "{stderr}");
-    assert_eq!(tree(&ctx), start, "something was written");
+    assert_eq!(ctx.files(), start, "something was written");
     // A team record refuses it later too.
     ok(&ctx, &with_hw(&["init", "--yes", "--team"]));
-    let configured = tree(&ctx);
+    let configured = ctx.files();
     for command in ["regen", "plan"] {
         let (code, _, stderr) = run(&ctx, &with_hw(&[command, "--governor", "on"]));
         assert_eq!(code, 2, "{command}: {stderr}");
         assert!(stderr.contains("team mode"), "{command}: {stderr}");
     }
-    assert_eq!(tree(&ctx), configured, "something was written");
+    assert_eq!(ctx.files(), configured, "something was written");
     // A record with both, written by hand, fails `check` as it fails plan and regen.
     let record = ctx.read("p/memsafe.toml");
     assert!(record.contains("governor = false"), "{record}");
@@ -279,7 +264,7 @@ fn a_governor_answer_of_the_wrong_type_is_an_error_naming_the_line() {
         "p/memsafe.toml",
         &record.replace("governor = false", "governor = \"yes\""),
     );
-    let before = tree(&ctx);
+    let before = ctx.files();
     for command in ["regen", "check", "init", "plan"] {
         let mut args = with_hw(&[command]);
         if command == "init" {
@@ -295,7 +280,7 @@ fn a_governor_answer_of_the_wrong_type_is_an_error_naming_the_line() {
             "{command}: {stderr}"
         );
     }
-    assert_eq!(tree(&ctx), before, "something was written");
+    assert_eq!(ctx.files(), before, "something was written");
 }
 
 /// A record written before the governor existed has no `governor`: off, and nothing changes.
@@ -311,10 +296,10 @@ fn an_older_record_without_the_answer_loads_as_off() {
         .collect();
     assert_ne!(older, record);
     ctx.write("p/memsafe.toml", &older);
-    let before = tree(&ctx);
+    let before = ctx.files();
     let output = ok(&ctx, &with_hw(&["regen"]));
     assert!(output.contains("Unchanged"), "{output}");
-    assert_eq!(tree(&ctx), before, "regen rewrote an older record");
+    assert_eq!(ctx.files(), before, "regen rewrote an older record");
 }
 
 /// The real thing: cargo runs memsafe from the config, [env] reaches it, memsafe admits rustc

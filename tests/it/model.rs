@@ -56,14 +56,6 @@ fn run(ctx: &TestContext, args: &[&str]) -> (i32, String) {
     )
 }
 
-fn tree(ctx: &TestContext) -> Vec<(String, Vec<u8>)> {
-    ctx.snapshot_tree()
-        .into_iter()
-        .map(|(p, b)| (p.strip_prefix(ctx.dir.path()).unwrap().display().to_string(), b))
-        .filter(|(p, _)| !p.starts_with("p/target"))
-        .collect()
-}
-
 /// cargo's warnings about keys memsafe writes.
 fn cargo_complaints(ctx: &TestContext) -> Vec<String> {
     let output = ctx.cargo("p", &["metadata", "--no-deps", "--format-version", "1"]);
@@ -99,7 +91,7 @@ fn sequence(config: usize, settings: usize, steps: &[Step]) -> Result<(), TestCa
         let (_, text) = &vscode[settings % vscode.len()];
         ctx.write("p/.vscode/settings.json", text);
     }
-    let original = tree(&ctx);
+    let original = ctx.files();
     let baseline = cargo_complaints(&ctx);
     // The user's edits: (file, text that must stay in it).
     let mut edits: Vec<(&str, &str)> = Vec::new();
@@ -236,7 +228,7 @@ fn sequence(config: usize, settings: usize, steps: &[Step]) -> Result<(), TestCa
     let untouched =
         edits.is_empty() && !deleted_settings && !steps.iter().any(|s| matches!(s, Step::EditJobs));
     if untouched {
-        prop_assert_eq!(tree(&ctx), original, "remove did not give the original back");
+        prop_assert_eq!(ctx.files(), original, "remove did not give the original back");
     }
     Ok(())
 }

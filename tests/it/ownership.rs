@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::common::{TestContext, text};
+use crate::common::{TestContext, project, text};
 
 /// Runs memsafe in `p` with fixed hardware; returns (exit code, stdout + stderr).
 fn run(ctx: &TestContext, args: &[&str]) -> (i32, String) {
@@ -24,22 +24,7 @@ fn ok(ctx: &TestContext, args: &[&str]) -> String {
 const HW: [&str; 6] = ["--ram", "16GiB", "--cpus", "8", "--os", "linux"];
 
 fn with_hw<'a>(args: &[&'a str]) -> Vec<&'a str> {
-    let mut all = args.to_vec();
-    all.extend(HW);
-    all
-}
-
-fn project() -> TestContext {
-    let ctx = TestContext::new();
-    ctx.cargo_new("p");
-    ctx
-}
-
-fn tree(ctx: &TestContext) -> Vec<(String, Vec<u8>)> {
-    ctx.snapshot_tree()
-        .into_iter()
-        .map(|(p, b)| (p.strip_prefix(ctx.dir.path()).unwrap().display().to_string(), b))
-        .collect()
+    crate::common::with(args, &HW)
 }
 
 /// cargo reads the project without a word about memsafe's keys.
@@ -53,7 +38,7 @@ fn cargo_accepts(ctx: &TestContext) {
 #[test]
 fn keys_a_plan_stops_writing_go_back_to_the_users() {
     let ctx = project();
-    let start = tree(&ctx);
+    let start = ctx.files();
     ok(
         &ctx,
         &with_hw(&["init", "--yes", "--preset", "safe", "--editor", "vscode,zed"]),
@@ -100,7 +85,7 @@ fn keys_a_plan_stops_writing_go_back_to_the_users() {
     );
 
     ok(&ctx, &["remove"]);
-    assert_eq!(tree(&ctx), start, "remove left something behind");
+    assert_eq!(ctx.files(), start, "remove left something behind");
 }
 
 #[test]
@@ -110,7 +95,7 @@ fn remove_after_a_regen_that_restored_a_hand_edit() {
         "p/Cargo.toml",
         &format!("{}\n[profile.dev]\nopt-level = 1\n", ctx.read("p/Cargo.toml")),
     );
-    let start = tree(&ctx);
+    let start = ctx.files();
     ok(&ctx, &with_hw(&["init", "--yes"]));
     let config = ctx.read("p/.cargo/config.toml");
     ctx.write("p/.cargo/config.toml", &config.replace("jobs = 8", "jobs = 2"));
@@ -119,7 +104,7 @@ fn remove_after_a_regen_that_restored_a_hand_edit() {
     let output = ok(&ctx, &with_hw(&["regen"]));
     assert!(output.contains("(edited by hand: restored)"), "{output}");
     ok(&ctx, &["remove"]);
-    assert_eq!(tree(&ctx), start);
+    assert_eq!(ctx.files(), start);
 }
 
 #[test]
@@ -216,13 +201,13 @@ fn the_record_is_untrusted() {
         // With the digest left as it was, and with it recomputed: both refused.
         for text in [record.replace(from, to), with_digest(&record.replace(from, to))] {
             ctx.write("p/memsafe.toml", &text);
-            let before = tree(&ctx);
+            let before = ctx.files();
             for command in [vec!["remove"], with_hw(&["regen"]), with_hw(&["check"])] {
                 let (code, output) = run(&ctx, &command);
                 assert_eq!(code, 2, "{command:?} with {to}: {output}");
                 assert!(output.contains("memsafe.toml"), "{output}");
             }
-            assert_eq!(tree(&ctx), before, "{to}");
+            assert_eq!(ctx.files(), before, "{to}");
         }
     }
 }
@@ -369,7 +354,7 @@ fn scripts_edited_by_hand_and_folders_that_were_there() {
     let ctx = project();
     std::fs::create_dir_all(ctx.path("p/.vscode")).unwrap();
     std::fs::create_dir_all(ctx.path("p/.cargo")).unwrap();
-    let start = tree(&ctx);
+    let start = ctx.files();
     ok(&ctx, &with_hw(&["init", "--yes"]));
     let script = ctx.read("p/test-safe.sh").replace("set -u", "set -u\necho mine");
     ctx.write("p/test-safe.sh", &script);
@@ -388,13 +373,13 @@ fn scripts_edited_by_hand_and_folders_that_were_there() {
     );
     std::fs::remove_file(ctx.path("p/test-safe.sh")).unwrap();
     // The folders that were there before memsafe stay, empty.
-    assert_eq!(tree(&ctx), start);
+    assert_eq!(ctx.files(), start);
 }
 
 #[test]
 fn a_rolled_back_init_leaves_no_folder_behind() {
     let ctx = project();
-    let start = tree(&ctx);
+    let start = ctx.files();
     let output = ctx
         .memsafe("p")
         .args(with_hw(&["init", "--yes"]))
@@ -402,7 +387,7 @@ fn a_rolled_back_init_leaves_no_folder_behind() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(tree(&ctx), start);
+    assert_eq!(ctx.files(), start);
 }
 
 type Stopped = (std::process::Child, BufReader<std::process::ChildStderr>);
@@ -478,11 +463,11 @@ fn killed_at_every_step_the_next_command_recovers_and_remove_gives_the_original_
         for step in 1.. {
             let ctx = project();
             setup(&ctx);
-            let original = tree(&ctx);
+            let original = ctx.files();
             if name != "init" {
                 ok(&ctx, &init);
             }
-            let before = tree(&ctx);
+            let before = ctx.files();
             let Some((mut child, _stderr)) = stopped_at(&ctx, args, step) else {
                 break;
             };
@@ -490,7 +475,7 @@ fn killed_at_every_step_the_next_command_recovers_and_remove_gives_the_original_
             child.wait().unwrap();
             steps += 1;
             // A read-only command says so and writes nothing.
-            let interrupted = tree(&ctx);
+            let interrupted = ctx.files();
             let (code, output) = run(&ctx, &with_hw(&["check"]));
             if ctx.exists("p/.memsafe-journal") {
                 assert!(
@@ -499,7 +484,7 @@ fn killed_at_every_step_the_next_command_recovers_and_remove_gives_the_original_
                 );
             }
             assert_eq!(
-                tree(&ctx),
+                ctx.files(),
                 interrupted,
                 "{name} step {step}: check wrote something"
             );
@@ -512,14 +497,14 @@ fn killed_at_every_step_the_next_command_recovers_and_remove_gives_the_original_
                 let (code, output) = run(&ctx, &init);
                 assert_eq!(code, 0, "{name} step {step}: {output}");
                 assert_eq!(
-                    tree(&ctx),
+                    ctx.files(),
                     before,
                     "{name} step {step}: not as before the run: {output}"
                 );
                 ok(&ctx, &["remove"]);
             }
             assert_eq!(
-                tree(&ctx),
+                ctx.files(),
                 original,
                 "{name} step {step}: remove did not give the original back"
             );
@@ -533,14 +518,14 @@ fn killed_at_every_step_the_next_command_recovers_and_remove_gives_the_original_
 fn ctrl_c_during_the_writes_puts_everything_back_and_exits_130() {
     for step in [2, 5, 9] {
         let ctx = project();
-        let before = tree(&ctx);
+        let before = ctx.files();
         let (child, _stderr) =
             stopped_at(&ctx, &with_hw(&["init", "--yes"]), step).expect("the run has this step");
         signal(&child, libc::SIGINT);
         signal(&child, libc::SIGCONT);
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(130), "step {step}");
-        assert_eq!(tree(&ctx), before, "step {step}: a file was written");
+        assert_eq!(ctx.files(), before, "step {step}: a file was written");
     }
 }
 
@@ -552,7 +537,7 @@ fn a_file_changed_while_memsafe_works_is_named_and_nothing_is_written() {
     // Stop before the second file (Cargo.toml) is written, edit it as `cargo add` would.
     let (child, mut stderr) =
         stopped_at(&ctx, &with_hw(&["init", "--yes"]), 5).expect("the run has this step");
-    let mut expected = tree(&ctx);
+    let mut expected = ctx.files();
     let edited = ctx
         .read("p/Cargo.toml")
         .replace("[dependencies]", "[dependencies]\nserde = \"1\"");
@@ -575,7 +560,7 @@ fn a_file_changed_while_memsafe_works_is_named_and_nothing_is_written() {
         "{stderr}"
     );
     assert_eq!(
-        tree(&ctx),
+        ctx.files(),
         expected,
         "the user's edit is kept and nothing of memsafe's stays"
     );
@@ -586,16 +571,16 @@ fn a_file_changed_while_memsafe_works_is_named_and_nothing_is_written() {
 fn a_remove_that_fails_midway_is_finished_by_a_retry() {
     use std::os::unix::fs::PermissionsExt;
     let ctx = project();
-    let start = tree(&ctx);
+    let start = ctx.files();
     ok(&ctx, &with_hw(&["init", "--yes"]));
     std::fs::set_permissions(ctx.path("p/.vscode"), std::fs::Permissions::from_mode(0o555)).unwrap();
-    let before = tree(&ctx);
+    let before = ctx.files();
     let (code, output) = run(&ctx, &["remove"]);
     std::fs::set_permissions(ctx.path("p/.vscode"), std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(code, 1, "{output}");
-    assert_eq!(tree(&ctx), before, "a failed remove wrote something");
+    assert_eq!(ctx.files(), before, "a failed remove wrote something");
     ok(&ctx, &["remove"]);
-    assert_eq!(tree(&ctx), start);
+    assert_eq!(ctx.files(), start);
 }
 
 /// Killed after Cargo.toml was written, then the user edits Cargo.toml (`cargo add`): the next
@@ -644,10 +629,10 @@ fn text_that_looks_like_a_marker_stays_the_users() {
         "p/.vscode/settings.json",
         "{\n  \"my.note\": \"@@memsafe0-value-0@@\",\n  \"rust-analyzer.numThreads\": 8\n}\n",
     );
-    let start = tree(&ctx);
+    let start = ctx.files();
     ok(&ctx, &with_hw(&["init", "--yes"]));
     ok(&ctx, &["remove"]);
-    assert_eq!(tree(&ctx), start);
+    assert_eq!(ctx.files(), start);
 }
 
 /// A `.cargo/config` renamed to `.cargo/config.toml` (as cargo's warning asks) keeps memsafe's
@@ -671,11 +656,11 @@ fn two_managed_names_for_one_file_are_refused() {
     let ctx = project();
     std::fs::create_dir_all(ctx.path("p/.cargo")).unwrap();
     std::os::unix::fs::symlink("../Cargo.toml", ctx.path("p/.cargo/config.toml")).unwrap();
-    let before = tree(&ctx);
+    let before = ctx.files();
     let (code, output) = run(&ctx, &with_hw(&["init", "--yes"]));
     assert_eq!(code, 2, "{output}");
     assert!(output.contains("are the same file"), "{output}");
-    assert_eq!(tree(&ctx), before);
+    assert_eq!(ctx.files(), before);
 }
 
 #[test]
