@@ -486,7 +486,6 @@ mod tests {
         assert_eq!(format_size(768 * MIB), "768 MiB");
     }
 
-
     #[test]
     fn cgroup_v2_limit_of_own_group_and_ancestors() {
         let (_dir, sources) = fake_tree(&[

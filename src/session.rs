@@ -238,11 +238,11 @@ impl Inputs {
 fn governed_build(root: &Path) -> Option<Calibration> {
     use crate::governor::history;
     let paths = crate::governor::Paths::from_env().ok()?;
-    let records = history::History::load(&paths.history).ok()?.records;
     let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|t| !t.is_empty()) {
         Some(dir) => std::env::current_dir().ok()?.join(dir),
         None => root.join("target"),
     };
+    let records = history::History::load_in(&paths.history, &target).ok()?.records;
     let build = history::last_build(&records, &target);
     let last = build.iter().map(|r| r.at_ms).max()?;
     let first = build

@@ -366,14 +366,18 @@ pub(super) fn replay(loads: &[Load], jobs: usize) -> u64 {
         let mut held: i128 = 0;
         for (slice, bytes) in (0u64..).zip(&load.slices) {
             let bytes = i128::from(*bytes);
-            events.push((start + duration * slice / count, bytes - held));
+            // A slice that holds what the one before held changes nothing: no event (most
+            // profiles are flat for long stretches, and the events are sorted per job count).
+            if bytes != held {
+                events.push((start + duration * slice / count, bytes - held));
+            }
             held = bytes;
         }
         events.push((end, -held));
     }
     // At the same moment, what is given back before what is taken: a slot is freed before it
     // is reused, and a compilation's slices follow each other.
-    events.sort_by_key(|(time, delta)| (*time, *delta));
+    events.sort_unstable();
     let mut running: i128 = 0;
     let mut peak: i128 = 0;
     for (_, delta) in events {

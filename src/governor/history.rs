@@ -218,6 +218,22 @@ impl History {
         read_text(path).map(|text| History::parse(&text))
     }
 
+    /// The records of compilations that wrote into `target` (a project's target folder), for
+    /// [`last_build`]: every `plan` and `check` reads them, so the other lines are passed
+    /// over by text, not parsed.
+    pub(crate) fn load_in(path: &Path, target: &Path) -> io::Result<History> {
+        let marker = serde_json::to_string(&target.to_string_lossy()).map_err(io::Error::other)?;
+        // `"out_dir":"/p/target` without the closing quote: the folder and those below it.
+        let marker = format!("\"out_dir\":{}", marker.trim_end_matches('"'));
+        let text = read_text(path)?;
+        let mine: String = text
+            .lines()
+            .filter(|line| line.contains(&marker))
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        Ok(History::parse(&mine))
+    }
+
     /// [`History::load`] as [`parse_for`] reads it, for predicting `key`.
     pub(crate) fn load_for(path: &Path, key: &Key) -> io::Result<History> {
         read_text(path).map(|text| parse_for(&text, key))
@@ -464,6 +480,36 @@ mod tests {
         assert_eq!(
             predict(&parse_for(&text, &other).records, &other),
             predict(&whole.records, &other)
+        );
+    }
+
+    #[test]
+    fn a_plan_reads_only_its_target_folders_records() {
+        let in_dir = |krate: &str, dir: &str| Record {
+            out_dir: Some(dir.into()),
+            ..record(&key(krate, "1"), 100)
+        };
+        let records = [
+            in_dir("a", "/p/target/debug/deps"),
+            in_dir("b", "/q/target/debug/deps"),
+            in_dir("c", "/p/target/debug/build/c-1"),
+            record(&key("d", "1"), 100),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        let text: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect();
+        std::fs::write(&path, text + "garbage elsewhere\n").unwrap();
+        let mine = History::load_in(&path, Path::new("/p/target")).unwrap();
+        assert_eq!(mine.records, [records[0].clone(), records[2].clone()]);
+        assert_eq!(mine.bad_lines, 0);
+        assert!(
+            History::load_in(&dir.path().join("none"), Path::new("/p"))
+                .unwrap()
+                .records
+                .is_empty()
         );
     }
 
