@@ -16,7 +16,7 @@ use super::admit::{self, Step};
 use super::history::{self, History, Key, Record};
 use super::ledger::{self, Entry, LedgerDir, State};
 use super::{Paths, live};
-use crate::calibrate::{ChildStatus, Platform, exit_code_for, exit_with, flag_value};
+use crate::calibrate::{ChildStatus, Invocation, Platform, exit_code_for, exit_with, flag_value};
 
 /// The environment variable naming a wrapper to run rustc through (sccache, say): the governor
 /// runs `<it> <rustc> <args...>` instead of `<rustc> <args...>`.
@@ -88,15 +88,10 @@ pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
             return run_plain(&mut command, &line[0]);
         }
     };
-    let out_dir = out_dir_of(rest);
-    // What is measured and kept (see `Record`): nothing of a chained wrapper's compilations,
-    // which its server (sccache's) runs outside the wrapper's process tree.
-    let keep = Keep {
-        history: chain.is_none(),
-        out_dir,
-        metadata_only: history::metadata_only(rest),
-    };
-    governed(&mut command, &line[0], &key, keep, &paths, &ledger)
+    // Nothing of a chained wrapper's compilations is recorded: its server (sccache's) runs
+    // them outside the wrapper's process tree, so their peaks would be the client's few MiB.
+    let record_in = chain.is_none().then_some(rest);
+    governed(&mut command, &line[0], &key, record_in, &paths, &ledger)
 }
 
 /// Where a compilation writes (`--out-dir`), absolute, so that a plan can tell which project's
@@ -113,7 +108,16 @@ pub(crate) fn out_dir_of(args: &[OsString]) -> Option<String> {
 /// A compilation `memsafe calibrate`'s wrapper measured, recorded in the governor's history
 /// as a governed one would be, so that the governor predicts from calibrate's measurements
 /// too. Silent: a history that cannot be written only means the governor learns less.
-pub(crate) fn learn(program: &OsString, args: &[OsString], invocation: &crate::calibrate::Invocation) {
+pub(crate) fn learn(program: &OsString, args: &[OsString], invocation: &Invocation) {
+    if let (Some(key), Ok(paths)) = (Key::of(program, args), Paths::from_env()) {
+        record(&paths, key, args, invocation);
+    }
+}
+
+/// Appends `invocation` (rustc `args`) to the history at `paths`, when it says what the crate
+/// takes: it succeeded (one that failed may have stopped early) and something was measured
+/// (a child too short for the sampler's first sample has no anonymous peak: its `ru_maxrss`).
+fn record(paths: &Paths, key: Key, args: &[OsString], invocation: &Invocation) {
     let peak_bytes = invocation
         .anon_peak_bytes
         .filter(|&bytes| bytes > 0)
@@ -121,9 +125,6 @@ pub(crate) fn learn(program: &OsString, args: &[OsString], invocation: &crate::c
     if invocation.exit_code != 0 || peak_bytes == 0 {
         return;
     }
-    let (Some(key), Ok(paths)) = (Key::of(program, args), Paths::from_env()) else {
-        return;
-    };
     let record = Record {
         key,
         peak_bytes,
@@ -134,15 +135,6 @@ pub(crate) fn learn(program: &OsString, args: &[OsString], invocation: &crate::c
         profile: invocation.anon_profile.clone(),
     };
     let _ = history::append(&paths.history, &record);
-}
-
-/// What a governed compilation keeps in the history.
-struct Keep {
-    /// Whether to record it at all: not when a chained wrapper runs it (sccache compiles in its
-    /// server, which the wrapper does not measure: its records would be the client's few MiB).
-    history: bool,
-    out_dir: Option<String>,
-    metadata_only: bool,
 }
 
 /// Runs the command directly and leaves with its exit code.
@@ -163,7 +155,7 @@ fn cannot_run(shown: &OsStr, error: &std::io::Error) -> ExitCode {
 
 /// The prediction for `key` from the history at `paths`: a history that cannot be read gives
 /// the default and one warning; lines that do not parse are dropped, with one warning.
-fn prediction(paths: &Paths, key: &Key) -> (u64, Vec<Record>) {
+fn prediction(paths: &Paths, key: &Key) -> u64 {
     let records = match History::load_for(&paths.history, key) {
         Ok(history) => {
             if history.bad_lines > 0 {
@@ -184,18 +176,18 @@ fn prediction(paths: &Paths, key: &Key) -> (u64, Vec<Record>) {
             Vec::new()
         }
     };
-    (history::predict(&records, key).0, records)
+    history::predict(&records, key).0
 }
 
 fn governed(
     command: &mut Command,
     shown: &OsStr,
     key: &Key,
-    keep: Keep,
+    record_in: Option<&[OsString]>,
     paths: &Paths,
     ledger: &LedgerDir,
 ) -> ExitCode {
-    let (predicted, _) = prediction(paths, key);
+    let predicted = prediction(paths, key);
     let budget = live::budget();
     if let Some(warning) = &budget.warning {
         say(&format!("memsafe: {warning}"));
@@ -257,28 +249,22 @@ fn governed(
         Err(error) => return cannot_run(shown, &error),
     };
     let code = exit_code_for(measured.status, Platform::current());
-    // A child too short for the sampler's first sample has no anonymous peak: `ru_maxrss`.
-    let peak_bytes = measured
-        .anon_peak_bytes
-        .filter(|&bytes| bytes > 0)
-        .unwrap_or(measured.peak_bytes);
-    // Only a compilation that succeeded says what the crate takes (one that failed may have
-    // stopped early); 0 means not measured.
-    if code == 0 && peak_bytes > 0 && keep.history {
+    if let Some(args) = record_in {
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let record = Record {
-            key: key.clone(),
-            peak_bytes,
+        let invocation = Invocation {
+            krate: key.krate.clone(),
+            kind: key.kind.clone(),
+            start_ms: now_ms().saturating_sub(duration_ms),
             duration_ms,
-            at_ms: now_ms(),
-            out_dir: keep.out_dir,
-            metadata_only: keep.metadata_only,
-            profile: measured
+            peak_bytes: measured.peak_bytes,
+            exit_code: code,
+            anon_peak_bytes: measured.anon_peak_bytes,
+            anon_profile: measured
                 .anon_profile
                 .map(|profile| profile.slices(duration_ms))
                 .filter(|slices| !slices.is_empty()),
         };
-        let _ = history::append(&paths.history, &record);
+        record(paths, key.clone(), args, &invocation);
     }
     exit_with(code)
 }
