@@ -262,8 +262,9 @@ mod tests {
         assert_eq!(summary.cargo_bytes, Some(40 << 20));
         assert!(summary.anonymous);
         assert_eq!(summary.peak_by_jobs[0], (40 + 250) << 20);
-        // ru_maxrss stays the upper bound the summary reports.
+        // ru_maxrss stays the upper bound the summary reports, and its words say so.
         assert_eq!(summary.max_peak_bytes, 400 << 20);
+        assert!(summary.words().ends_with("peak 150 MiB to 400 MiB in RSS (the estimates count their anonymous memory, less: rustc's library once)"), "{}", summary.words());
 
         // A compilation the log has no anonymous peak for (a mixed log): ru_maxrss less the
         // shared part. The shared part comes from those that have one.

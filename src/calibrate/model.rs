@@ -144,22 +144,26 @@ impl Calibration {
         let (Some(first), Some(last)) = (self.heaviest.first(), self.heaviest.last()) else {
             return "no compilation recorded".into();
         };
-        if self.governed {
-            return format!(
-                "measured by the governor in this project's last governed build ({} compilations, {}): \
-                 heaviest {} crates peak {} to {}",
-                self.crates,
-                self.date,
-                self.heaviest.len(),
-                format_size(last.2),
-                format_size(first.2)
-            );
-        }
+        let source = if self.governed {
+            format!(
+                "measured by the governor in this project's last governed build ({} compilations, {})",
+                self.crates, self.date
+            )
+        } else {
+            format!(
+                "measured by `memsafe calibrate` on {} ({}, {} profile)",
+                self.date, self.rustc, self.profile
+            )
+        };
+        // calibrate's summary figures are `ru_maxrss` (an upper bound); the governor records
+        // the anonymous peak itself.
+        let rss = if self.anonymous && !self.governed {
+            " in RSS (the estimates count their anonymous memory, less: rustc's library once)"
+        } else {
+            ""
+        };
         format!(
-            "measured by `memsafe calibrate` on {} ({}, {} profile): heaviest {} crates peak {} to {}",
-            self.date,
-            self.rustc,
-            self.profile,
+            "{source}: heaviest {} crates peak {} to {}{rss}",
             self.heaviest.len(),
             format_size(last.2),
             format_size(first.2)

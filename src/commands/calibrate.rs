@@ -92,8 +92,11 @@ pub(crate) fn calibrate(args: &crate::cli::CalibrateArgs, printer: Printer) -> R
         total_seconds,
     );
     printer.line(format!(
-        "{} compilations in {}s: median {}, p90 {}, largest {} ({}), links up to {}",
-        calibration.crates,
+        "{} in {}s, peak RSS: median {}, p90 {}, largest {} ({}), links up to {}",
+        crate::plan::count(
+            u32::try_from(calibration.crates).unwrap_or(u32::MAX),
+            "compilation"
+        ),
         calibration.total_seconds,
         format_size(calibration.median_peak_bytes),
         format_size(calibration.p90_peak_bytes),
