@@ -358,9 +358,9 @@ pub(crate) fn compact(records: Vec<Record>) -> Vec<Record> {
     kept
 }
 
-/// Appends `record` to the history file at `path` under its lock, and compacts the file when
-/// it is too large or holds lines that do not parse.
-pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
+/// The history's lock, next to the file at `path`, held (within [`super::LOCK_DEADLINE`]) until
+/// the returned file is dropped.
+fn lock(path: &Path) -> io::Result<File> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let lock = File::options()
@@ -369,6 +369,14 @@ pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
         .write(true)
         .open(dir.join(LOCK_FILE))?;
     super::lock_within(&lock, super::LOCK_DEADLINE)?;
+    Ok(lock)
+}
+
+/// Appends `record` to the history file at `path` under its lock, and compacts the file when
+/// it grew past [`MAX_BYTES`] (lines that do not parse go then too; [`repair`] drops them
+/// at once).
+pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
+    let lock = lock(path)?;
     let line = serde_json::to_string(record).map_err(io::Error::other)? + "\n";
     let mut file = File::options().create(true).append(true).open(path)?;
     file.write_all(line.as_bytes())?;
@@ -388,13 +396,7 @@ pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
 
 /// Drops the lines that do not parse and compacts, under the lock (a history found corrupt).
 pub(crate) fn repair(path: &Path) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))?;
-    super::lock_within(&lock, super::LOCK_DEADLINE)?;
+    let _lock = lock(path)?;
     let history = History::load(path)?;
     rewrite(path, compact(history.records))
 }

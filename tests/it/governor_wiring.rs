@@ -367,11 +367,7 @@ fn cargo_builds_through_the_governor_and_its_chained_wrapper() {
         assert!(output.status.success(), "{}", text(&output.stderr));
     };
     build();
-    let calls = std::fs::read_to_string(&log).unwrap();
-    let compile = calls
-        .lines()
-        .find(|l| l.contains("--crate-name p "))
-        .unwrap_or_else(|| panic!("the wrapper never compiled the crate: {calls}"));
+    let compile = compile_line(&log);
     // Through the governor: it set its marker, then ran the wrapper with rustc first.
     assert!(compile.starts_with("inside=1 "), "{compile}");
     let rustc = compile.split(' ').nth(1).unwrap();
@@ -391,11 +387,7 @@ fn cargo_builds_through_the_governor_and_its_chained_wrapper() {
     std::fs::remove_file(&log).unwrap();
     std::fs::remove_dir_all(ctx.path("target")).unwrap();
     build();
-    let calls = std::fs::read_to_string(&log).unwrap();
-    let compile = calls
-        .lines()
-        .find(|l| l.contains("--crate-name p "))
-        .unwrap_or_else(|| panic!("the wrapper never compiled the crate: {calls}"));
+    let compile = compile_line(&log);
     assert!(
         compile.starts_with("inside= "),
         "called by memsafe after remove: {compile}"
@@ -528,4 +520,14 @@ fn the_last_governed_build_measures_the_plan_without_calibrate() {
     let (team_jobs, why) = planned_jobs(&team);
     assert!(!why.contains("governed build"), "{why}");
     assert_eq!(team_jobs, guessed);
+}
+
+/// The line the fake wrapper logged for the compilation of crate `p`.
+fn compile_line(log: &std::path::Path) -> String {
+    let calls = std::fs::read_to_string(log).unwrap();
+    calls
+        .lines()
+        .find(|l| l.contains("--crate-name p "))
+        .unwrap_or_else(|| panic!("the wrapper never compiled the crate: {calls}"))
+        .to_string()
 }
