@@ -35,6 +35,33 @@ pub(crate) struct Measured {
     pub anon_profile: Option<crate::procmem::Profile>,
 }
 
+impl Measured {
+    /// The run as the calibration's log and the governor's history record it: `krate` of
+    /// `kind`, started at `start_ms` (Unix ms), `duration_ms` long, ended with `exit_code`.
+    pub(crate) fn invocation(
+        self,
+        krate: String,
+        kind: String,
+        start_ms: u64,
+        duration_ms: u64,
+        exit_code: i32,
+    ) -> crate::calibrate::Invocation {
+        crate::calibrate::Invocation {
+            krate,
+            kind,
+            start_ms,
+            duration_ms,
+            peak_bytes: self.peak_bytes,
+            exit_code,
+            anon_peak_bytes: self.anon_peak_bytes,
+            anon_profile: self
+                .anon_profile
+                .map(|profile| profile.slices(duration_ms))
+                .filter(|slices| !slices.is_empty()),
+        }
+    }
+}
+
 /// Runs `command` to its end. When `live` is given, the child's memory now is stored in it
 /// while it runs (Linux and Windows; elsewhere it stays as it is).
 #[cfg(unix)]

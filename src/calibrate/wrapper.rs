@@ -6,8 +6,6 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::*;
-
 /// The environment variable that puts memsafe in wrapper mode and names the log.
 pub const LOG_ENV: &str = "MEMSAFE_CALIBRATE_LOG";
 
@@ -37,19 +35,9 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
     let probe = rest.iter().any(|a| a.to_string_lossy().starts_with("--print"));
     if let Some(krate) = flag_value(rest, "--crate-name").filter(|_| !probe) {
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let invocation = Invocation {
-            kind: kind_of(rest, &krate),
-            krate,
-            start_ms: u64::try_from(started).unwrap_or(u64::MAX),
-            duration_ms,
-            peak_bytes: measured.peak_bytes,
-            exit_code: code,
-            anon_peak_bytes: measured.anon_peak_bytes,
-            anon_profile: measured
-                .anon_profile
-                .map(|profile| profile.slices(duration_ms))
-                .filter(|slices| !slices.is_empty()),
-        };
+        let kind = kind_of(rest, &krate);
+        let start_ms = u64::try_from(started).unwrap_or(u64::MAX);
+        let invocation = measured.invocation(krate, kind, start_ms, duration_ms, code);
         // One write of one line to a file opened for appending: concurrent wrappers do not
         // interleave (O_APPEND positions every write at the end atomically).
         if let Ok(line) = serde_json::to_string(&invocation)

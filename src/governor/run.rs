@@ -251,19 +251,9 @@ fn governed(
     let code = exit_code_for(measured.status, Platform::current());
     if let Some(args) = record_in {
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let invocation = Invocation {
-            krate: key.krate.clone(),
-            kind: key.kind.clone(),
-            start_ms: now_ms().saturating_sub(duration_ms),
-            duration_ms,
-            peak_bytes: measured.peak_bytes,
-            exit_code: code,
-            anon_peak_bytes: measured.anon_peak_bytes,
-            anon_profile: measured
-                .anon_profile
-                .map(|profile| profile.slices(duration_ms))
-                .filter(|slices| !slices.is_empty()),
-        };
+        let start_ms = now_ms().saturating_sub(duration_ms);
+        let invocation =
+            measured.invocation(key.krate.clone(), key.kind.clone(), start_ms, duration_ms, code);
         record(paths, key.clone(), args, &invocation);
     }
     exit_with(code)
