@@ -33,6 +33,9 @@ pub(crate) struct Measured {
     pub anon_peak_bytes: Option<u64>,
     /// Linux: that tree's anonymous memory over the child's time.
     pub anon_profile: Option<crate::procmem::Profile>,
+    /// Unix: the CPU time the child and the children it waited for used (user + system, from
+    /// `wait4`), so that a simulation can replay the compilation on another number of CPUs.
+    pub cpu_ms: Option<u64>,
 }
 
 impl Measured {
@@ -58,6 +61,8 @@ impl Measured {
                 .anon_profile
                 .map(|profile| profile.slices(duration_ms))
                 .filter(|slices| !slices.is_empty()),
+            place: crate::calibrate::Place::default(),
+            cpu_ms: self.cpu_ms,
         }
     }
 }
@@ -134,7 +139,15 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
         peak_bytes,
         anon_peak_bytes: anon_peak,
         anon_profile,
+        cpu_ms: Some(cpu_ms(&usage.ru_utime) + cpu_ms(&usage.ru_stime)),
     })
+}
+
+#[cfg(unix)]
+fn cpu_ms(time: &libc::timeval) -> u64 {
+    let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(time.tv_usec).unwrap_or(0);
+    seconds * 1000 + micros / 1000
 }
 
 /// How often the job's memory is read for `live` on Windows (a list of processes and one call
@@ -184,6 +197,7 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
         peak_bytes,
         anon_peak_bytes: None,
         anon_profile: None,
+        cpu_ms: None,
     })
 }
 
@@ -197,5 +211,6 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
         peak_bytes: 0,
         anon_peak_bytes: None,
         anon_profile: None,
+        cpu_ms: None,
     })
 }

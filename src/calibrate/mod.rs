@@ -18,10 +18,15 @@
 //!
 //! The model ([`estimate_peaks`]): a build's memory at `k` jobs is cargo's own plus what the
 //! compilations running at that moment hold. Two estimates, and the smaller one is used:
-//! 1. the recorded timeline replayed on `k` slots: compilations in their recorded start order,
-//!    each on the first free slot, with their recorded durations, adding up what each holds
-//!    in each slice of its time (its peak throughout, where no profile was recorded).
-//!    Dependencies are ignored, so this overlaps heavy crates more than cargo can;
+//! 1. the recorded build replayed on `k` slots as cargo would schedule it: whenever a slot is
+//!    free, the first compilation (in recorded start order) whose dependencies allow it, with
+//!    its recorded duration, adding up what each holds in each slice of its time (its peak
+//!    throughout, where no profile was recorded). The wrapper records each compilation's
+//!    place in cargo's graph (its hash, the `--extern`s it reads, the build script whose
+//!    output it reads): a library may start once what it reads has written its metadata
+//!    (pipelining, timed from the recorded build), a link once they have ended. Without
+//!    places (an older log) only the order is kept, which overlaps heavy crates more than
+//!    cargo can;
 //! 2. the bound: the largest compilation + (`k` - 1) x a typical one. With anonymous memory,
 //!    the typical one is what a running compilation holds on average, weighted by time: at
 //!    the moment the largest one peaks, each other job holds on average that much
@@ -65,6 +70,8 @@ mod tests {
             exit_code: 0,
             anon_peak_bytes: None,
             anon_profile: None,
+            place: Place::default(),
+            cpu_ms: None,
         }
     }
 
@@ -225,6 +232,7 @@ mod tests {
         let with_anon = |krate, start, duration, peak, anon: u64| Invocation {
             anon_peak_bytes: Some(anon << 20),
             anon_profile: None,
+            place: Place::default(),
             ..invocation(krate, start, duration, peak)
         };
         // ru_maxrss - anon: 120, 150 and 140 MiB; the median, 140, is the shared part, even
@@ -253,6 +261,7 @@ mod tests {
             .map(|i| Invocation {
                 anon_peak_bytes: None,
                 anon_profile: None,
+                place: Place::default(),
                 ..i.clone()
             })
             .collect();
@@ -289,6 +298,7 @@ mod tests {
             Invocation {
                 anon_peak_bytes: Some(early.max(late) << 20),
                 anon_profile: Some(profile),
+                place: Place::default(),
                 ..invocation(krate, 0, 320, 400)
             }
         };
@@ -302,6 +312,7 @@ mod tests {
             .iter()
             .map(|i| Invocation {
                 anon_profile: None,
+                place: Place::default(),
                 ..i.clone()
             })
             .collect();
@@ -317,6 +328,7 @@ mod tests {
         let anon = |krate: &str, duration, bytes: u64| Invocation {
             anon_peak_bytes: Some(bytes << 20),
             anon_profile: None,
+            place: Place::default(),
             ..invocation(krate, 0, duration, (bytes + 100).max(1))
         };
         let mut log = vec![anon("big", 1_000, 400)];
@@ -460,5 +472,131 @@ mod tests {
             .collect();
         assert_eq!(kind_of(&test, "foo"), "test");
         assert_eq!(kind_of(&[], "build_script_build"), "build-script");
+    }
+
+    fn placed(
+        krate: &str,
+        kind: &str,
+        start_ms: u64,
+        duration_ms: u64,
+        peak_mib: u64,
+        place: Place,
+    ) -> Invocation {
+        Invocation {
+            kind: kind.into(),
+            anon_peak_bytes: Some(peak_mib << 20),
+            place,
+            ..invocation(krate, start_ms, duration_ms, peak_mib)
+        }
+    }
+
+    fn unit(hash: &str, deps: &[&str]) -> Place {
+        Place {
+            unit: Some(hash.into()),
+            deps: deps.iter().map(|d| (*d).to_string()).collect(),
+            script_of: None,
+        }
+    }
+
+    #[test]
+    fn the_wrapper_reads_the_place_in_the_graph_from_rustcs_arguments() {
+        let args: Vec<OsString> = [
+            "--crate-name",
+            "app",
+            "--crate-type",
+            "bin",
+            "-C",
+            "extra-filename=-aa11",
+            "--extern",
+            "serde=/t/debug/deps/libserde-bb22.rmeta",
+            "--extern=derive=/t/debug/deps/libderive-cc33.so",
+            "--extern",
+            "proc_macro",
+            "--extern",
+            "serde=/t/debug/deps/libserde-bb22.rlib",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let env = |name: &str| match name {
+            "OUT_DIR" => Some("/t/debug/build/app-dd44/out".to_string()),
+            "CARGO_PKG_NAME" => Some("app".to_string()),
+            "CARGO_PKG_VERSION" => Some("0.1.0".to_string()),
+            _ => None,
+        };
+        let place = place_of(&args, env);
+        assert_eq!(place.unit.as_deref(), Some("aa11"));
+        // Each compilation once, whichever of its files is read; the sysroot's is none.
+        assert_eq!(place.deps, ["bb22", "cc33"]);
+        assert_eq!(place.script_of.as_deref(), Some("app@0.1.0"));
+        // Without `OUT_DIR` a library reads no script's output.
+        let no_out = |name: &str| env(name).filter(|_| name != "OUT_DIR");
+        assert_eq!(place_of(&args, no_out).script_of, None);
+        // A log line without a place reads as before, and a place survives the log.
+        let logged = placed("app", "bin", 0, 1, 1, place.clone());
+        let line = serde_json::to_string(&logged).unwrap();
+        assert_eq!(read_log(&line), [logged]);
+        let old = r#"{"crate":"a","kind":"lib","start_ms":0,"duration_ms":1,"peak_bytes":1,"exit_code":0}"#;
+        assert_eq!(read_log(old)[0].place, Place::default());
+    }
+
+    #[test]
+    fn a_library_waits_for_metadata_a_link_for_the_end_and_a_script_for_its_run() {
+        // `heavy` wrote its metadata 60 ms in: `lib` (a library) started then; `app` (a binary)
+        // waited for its end. `out` read `sys`'s build script's output, run for 20 ms.
+        let script = Place {
+            script_of: Some("sys@1.0.0".into()),
+            ..unit("s1", &[])
+        };
+        let log = [
+            placed("heavy", "lib", 0, 100, 500, unit("h1", &[])),
+            placed("build_script_build", "build-script", 0, 10, 50, script.clone()),
+            placed(
+                "out",
+                "lib",
+                30,
+                10,
+                50,
+                Place {
+                    unit: Some("o1".into()),
+                    ..script
+                },
+            ),
+            placed("lib", "lib", 60, 80, 100, unit("l1", &["h1"])),
+            placed("app", "bin", 140, 20, 300, unit("a1", &["h1", "l1", "unknown"])),
+        ];
+        let order: Vec<&Invocation> = log.iter().collect();
+        let loads = loads(&order, 0);
+        let waits: Vec<&[(usize, u64)]> = loads.iter().map(|l| l.waits.as_slice()).collect();
+        assert_eq!(
+            waits,
+            [&[][..], &[], &[(1, 30)], &[(0, 60)], &[(0, 100), (3, 80)]]
+        );
+    }
+
+    #[test]
+    fn the_replay_starts_nothing_before_what_it_waits_for() {
+        // Recorded on 1 job: `heavy` (1000 MiB), then `app`, which links it (300 MiB), then
+        // `light` (100 MiB), which reads nothing.
+        let log = [
+            placed("heavy", "lib", 0, 100, 1000, unit("h1", &[])),
+            placed("app", "bin", 100, 50, 300, unit("a1", &["h1"])),
+            placed("light", "lib", 150, 100, 100, unit("b1", &[])),
+        ];
+        let order: Vec<&Invocation> = log.iter().collect();
+        // On 2 jobs `light` runs beside `heavy`, and `app` after it: 1100 MiB at most.
+        assert_eq!(replay(&loads(&order, 0), 2) >> 20, 1100);
+        // Without the graph (an older log) `app` would have run beside `heavy`: 1300.
+        let blind: Vec<Load> = log.iter().map(|i| Load::of(i, 0)).collect();
+        assert_eq!(replay(&blind, 2) >> 20, 1300);
+        // A bad log where each reads the other: the wait on the later one is dropped, so
+        // nothing deadlocks, and both run (together, as recorded).
+        let cycle = [
+            placed("a", "lib", 0, 10, 10, unit("a1", &["b1"])),
+            placed("b", "lib", 0, 10, 20, unit("b1", &["a1"])),
+        ];
+        let order: Vec<&Invocation> = cycle.iter().collect();
+        assert_eq!(loads(&order, 0)[0].waits, []);
+        assert_eq!(replay(&loads(&order, 0), 2) >> 20, 30);
     }
 }

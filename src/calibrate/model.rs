@@ -33,6 +33,32 @@ pub struct Invocation {
     /// their peaks wherever they fall.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anon_profile: Option<Vec<u64>>,
+    /// Where it sits in cargo's graph of compilations, so that a replay on another job count
+    /// starts nothing before what it waits for.
+    #[serde(flatten)]
+    pub place: Place,
+    /// The CPU time it used (user + system, the linker included), where measured (Unix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
+}
+
+/// Where a compilation sits in cargo's graph of compilations, from rustc's arguments and the
+/// environment cargo gives it. Empty in an older log: the replay then keeps the recorded order
+/// only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    /// cargo's name for this compilation: the hash in its `-C extra-filename=-HASH`, which is
+    /// also in the names of the files it writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The compilations it reads (`--extern name=.../libname-HASH.rlib`): their hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<String>,
+    /// Set on a build script's compilation and on a compilation that reads a build script's
+    /// output (cargo gives it `OUT_DIR`), as `name@version` of the package: the second waits
+    /// for the first to be built and run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_of: Option<String>,
 }
 
 /// What `calibrate` records in memsafe.toml (its `[calibration]` table).
@@ -252,12 +278,14 @@ fn measures_anonymous(invocations: &[Invocation]) -> bool {
         .any(|i| i.anon_peak_bytes.is_some_and(|a| a > 0))
 }
 
-/// A compilation as the replay sees it: how long it ran, and its own memory over that time
-/// in equal slices (one slice, its peak, when no profile was recorded).
+/// A compilation as the replay sees it: how long it ran, its own memory over that time in
+/// equal slices (one slice, its peak, when no profile was recorded), and what it waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Load {
     pub duration_ms: u64,
     pub slices: Vec<u64>,
+    /// `(j, after)`: it may start `after` ms after load `j` (an earlier one) started.
+    pub waits: Vec<(usize, u64)>,
 }
 
 impl Load {
@@ -271,8 +299,82 @@ impl Load {
         Load {
             duration_ms: invocation.duration_ms,
             slices,
+            waits: Vec::new(),
         }
     }
+}
+
+/// Whether a compilation of `kind` needs only the metadata of what it reads, so that cargo
+/// starts it as soon as those have written theirs (pipelining): a library (rlib). A link
+/// (binaries, tests, proc-macros, build scripts) waits for their code.
+fn reads_metadata_only(kind: &str) -> bool {
+    matches!(kind, "lib" | "rlib")
+}
+
+/// The loads of `order` (the log in recorded start order), each with what it waits for, from
+/// the places the wrapper recorded ([`Place`]):
+/// - a library reading another waits until the other has written its metadata: as long after
+///   the other's start as the first library reading it started in the recorded build (at most
+///   its whole run);
+/// - anything else reading another waits for its end;
+/// - a compilation reading a build script's output waits for the script's compilation to end,
+///   and then as long as it waited for it in the recorded build (the script's run).
+///
+/// Only an earlier compilation is waited for, so the replay cannot deadlock on a bad log.
+pub(super) fn loads(order: &[&Invocation], shared: u64) -> Vec<Load> {
+    let index: std::collections::HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .filter_map(|(i, inv)| Some((inv.place.unit.as_deref()?, i)))
+        .collect();
+    let deps_of = |i: usize| {
+        order[i]
+            .place
+            .deps
+            .iter()
+            .filter_map(|d| index.get(d.as_str()).copied())
+            .filter(move |&j| j < i)
+    };
+    // When each compilation wrote its metadata, after its start.
+    let mut metadata: Vec<u64> = order.iter().map(|i| i.duration_ms).collect();
+    for (i, user) in order.iter().enumerate() {
+        if reads_metadata_only(&user.kind) {
+            for j in deps_of(i) {
+                let after = user.start_ms.saturating_sub(order[j].start_ms);
+                metadata[j] = metadata[j].min(after);
+            }
+        }
+    }
+    order
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let mut load = Load::of(user, shared);
+            let full = !reads_metadata_only(&user.kind);
+            load.waits = deps_of(i)
+                .map(|j| (j, if full { order[j].duration_ms } else { metadata[j] }))
+                .collect();
+            if let Some(package) = user
+                .place
+                .script_of
+                .as_deref()
+                .filter(|_| user.kind != "build-script")
+            {
+                for (j, script) in order[..i].iter().enumerate() {
+                    if script.kind == "build-script" && script.place.script_of.as_deref() == Some(package) {
+                        // The script's run: from its compilation's end to this one's start.
+                        load.waits.push((
+                            j,
+                            user.start_ms
+                                .saturating_sub(script.start_ms)
+                                .max(script.duration_ms),
+                        ));
+                    }
+                }
+            }
+            load
+        })
+        .collect()
 }
 
 /// What a running compilation holds on average: the mean of each compilation's memory over
@@ -308,7 +410,7 @@ pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
     let anonymous = measures_anonymous(invocations);
     let mut order: Vec<&Invocation> = invocations.iter().collect();
     order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
-    let loads: Vec<Load> = order.iter().map(|i| Load::of(i, shared)).collect();
+    let loads = loads(&order, shared);
     // The largest and the typical compilation; an unmeasured compilation (0) still takes its
     // slot in the replay but says nothing about the others.
     let mut own: Vec<u64> = invocations
@@ -350,22 +452,48 @@ pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
         .collect()
 }
 
-/// The largest sum of memory held at once when `loads` run in their order on `jobs` slots,
-/// each on the first slot free, for its recorded duration, holding each slice's memory for
-/// that slice of its time.
+/// The largest sum of memory held at once when `loads` run on `jobs` slots, as cargo would
+/// run them: whenever a slot is free, the first load in order whose waits are over ([`loads`]),
+/// or else the one whose waits end first; each for its recorded duration, holding each
+/// slice's memory for that slice of its time.
 pub(super) fn replay(loads: &[Load], jobs: usize) -> u64 {
     let mut slots: Vec<u64> = vec![0; jobs.max(1)];
+    let mut starts: Vec<Option<u64>> = vec![None; loads.len()];
+    let mut pending: Vec<usize> = (0..loads.len()).collect();
     let mut events: Vec<(u64, i128)> = Vec::new();
-    for load in loads {
-        let (index, start) = slots
+    while !pending.is_empty() {
+        let (slot, free) = slots
             .iter()
             .copied()
             .enumerate()
             .min_by_key(|(_, end)| *end)
             .expect("jobs >= 1");
+        // When a load may start; `None` while something it waits for has not started.
+        let ready = |i: usize| {
+            loads[i]
+                .waits
+                .iter()
+                .try_fold(0u64, |at, &(j, after)| Some(at.max(starts[j]? + after)))
+        };
+        // Loads wait only for earlier ones, so the first pending load is always startable.
+        let mut pick = (0, u64::MAX);
+        for (position, &i) in pending.iter().enumerate() {
+            match ready(i) {
+                Some(at) if at <= free => {
+                    pick = (position, free);
+                    break;
+                }
+                Some(at) if at < pick.1 => pick = (position, at),
+                _ => {}
+            }
+        }
+        let index = pending.remove(pick.0);
+        let load = &loads[index];
+        let start = pick.1.max(free);
+        starts[index] = Some(start);
         let duration = load.duration_ms.max(1);
         let end = start + duration;
-        slots[index] = end;
+        slots[slot] = end;
         let count = load.slices.len().max(1) as u64;
         let mut held: i128 = 0;
         for (slice, bytes) in (0u64..).zip(&load.slices) {

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use super::Place;
+
 /// The environment variable that puts memsafe in wrapper mode and names the log.
 pub const LOG_ENV: &str = "MEMSAFE_CALIBRATE_LOG";
 
@@ -37,7 +39,8 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         let kind = kind_of(rest, &krate);
         let start_ms = u64::try_from(started).unwrap_or(u64::MAX);
-        let invocation = measured.invocation(krate, kind, start_ms, duration_ms, code);
+        let mut invocation = measured.invocation(krate, kind, start_ms, duration_ms, code);
+        invocation.place = place_of(rest, |name| std::env::var(name).ok());
         // One write of one line to a file opened for appending: concurrent wrappers do not
         // interleave (O_APPEND positions every write at the end atomically).
         if let Ok(line) = serde_json::to_string(&invocation)
@@ -129,6 +132,71 @@ pub(crate) fn flag_value(args: &[OsString], flag: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The value of `-C name=value` (or `-Cname=value`, `--codegen name=value`) in `args`.
+pub(crate) fn codegen_option(args: &[OsString], name: &str) -> Option<String> {
+    let mut iter = args.iter().map(|a| a.to_string_lossy());
+    let prefix = format!("{name}=");
+    while let Some(arg) = iter.next() {
+        let option = if arg == "-C" || arg == "--codegen" {
+            iter.next().map(std::borrow::Cow::into_owned)
+        } else {
+            arg.strip_prefix("-C")
+                .or_else(|| arg.strip_prefix("--codegen="))
+                .map(str::to_string)
+        };
+        if let Some(value) = option.as_deref().and_then(|o| o.strip_prefix(&prefix)) {
+            return Some(value.to_string());
+        }
+    }
+    None
+}
+
+/// Where rustc's `args` put the compilation in cargo's graph ([`Place`]); `env` reads the
+/// environment cargo gave it.
+pub(crate) fn place_of(args: &[OsString], env: impl Fn(&str) -> Option<String>) -> Place {
+    // The hash cargo puts in a file name: `libserde-0123abcd.rlib`, `serde_derive-0123.dll`.
+    let hash = |path: &str| {
+        let stem = Path::new(path).file_stem()?.to_str()?;
+        let (_, hash) = stem.rsplit_once('-')?;
+        (!hash.is_empty()).then(|| hash.to_string())
+    };
+    let mut deps = Vec::new();
+    let mut iter = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        let value = if arg == "--extern" {
+            iter.next().map(std::borrow::Cow::into_owned)
+        } else {
+            arg.strip_prefix("--extern=").map(str::to_string)
+        };
+        // `name=path`; a bare `name` (from the sysroot) is nothing cargo builds.
+        if let Some(dep) = value
+            .as_deref()
+            .and_then(|v| v.split_once('='))
+            .and_then(|(_, p)| hash(p))
+            && !deps.contains(&dep)
+        {
+            deps.push(dep);
+        }
+    }
+    let krate = flag_value(args, "--crate-name").unwrap_or_default();
+    let script_of = (krate.starts_with("build_script_") || env("OUT_DIR").is_some())
+        .then(|| {
+            Some(format!(
+                "{}@{}",
+                env("CARGO_PKG_NAME")?,
+                env("CARGO_PKG_VERSION")?
+            ))
+        })
+        .flatten();
+    Place {
+        unit: codegen_option(args, "extra-filename")
+            .map(|suffix| suffix.trim_start_matches('-').to_string())
+            .filter(|unit| !unit.is_empty()),
+        deps,
+        script_of,
+    }
 }
 
 pub(crate) fn kind_of(args: &[OsString], krate: &str) -> String {

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::{flag_value, kind_of};
+use crate::calibrate::{codegen_option, flag_value, kind_of};
 use crate::plan::{JobCost, Preset};
 
 /// How many of a key's last peaks the prediction looks at.
@@ -73,25 +73,6 @@ impl Key {
     }
 }
 
-/// The value of `-C name=value` (or `-Cname=value`, `--codegen name=value`) in `args`.
-pub(crate) fn codegen_option(args: &[OsString], name: &str) -> Option<String> {
-    let mut iter = args.iter().map(|a| a.to_string_lossy());
-    let prefix = format!("{name}=");
-    while let Some(arg) = iter.next() {
-        let option = if arg == "-C" || arg == "--codegen" {
-            iter.next().map(std::borrow::Cow::into_owned)
-        } else {
-            arg.strip_prefix("-C")
-                .or_else(|| arg.strip_prefix("--codegen="))
-                .map(str::to_string)
-        };
-        if let Some(value) = option.as_deref().and_then(|o| o.strip_prefix(&prefix)) {
-            return Some(value.to_string());
-        }
-    }
-    None
-}
-
 /// One governed compilation that succeeded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Record {
@@ -113,6 +94,12 @@ pub(crate) struct Record {
     /// ([`crate::calibrate::Invocation::anon_profile`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Vec<u64>>,
+    /// Where it sat in cargo's graph ([`crate::calibrate::Place`]).
+    #[serde(flatten)]
+    pub place: crate::calibrate::Place,
+    /// The CPU time it used ([`crate::calibrate::Invocation::cpu_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
 }
 
 /// Whether rustc's arguments ask for metadata only: an `--emit` without `link` (what
@@ -156,6 +143,8 @@ pub(crate) fn invocations(build: &[Record]) -> Vec<crate::calibrate::Invocation>
             exit_code: 0,
             anon_peak_bytes: Some(record.peak_bytes),
             anon_profile: record.profile.clone(),
+            place: record.place.clone(),
+            cpu_ms: record.cpu_ms,
         })
         .collect()
 }
@@ -278,6 +267,8 @@ pub(crate) fn parse_for(text: &str, key: &Key) -> History {
                     out_dir: None,
                     metadata_only: false,
                     profile: None,
+                    place: crate::calibrate::Place::default(),
+                    cpu_ms: None,
                 }),
                 None => history.bad_lines += 1,
             }
@@ -440,6 +431,8 @@ mod tests {
             out_dir: None,
             metadata_only: false,
             profile: None,
+            place: crate::calibrate::Place::default(),
+            cpu_ms: None,
         }
     }
 

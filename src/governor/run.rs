@@ -16,7 +16,7 @@ use super::admit::{self, Step};
 use super::history::{self, History, Key, Record};
 use super::ledger::{self, Entry, LedgerDir, State};
 use super::{Paths, live};
-use crate::calibrate::{ChildStatus, Invocation, Platform, exit_code_for, exit_with, flag_value};
+use crate::calibrate::{ChildStatus, Invocation, Platform, exit_code_for, exit_with, flag_value, place_of};
 
 /// The environment variable naming a wrapper to run rustc through (sccache, say): the governor
 /// runs `<it> <rustc> <args...>` instead of `<rustc> <args...>`.
@@ -133,6 +133,8 @@ fn record(paths: &Paths, key: Key, args: &[OsString], invocation: &Invocation) {
         out_dir: out_dir_of(args),
         metadata_only: history::metadata_only(args),
         profile: invocation.anon_profile.clone(),
+        place: invocation.place.clone(),
+        cpu_ms: invocation.cpu_ms,
     };
     let _ = history::append(&paths.history, &record);
 }
@@ -252,8 +254,9 @@ fn governed(
     if let Some(args) = record_in {
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         let start_ms = now_ms().saturating_sub(duration_ms);
-        let invocation =
+        let mut invocation =
             measured.invocation(key.krate.clone(), key.kind.clone(), start_ms, duration_ms, code);
+        invocation.place = place_of(args, |name| std::env::var(name).ok());
         record(paths, key.clone(), args, &invocation);
     }
     exit_with(code)
