@@ -92,6 +92,39 @@ pub enum GovernorCommand {
     /// as `1.5GiB`, from 1MiB); MEMSAFE_GOVERNOR_DIR puts the ledger and the history in that folder;
     /// MEMSAFE_RUSTC_WRAPPER names a wrapper (e.g. sccache) the governor runs rustc through.
     Status(GovernorStatusArgs),
+    /// Replay this project's last measured build on other machines: fixed job counts against
+    /// the governor, under memory caps (a benchmark's tool)
+    ///
+    /// The build is the last one in the governor's history for this project's target folder:
+    /// `memsafe calibrate`'s, or a governed build's. Each compilation replays its CPU time,
+    /// its memory over that time and its place in cargo's graph; a build that goes over the cap
+    /// is killed, as in a memory cgroup without swap. The governor is simulated with a history
+    /// that knows the project. Figures are estimates: time outside the CPU (disk) is not
+    /// modelled.
+    Simulate(GovernorSimulateArgs),
+}
+
+/// `memsafe governor simulate`.
+#[derive(Debug, Args)]
+pub struct GovernorSimulateArgs {
+    /// The CPUs of each machine (cargo's jobs under the governor)
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "8,16,32",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub cpus: Vec<u32>,
+    /// The memory caps to try on each (sizes as --ram takes them)
+    #[arg(long, value_name = "SIZE,...", value_delimiter = ',', default_value = "4GiB,8GiB,16GiB",
+          value_parser = crate::hardware::parse_size)]
+    pub memory: Vec<u64>,
+    /// The fixed job counts to compare (default: 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, up to the CPUs)
+    #[arg(long, value_name = "N,...", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Vec<u32>,
+    /// cargo's own memory during the build
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = crate::governor::live::parse_budget)]
+    pub cargo_memory: u64,
+    /// Print one JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `memsafe governor status`.

@@ -232,18 +232,10 @@ impl Inputs {
 
 /// The project's last governed build (the governor's history, [`crate::governor::history`]),
 /// summarized as a calibration, for a project `memsafe calibrate` has not measured; `None`
-/// without one. The project's target folder is `CARGO_TARGET_DIR` when set (relative to the
-/// current folder, as cargo reads it), else `target` in the project; a `build.target-dir` in a
-/// config file is not read. An unreadable history is none: the plan keeps its estimate.
+/// without one.
 fn governed_build(root: &Path) -> Option<Calibration> {
     use crate::governor::history;
-    let paths = crate::governor::Paths::from_env().ok()?;
-    let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|t| !t.is_empty()) {
-        Some(dir) => std::env::current_dir().ok()?.join(dir),
-        None => root.join("target"),
-    };
-    let records = history::History::load_in(&paths.history, &target).ok()?.records;
-    let build = history::last_build(&records, &target);
+    let build = last_build(root)?;
     let last = build.iter().map(|r| r.at_ms).max()?;
     let first = build
         .iter()
@@ -260,6 +252,22 @@ fn governed_build(root: &Path) -> Option<Calibration> {
     );
     calibration.governed = true;
     Some(calibration)
+}
+
+/// The project's last measured build in the governor's history (governed, or `memsafe
+/// calibrate`'s, which the governor learns from), [`crate::governor::history::last_build`];
+/// `None` without one. The project's target folder is `CARGO_TARGET_DIR` when set (relative
+/// to the current folder, as cargo reads it), else `target` in the project; a
+/// `build.target-dir` in a config file is not read. An unreadable history is none.
+pub(crate) fn last_build(root: &Path) -> Option<Vec<crate::governor::history::Record>> {
+    use crate::governor::history;
+    let paths = crate::governor::Paths::from_env().ok()?;
+    let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|t| !t.is_empty()) {
+        Some(dir) => std::env::current_dir().ok()?.join(dir),
+        None => root.join("target"),
+    };
+    let records = history::History::load_in(&paths.history, &target).ok()?.records;
+    Some(history::last_build(&records, &target)).filter(|build| !build.is_empty())
 }
 
 /// This machine, with the fields given as flags replaced.

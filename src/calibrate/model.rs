@@ -281,7 +281,7 @@ fn measures_anonymous(invocations: &[Invocation]) -> bool {
 /// A compilation as the replay sees it: how long it ran, its own memory over that time in
 /// equal slices (one slice, its peak, when no profile was recorded), and what it waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Load {
+pub(crate) struct Load {
     pub duration_ms: u64,
     pub slices: Vec<u64>,
     /// `(j, after)`: it may start `after` ms after load `j` (an earlier one) started.
@@ -321,7 +321,7 @@ fn reads_metadata_only(kind: &str) -> bool {
 ///   and then as long as it waited for it in the recorded build (the script's run).
 ///
 /// Only an earlier compilation is waited for, so the replay cannot deadlock on a bad log.
-pub(super) fn loads(order: &[&Invocation], shared: u64) -> Vec<Load> {
+pub(crate) fn loads(order: &[&Invocation], shared: u64) -> Vec<Load> {
     let index: std::collections::HashMap<&str, usize> = order
         .iter()
         .enumerate()

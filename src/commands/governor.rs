@@ -4,11 +4,11 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cli::{GovernorCommand, GovernorStatusArgs};
+use crate::cli::{GovernorCommand, GovernorSimulateArgs, GovernorStatusArgs};
 use crate::governor::history::History;
 use crate::governor::ledger::{Ledger, LedgerDir, State};
 use crate::governor::run::now_ms;
-use crate::governor::{Paths, live};
+use crate::governor::{Paths, live, simulate};
 use crate::hardware::format_size;
 use crate::ui::{self, Printer};
 
@@ -16,7 +16,149 @@ use crate::ui::{self, Printer};
 pub(crate) fn governor(command: &GovernorCommand, printer: Printer) -> Result<()> {
     match command {
         GovernorCommand::Status(args) => status(args, printer),
+        GovernorCommand::Simulate(args) => simulate(args, printer),
     }
+}
+
+/// One simulated machine: fixed job counts and the governor, under one cap.
+#[derive(Debug, Serialize)]
+pub(crate) struct Machine {
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    /// The governor's budget there (memsafe's plan for a container of that size).
+    pub budget_bytes: u64,
+    pub fixed: Vec<Simulated>,
+    pub governor: Simulated,
+    /// The fastest fixed job count that was not killed, if any.
+    pub best_fixed_jobs: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Simulated {
+    pub jobs: u32,
+    pub wall_ms: u64,
+    pub peak_bytes: u64,
+    pub killed: bool,
+}
+
+/// The job counts compared on `cpus` CPUs: those given, or the default ladder.
+fn ladder(given: &[u32], cpus: u32) -> Vec<u32> {
+    let mut jobs: Vec<u32> = if given.is_empty() {
+        [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+            .into_iter()
+            .filter(|&j| j <= cpus)
+            .collect()
+    } else {
+        given.to_vec()
+    };
+    jobs.sort_unstable();
+    jobs.dedup();
+    jobs
+}
+
+/// Simulates `units` on each machine. Pure.
+pub(crate) fn machines(
+    units: &[simulate::Unit],
+    cpus: &[u32],
+    memory: &[u64],
+    jobs: &[u32],
+    cargo_bytes: u64,
+) -> Vec<Machine> {
+    let outcome = |jobs: u32, o: simulate::Outcome| Simulated {
+        jobs,
+        wall_ms: o.wall_ms.round() as u64,
+        peak_bytes: o.peak_bytes,
+        killed: o.killed,
+    };
+    let mut out = Vec::new();
+    for &cpus in cpus {
+        for &memory_bytes in memory {
+            let budget_bytes = live::budget_for(memory_bytes);
+            let run = |policy| simulate::simulate(units, cpus, memory_bytes, cargo_bytes, policy);
+            let fixed: Vec<Simulated> = ladder(jobs, cpus)
+                .into_iter()
+                .map(|j| outcome(j, run(simulate::Policy::Fixed(j))))
+                .collect();
+            let best_fixed_jobs = fixed
+                .iter()
+                .filter(|f| !f.killed)
+                .min_by_key(|f| (f.wall_ms, f.jobs))
+                .map(|f| f.jobs);
+            let governor = outcome(cpus, run(simulate::Policy::Governor { budget: budget_bytes }));
+            out.push(Machine {
+                cpus,
+                memory_bytes,
+                budget_bytes,
+                fixed,
+                governor,
+                best_fixed_jobs,
+            });
+        }
+    }
+    out
+}
+
+/// `memsafe governor simulate`.
+fn simulate(args: &GovernorSimulateArgs, _printer: Printer) -> Result<()> {
+    let project = crate::project::find(&std::env::current_dir().context("cannot read the current folder")?)?;
+    let build = crate::session::last_build(&project.root).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no measured build of this project in the governor's history; run `memsafe calibrate`, \
+             or build once with the governor on"
+        )
+    })?;
+    let units = simulate::units(&crate::governor::history::invocations(&build));
+    let machines = machines(&units, &args.cpus, &args.memory, &args.jobs, args.cargo_memory);
+    if args.json {
+        ui::data(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&machines).context("cannot print the simulation")?
+        ));
+        return Ok(());
+    }
+    ui::data(simulation_text(&machines, units.len()));
+    Ok(())
+}
+
+/// The simulation as a table.
+pub(crate) fn simulation_text(machines: &[Machine], compilations: usize) -> String {
+    use std::fmt::Write;
+    let seconds = |s: &Simulated| {
+        if s.killed {
+            format!("killed at {:.0} s", s.wall_ms as f64 / 1000.0)
+        } else {
+            format!("{:.0} s", s.wall_ms as f64 / 1000.0)
+        }
+    };
+    let mut out = format!(
+        "{compilations} compilations replayed; times and peaks are estimates\n\n\
+         | CPUs | memory | best fixed jobs | its time | fixed, all CPUs | governor | governor peak | governor / best |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    );
+    for m in machines {
+        let best = m
+            .best_fixed_jobs
+            .and_then(|j| m.fixed.iter().find(|f| f.jobs == j));
+        let all = m.fixed.iter().max_by_key(|f| f.jobs);
+        let ratio = match best {
+            Some(b) if !m.governor.killed => {
+                format!("{:.2}", m.governor.wall_ms as f64 / b.wall_ms.max(1) as f64)
+            }
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {ratio} |",
+            m.cpus,
+            format_size(m.memory_bytes),
+            best.map_or("none survives".into(), |b| b.jobs.to_string()),
+            best.map_or("-".into(), seconds),
+            all.map_or("-".into(), |a| format!("{} jobs: {}", a.jobs, seconds(a))),
+            seconds(&m.governor),
+            format_size(m.governor.peak_bytes),
+        );
+    }
+    out
 }
 
 /// What `status` shows; `--json` prints it as it is.

@@ -79,16 +79,37 @@ pub(crate) fn budget() -> Budget {
             },
             &Sources::default(),
         );
-        let answers = Answers {
-            editors: Editors::NONE,
-            ..Answers::default()
-        };
-        let plan = Plan::compute(&hardware, &answers);
+        let plan = governor_plan(&hardware);
         let why = plan
             .reason("budget")
             .map_or_else(|| hardware.memory_words(), |r| r.why.clone());
         (plan.budget_bytes, format!("memsafe's plan: {why}"))
     })
+}
+
+/// The plan the governor's budget comes from: memsafe's plan for `hardware`, with no editor
+/// to keep memory for (the editor's own builds go through the governor too).
+fn governor_plan(hardware: &hardware::Hardware) -> Plan {
+    let answers = Answers {
+        editors: Editors::NONE,
+        ..Answers::default()
+    };
+    Plan::compute(hardware, &answers)
+}
+
+/// The governor's budget in a Linux container limited to `memory_bytes` (the simulator's
+/// machines).
+pub(crate) fn budget_for(memory_bytes: u64) -> u64 {
+    governor_plan(&hardware::Hardware {
+        memory_bytes,
+        memory_source: hardware::MemorySource::CgroupLimit,
+        logical_cpus: 1,
+        physical_cpus: 1,
+        os: hardware::Os::Linux,
+        wsl: false,
+        notes: Vec::new(),
+    })
+    .budget_bytes
 }
 
 /// The memory available now, and where the figure came from.

@@ -31,6 +31,7 @@ pub(crate) mod history;
 pub(crate) mod ledger;
 pub(crate) mod live;
 pub(crate) mod run;
+pub(crate) mod simulate;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
