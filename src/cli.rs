@@ -119,6 +119,9 @@ pub struct GovernorSimulateArgs {
     #[arg(long, value_name = "N,...", value_delimiter = ',',
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Vec<u32>,
+    /// cargo's jobs under the governor (default: the CPUs)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub governor_jobs: Option<u32>,
     /// cargo's own memory during the build
     #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = crate::governor::live::parse_budget)]
     pub cargo_memory: u64,

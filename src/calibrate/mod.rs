@@ -599,4 +599,21 @@ mod tests {
         assert_eq!(loads(&order, 0)[0].waits, []);
         assert_eq!(replay(&loads(&order, 0), 2) >> 20, 30);
     }
+
+    #[test]
+    fn the_replay_starts_first_what_most_compilations_wait_for() {
+        // Recorded in the order x, y, r, u; `u` links `r`. cargo starts `r` first (one
+        // compilation waits for it), beside `x`; then `y` beside `u`: 310 MiB at most, where
+        // the recorded order would have run `x` and `y` together (600).
+        let log = [
+            placed("x", "lib", 0, 100, 300, unit("x1", &[])),
+            placed("y", "lib", 1, 100, 300, unit("y1", &[])),
+            placed("r", "lib", 2, 100, 10, unit("r1", &[])),
+            placed("u", "bin", 102, 100, 1, unit("u1", &["r1"])),
+        ];
+        let order: Vec<&Invocation> = log.iter().collect();
+        let loads = loads(&order, 0);
+        assert_eq!(dependents(&loads), [0, 0, 1, 0]);
+        assert_eq!(replay(&loads, 2) >> 20, 310);
+    }
 }

@@ -452,11 +452,36 @@ pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
         .collect()
 }
 
+/// How many loads wait for each, directly or not. cargo starts the ready compilation with the
+/// most such dependents first (its `DependencyQueue` priority: a unit's cost plus the cost of
+/// every unit that depends on it, all of one cost unless measured).
+pub(crate) fn dependents(loads: &[Load]) -> Vec<usize> {
+    let mut below: Vec<Vec<bool>> = vec![vec![false; loads.len()]; loads.len()];
+    // Loads wait only for earlier ones: from the last, each passes what waits for it on.
+    for i in (0..loads.len()).rev() {
+        for &(j, _) in &loads[i].waits {
+            if j < i {
+                let (head, tail) = below.split_at_mut(i);
+                head[j][i] = true;
+                for (mark, &theirs) in head[j].iter_mut().zip(tail[0].iter()) {
+                    *mark |= theirs;
+                }
+            }
+        }
+    }
+    below
+        .iter()
+        .map(|row| row.iter().filter(|b| **b).count())
+        .collect()
+}
+
 /// The largest sum of memory held at once when `loads` run on `jobs` slots, as cargo would
-/// run them: whenever a slot is free, the first load in order whose waits are over ([`loads`]),
-/// or else the one whose waits end first; each for its recorded duration, holding each
-/// slice's memory for that slice of its time.
+/// run them: whenever a slot is free, of the loads whose waits are over ([`loads`]) the one
+/// with the most [`dependents`] (the first in order among equals), or else the one whose
+/// waits end first; each for its recorded duration, holding each slice's memory for that
+/// slice of its time.
 pub(super) fn replay(loads: &[Load], jobs: usize) -> u64 {
+    let dependents = dependents(loads);
     let mut slots: Vec<u64> = vec![0; jobs.max(1)];
     let mut starts: Vec<Option<u64>> = vec![None; loads.len()];
     let mut pending: Vec<usize> = (0..loads.len()).collect();
@@ -476,17 +501,21 @@ pub(super) fn replay(loads: &[Load], jobs: usize) -> u64 {
                 .try_fold(0u64, |at, &(j, after)| Some(at.max(starts[j]? + after)))
         };
         // Loads wait only for earlier ones, so the first pending load is always startable.
-        let mut pick = (0, u64::MAX);
+        let mut now: Option<usize> = None;
+        let mut soonest = (0, u64::MAX);
         for (position, &i) in pending.iter().enumerate() {
             match ready(i) {
                 Some(at) if at <= free => {
-                    pick = (position, free);
-                    break;
+                    now = match now {
+                        Some(best) if dependents[pending[best]] >= dependents[i] => Some(best),
+                        _ => Some(position),
+                    };
                 }
-                Some(at) if at < pick.1 => pick = (position, at),
+                Some(at) if at < soonest.1 => soonest = (position, at),
                 _ => {}
             }
         }
+        let pick = now.map_or(soonest, |position| (position, free));
         let index = pending.remove(pick.0);
         let load = &loads[index];
         let start = pick.1.max(free);

@@ -62,6 +62,7 @@ pub(crate) fn machines(
     cpus: &[u32],
     memory: &[u64],
     jobs: &[u32],
+    governor_jobs: Option<u32>,
     cargo_bytes: u64,
 ) -> Vec<Machine> {
     let outcome = |jobs: u32, o: simulate::Outcome| Simulated {
@@ -84,7 +85,14 @@ pub(crate) fn machines(
                 .filter(|f| !f.killed)
                 .min_by_key(|f| (f.wall_ms, f.jobs))
                 .map(|f| f.jobs);
-            let governor = outcome(cpus, run(simulate::Policy::Governor { budget: budget_bytes }));
+            let jobs = governor_jobs.unwrap_or(cpus);
+            let governor = outcome(
+                jobs,
+                run(simulate::Policy::Governor {
+                    budget: budget_bytes,
+                    jobs,
+                }),
+            );
             out.push(Machine {
                 cpus,
                 memory_bytes,
@@ -108,7 +116,14 @@ fn simulate(args: &GovernorSimulateArgs, _printer: Printer) -> Result<()> {
         )
     })?;
     let units = simulate::units(&crate::governor::history::invocations(&build));
-    let machines = machines(&units, &args.cpus, &args.memory, &args.jobs, args.cargo_memory);
+    let machines = machines(
+        &units,
+        &args.cpus,
+        &args.memory,
+        &args.jobs,
+        args.governor_jobs,
+        args.cargo_memory,
+    );
     if args.json {
         ui::data(format!(
             "{}\n",

@@ -13,12 +13,13 @@
 //!   (a fraction of the other's work, rounded up to a slice), a link once they ended, a build
 //!   script's reader once the script ran (the recorded delay, in wall time).
 //!
-//! How the machine runs them: cargo keeps `jobs` compilations started, taking the first ready
-//! one in recorded order whenever one ends. The running ones share the CPUs: each gets what it
+//! How the machine runs them: cargo keeps `jobs` compilations started, taking the ready one
+//! with the most compilations waiting for it (directly or not, as cargo's own queue does),
+//! in recorded order among equals, whenever one ends. The running ones share the CPUs: each gets what it
 //! asks for while the CPUs suffice, all slow down in proportion beyond. Memory is cargo's own
 //! plus each running compilation's profile at its progress; above the cap the build is killed
 //! (what a memory cgroup without swap does). Under the governor cargo runs as many jobs as
-//! CPUs, and a started compilation waits (holding cargo's job token) until `admit::decide`
+//! CPUs (or as given), and a started compilation waits (holding cargo's job token) until `admit::decide`
 //! admits it against the budget and the memory the cap leaves, predicted at its own last peak
 //! plus the governor's margin (a history that knows the project, as from the second governed
 //! build on). Its reservation rises with its memory, as the wrapper's does.
@@ -46,6 +47,8 @@ pub(crate) struct Unit {
     pub predicted: u64,
     /// What it waits for: an earlier unit's index, and when.
     pub waits: Vec<(usize, After)>,
+    /// How many units wait for it, directly or not (cargo starts those first).
+    pub dependents: usize,
 }
 
 /// When a wait is over.
@@ -62,10 +65,12 @@ pub(crate) fn units(build: &[Invocation]) -> Vec<Unit> {
     let mut order: Vec<&Invocation> = build.iter().collect();
     order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
     let loads = crate::calibrate::loads(&order, crate::calibrate::shared_bytes(build));
+    let dependents = crate::calibrate::dependents(&loads);
     order
         .iter()
         .zip(loads)
-        .map(|(invocation, load)| {
+        .zip(dependents)
+        .map(|((invocation, load), dependents)| {
             let wall = invocation.duration_ms.max(1) as f64;
             let work = invocation.cpu_ms.filter(|c| *c > 0).map_or(wall, |c| c as f64);
             let peak = load.slices.iter().copied().max().unwrap_or(0);
@@ -93,6 +98,7 @@ pub(crate) fn units(build: &[Invocation]) -> Vec<Unit> {
                 slices: load.slices,
                 predicted: peak.saturating_mul(SAFETY_PERCENT) / 100,
                 waits,
+                dependents,
             }
         })
         .collect()
@@ -103,9 +109,9 @@ pub(crate) fn units(build: &[Invocation]) -> Vec<Unit> {
 pub(crate) enum Policy {
     /// cargo with this many jobs, no governor.
     Fixed(u32),
-    /// cargo with as many jobs as CPUs, each compilation admitted by the governor within this
-    /// budget.
-    Governor { budget: u64 },
+    /// cargo with `jobs` jobs (the CPUs, as the governor plans them), each compilation
+    /// admitted by the governor within `budget`.
+    Governor { budget: u64, jobs: u32 },
 }
 
 /// What a simulated build came to.
@@ -137,10 +143,13 @@ enum Phase {
 pub(crate) fn simulate(units: &[Unit], cpus: u32, cap: u64, cargo_bytes: u64, policy: Policy) -> Outcome {
     let cpus = f64::from(cpus.max(1));
     let jobs = match policy {
-        Policy::Fixed(jobs) => jobs.max(1) as usize,
-        Policy::Governor { .. } => cpus as usize,
+        Policy::Fixed(jobs) | Policy::Governor { jobs, .. } => jobs.max(1) as usize,
     };
     let mut phase = vec![Phase::Pending; units.len()];
+    // cargo's order among ready compilations: the most dependents first (cargo's
+    // `DependencyQueue` priority), then the recorded order.
+    let mut by_priority: Vec<usize> = (0..units.len()).collect();
+    by_priority.sort_by_key(|&i| (std::cmp::Reverse(units[i].dependents), i));
     let mut reserved: Vec<u64> = units.iter().map(|u| u.predicted).collect();
     let mut now = 0.0f64;
     let mut peak = cargo_bytes;
@@ -156,7 +165,7 @@ pub(crate) fn simulate(units: &[Unit], cpus: u32, cap: u64, cargo_bytes: u64, po
             .filter(|p| matches!(p, Phase::Waiting(_) | Phase::Running { .. }))
             .count();
         let mut free = jobs.saturating_sub(started);
-        for i in 0..units.len() {
+        for &i in &by_priority {
             if free == 0 {
                 break;
             }
@@ -173,7 +182,7 @@ pub(crate) fn simulate(units: &[Unit], cpus: u32, cap: u64, cargo_bytes: u64, po
             }
         }
         // The governor admits, first come first served, as its rule allows.
-        if let Policy::Governor { budget } = policy {
+        if let Policy::Governor { budget, .. } = policy {
             let mut waiting: Vec<usize> = (0..units.len())
                 .filter(|&i| matches!(phase[i], Phase::Waiting(_)))
                 .collect();
@@ -326,6 +335,7 @@ mod tests {
             slices: vec![mib * MIB; 4],
             predicted: mib * MIB * SAFETY_PERCENT / 100,
             waits,
+            dependents: 0,
         }
     }
 
@@ -378,7 +388,16 @@ mod tests {
         assert!(fixed.killed);
         assert_eq!(fixed.peak_bytes, 1250 * MIB);
         // The governor, within 800 MiB: two at a time (2 x 330 predicted fits, 3 do not).
-        let governed = simulate(&four, 4, cap, 50 * MIB, Policy::Governor { budget: 800 * MIB });
+        let governed = simulate(
+            &four,
+            4,
+            cap,
+            50 * MIB,
+            Policy::Governor {
+                budget: 800 * MIB,
+                jobs: 4,
+            },
+        );
         assert!(!governed.killed);
         assert_eq!((secs(governed), governed.peak_bytes), (2.0, 650 * MIB));
         // A compilation larger than the budget still runs, alone: no deadlock.
@@ -386,7 +405,16 @@ mod tests {
             unit("huge", 1000.0, 900, vec![]),
             unit("small", 1000.0, 10, vec![]),
         ];
-        let governed = simulate(&huge, 2, cap, 0, Policy::Governor { budget: 500 * MIB });
+        let governed = simulate(
+            &huge,
+            2,
+            cap,
+            0,
+            Policy::Governor {
+                budget: 500 * MIB,
+                jobs: 2,
+            },
+        );
         assert!(!governed.killed);
         assert_eq!(secs(governed), 2.0);
     }
