@@ -11,17 +11,27 @@ use super::Place;
 /// The environment variable that puts memsafe in wrapper mode and names the log.
 pub const LOG_ENV: &str = "MEMSAFE_CALIBRATE_LOG";
 
-/// Wrapper mode: `memsafe <rustc> <args...>` under cargo. Runs rustc, records it, and exits
-/// with rustc's code.
+/// Wrapper mode: `memsafe <rustc> <args...>` under cargo. Runs rustc as one governed
+/// compilation ([`crate::governor::run::wrap_calibrating`]), records it, and exits with
+/// rustc's code.
 pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
-    let Some((program, rest)) = args.split_first() else {
-        return ExitCode::from(2);
-    };
+    crate::governor::wrap_calibrating(args, log)
+}
+
+/// Runs `command` (rustc compiling `key`'s crate, `args` its arguments) measured, without the
+/// governor, appends it to `log` and to the governor's history, and exits with its code.
+pub(crate) fn measure_into(
+    command: &mut Command,
+    program: &OsString,
+    args: &[OsString],
+    key: &crate::governor::history::Key,
+    log: &Path,
+) -> ExitCode {
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let clock = Instant::now();
-    let measured = match crate::measure::run(Command::new(program).args(rest), None) {
+    let measured = match crate::measure::run(command, None) {
         Ok(measured) => measured,
         Err(error) => {
             let _ = writeln!(
@@ -33,25 +43,26 @@ pub fn wrap(args: &[OsString], log: &Path) -> ExitCode {
         }
     };
     let code = exit_code_for(measured.status, Platform::current());
-    // cargo's probes (`rustc - --crate-name ___ --print=...`) compile nothing: not recorded.
-    let probe = rest.iter().any(|a| a.to_string_lossy().starts_with("--print"));
-    if let Some(krate) = flag_value(rest, "--crate-name").filter(|_| !probe) {
-        let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let kind = kind_of(rest, &krate);
-        let start_ms = u64::try_from(started).unwrap_or(u64::MAX);
-        let mut invocation = measured.invocation(krate, kind, start_ms, duration_ms, code);
-        invocation.place = place_of(rest, |name| std::env::var(name).ok());
-        // One write of one line to a file opened for appending: concurrent wrappers do not
-        // interleave (O_APPEND positions every write at the end atomically).
-        if let Ok(line) = serde_json::to_string(&invocation)
-            && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log)
-        {
-            let _ = file.write_all(format!("{line}\n").as_bytes());
-        }
-        // The governor learns from calibrate's build as from a governed one.
-        crate::governor::learn(program, rest, &invocation);
-    }
+    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let start_ms = u64::try_from(started).unwrap_or(u64::MAX);
+    let mut invocation =
+        measured.invocation(key.krate.clone(), key.kind.clone(), start_ms, duration_ms, code);
+    invocation.place = place_of(args, |name| std::env::var(name).ok());
+    append_log(log, &invocation);
+    // The governor learns from calibrate's build as from a governed one.
+    crate::governor::learn(program, args, &invocation);
     exit_with(code)
+}
+
+/// Appends `invocation` to the calibration's log: one write of one line to a file opened for
+/// appending, so that concurrent wrappers do not interleave (O_APPEND positions every write at
+/// the end atomically).
+pub(crate) fn append_log(log: &Path, invocation: &super::Invocation) {
+    if let Ok(line) = serde_json::to_string(invocation)
+        && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log)
+    {
+        let _ = file.write_all(format!("{line}\n").as_bytes());
+    }
 }
 
 /// How a child process ended, as the OS reported it: an exit code, or (Unix) the signal that

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
 
-pub(crate) use self::run::{CHAIN_ENV, learn, wrap};
+pub(crate) use self::run::{CHAIN_ENV, learn, wrap, wrap_calibrating};
 
 /// The environment variable that puts the ledger and the history in one folder.
 pub(crate) const DIR_ENV: &str = "MEMSAFE_GOVERNOR_DIR";

@@ -6,6 +6,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,7 +92,38 @@ pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
     // Nothing of a chained wrapper's compilations is recorded: its server (sccache's) runs
     // them outside the wrapper's process tree, so their peaks would be the client's few MiB.
     let record_in = chain.is_none().then_some(rest);
-    governed(&mut command, &line[0], &key, record_in, &paths, &ledger)
+    governed(&mut command, &line[0], &key, record_in, None, &paths, &ledger)
+}
+
+/// `memsafe calibrate`'s wrapper (`memsafe <rustc> <args...>` with the calibration's log
+/// named): calibrate's build is one governed build. Each compilation is admitted by memory as
+/// under the governor, so that calibrating does not run the machine out of memory either,
+/// runs rustc itself (never a chained wrapper, whose server would run the compilation out of
+/// sight), and is appended to the log whatever its outcome, and to the governor's history
+/// when it succeeded. Where the governor cannot run (its folder unusable), the compilation
+/// is still measured and logged, unadmitted.
+pub(crate) fn wrap_calibrating(args: &[OsString], log: &Path) -> ExitCode {
+    let Some((program, rest)) = args.split_first() else {
+        return ExitCode::from(2);
+    };
+    let mut command = Command::new(program);
+    command.args(rest);
+    let Some(key) = Key::of(program, rest).filter(|_| is_compilation(rest)) else {
+        return run_plain(&mut command, program);
+    };
+    command.env(INSIDE_ENV, "1");
+    match Paths::from_env().and_then(|paths| LedgerDir::open(&paths.ledger).map(|ledger| (paths, ledger))) {
+        Ok((paths, ledger)) => governed(
+            &mut command,
+            program,
+            &key,
+            Some(rest),
+            Some(log),
+            &paths,
+            &ledger,
+        ),
+        Err(_) => crate::calibrate::measure_into(&mut command, program, rest, &key, log),
+    }
 }
 
 /// Where a compilation writes (`--out-dir`), absolute, so that a plan can tell which project's
@@ -186,6 +218,7 @@ fn governed(
     shown: &OsStr,
     key: &Key,
     record_in: Option<&[OsString]>,
+    log: Option<&Path>,
     paths: &Paths,
     ledger: &LedgerDir,
 ) -> ExitCode {
@@ -258,6 +291,9 @@ fn governed(
             measured.invocation(key.krate.clone(), key.kind.clone(), start_ms, duration_ms, code);
         invocation.place = place_of(args, |name| std::env::var(name).ok());
         record(paths, key.clone(), args, &invocation);
+        if let Some(log) = log {
+            crate::calibrate::append_log(log, &invocation);
+        }
     }
     exit_with(code)
 }

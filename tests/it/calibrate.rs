@@ -134,6 +134,42 @@ fn records_every_compilation_and_replans_from_them() {
 }
 
 #[test]
+fn calibrate_is_a_governed_build_whose_compilations_wait_for_memory() {
+    // A budget of 1 MiB: below any compilation, so the governor admits one at a time (one
+    // alone is always admitted), though cargo runs 4 jobs and two of them (the library and
+    // its unit tests) could start together.
+    let ctx = TestContext::new();
+    tiny_project(&ctx);
+    let output = ctx
+        .memsafe("p")
+        .args(CALIBRATE_KEEP)
+        .env("MEMSAFE_GOVERNOR_BUDGET", "1MiB")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut invocations =
+        memsafe::calibrate::read_log(&ctx.read("p/target/memsafe-calibrate/rustc-log.jsonl"));
+    assert_eq!(invocations.len(), 5);
+    invocations.sort_by_key(|i| i.start_ms);
+    for pair in invocations.windows(2) {
+        let end = pair[0].start_ms + pair[0].duration_ms;
+        // Milliseconds are rounded on each side.
+        assert!(
+            pair[1].start_ms + 5 >= end,
+            "{} started at {} before {} ended at {end}",
+            pair[1].krate,
+            pair[1].start_ms,
+            pair[0].krate
+        );
+    }
+    // The governor learned them, and its ledger is empty again.
+    let history = ctx.read(".governor/governor-history.jsonl");
+    assert_eq!(history.lines().count(), 5, "{history}");
+    let ledger: serde_json::Value = serde_json::from_str(&ctx.read(".governor/ledger.json")).unwrap();
+    assert_eq!(ledger["entries"], serde_json::json!([]), "{ledger}");
+}
+
+#[test]
 fn a_failing_compile_fails_with_rustcs_message_and_records_nothing() {
     let ctx = TestContext::new();
     tiny_project(&ctx);
