@@ -181,6 +181,14 @@ def calibrate(cpus, project=None, extra=("--tests",)):
     record.write_text(text)
 
 
+def finish(heading, failures):
+    """Prints the targets' verdict under `heading` and leaves: 0 when all were met."""
+    print(f"\n{heading}", "all met" if not failures else "")
+    for failure in failures:
+        print(f"  FAIL {failure}")
+    sys.exit(1 if failures else 0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--caps", default="1.5,3,6", help="memory caps in GiB, comma-separated")

@@ -38,12 +38,14 @@ run.Cgroup = lambda name, cap: _Cgroup(name.replace("memsafe-bench", "memsafe-si
 UNCAPPED_GIB = 20
 
 
-def simulate(project, history, cpus, memory, jobs, cargo_bytes):
+def simulate(project, history, cpus, memory, jobs, cargo_bytes, governor_jobs=None):
     env = dict(os.environ, MEMSAFE_GOVERNOR_DIR=str(history))
     args = [str(run.MEMSAFE), "governor", "simulate", "--json", "--cpus", cpus, "--memory", memory,
             "--cargo-memory", f"{max(cargo_bytes // MIB, 1)}MiB"]
     if jobs:
         args += ["--jobs", jobs]
+    if governor_jobs:
+        args += ["--governor-jobs", str(governor_jobs)]
     return json.loads(subprocess.run(args, cwd=project, env=env, check=True, capture_output=True, text=True).stdout)
 
 
@@ -92,7 +94,8 @@ def main():
             shutil.copytree(history, warm)
             env = {"RUSTC_WRAPPER": str(run.MEMSAFE), "MEMSAFE_GOVERNOR_DIR": str(warm)}
             real = run.run_build("governor", int(cap * run.GIB), 8, env, profile_args, project)
-            simulated = simulate(project, history, str(cpus_here), f"{int(cap * 1024)}MiB", "8", cargo_bytes)[0]
+            simulated = simulate(project, history, str(cpus_here), f"{int(cap * 1024)}MiB", "8", cargo_bytes,
+                                 governor_jobs=8)[0]
             governor = simulated["governor"]
             rows.append(dict(configuration="governor, 8 jobs", cap_gib=cap, real_wall_s=real["wall_s"],
                              real_peak_mib=real["peak_mib"], real_killed=real["out_of_memory"],
@@ -129,11 +132,7 @@ def main():
                           "--cargo-memory", f"{max(cargo_bytes // MIB, 1)}MiB"], cwd=project,
                          env=dict(os.environ, MEMSAFE_GOVERNOR_DIR=str(history)), check=True,
                          capture_output=True, text=True).stdout)
-    if rows:
-        print("validation targets:", "all met" if not failures else "")
-        for failure in failures:
-            print(f"  FAIL {failure}")
-    sys.exit(1 if failures else 0)
+    run.finish("validation targets:" if rows else "", failures)
 
 
 if __name__ == "__main__":

@@ -148,10 +148,7 @@ def main():
         print(f"| {row['cap_gib']:g} GiB | {row['budget_mib']} | {row['planned_jobs']} | {row['jobs']} | "
               f"{'no' if row['out_of_memory'] else 'yes'} | {row['peak_mib']}{' (at the kill)' if row['out_of_memory'] else ''} | "
               f"{row['predicted_anon_mib']} | {'-' if row['out_of_memory'] else f'{error:+.0%}'} |")
-    print("\ntargets:", "all met" if not failures else "")
-    for failure in failures:
-        print(f"  FAIL {failure}")
-    sys.exit(1 if failures else 0)
+    run.finish("targets:", failures)
 
 
 if __name__ == "__main__":
