@@ -111,8 +111,9 @@ fn simulate(args: &GovernorSimulateArgs, _printer: Printer) -> Result<()> {
     let project = crate::project::find(&std::env::current_dir().context("cannot read the current folder")?)?;
     let build = crate::session::last_build(&project.root).ok_or_else(|| {
         anyhow::anyhow!(
-            "no measured build of this project in the governor's history; run `memsafe calibrate`, \
-             or build once with the governor on"
+            "no measured build of this project (of at least {} compilations) in the governor's \
+             history; run `memsafe calibrate`, or build once with the governor on",
+            crate::governor::history::MIN_BUILD
         )
     })?;
     let units = simulate::units(&crate::governor::history::invocations(&build));

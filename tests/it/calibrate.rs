@@ -170,6 +170,57 @@ fn calibrate_is_a_governed_build_whose_compilations_wait_for_memory() {
 }
 
 #[test]
+fn the_simulator_replays_the_calibrated_build_and_says_when_there_is_none() {
+    let ctx = TestContext::new();
+    tiny_project(&ctx);
+    // A build stands for the project from 10 compilations: 5, and 6 more tests.
+    for i in 0..6 {
+        ctx.write(&format!("p/tests/t{i}.rs"), "#[test]\nfn t() {}\n");
+    }
+    let simulate = |ctx: &TestContext| {
+        ctx.memsafe("p")
+            .args([
+                "governor", "simulate", "--json", "--cpus", "1,4", "--memory", "1GiB",
+            ])
+            .args(["--jobs", "1,4", "--cargo-memory", "20MiB"])
+            .output()
+            .unwrap()
+    };
+    let none = simulate(&ctx);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none.stderr).contains("no measured build of this project"),
+        "{}",
+        text(&none.stderr)
+    );
+    assert!(calibrate(&ctx).status.success());
+    let output = simulate(&ctx);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let machines: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let machines = machines.as_array().unwrap();
+    assert_eq!(machines.len(), 2);
+    let wall = |m: &serde_json::Value, jobs: u64| {
+        m["fixed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["jobs"] == jobs)
+            .unwrap()["wall_ms"]
+            .as_u64()
+            .unwrap()
+    };
+    for machine in machines {
+        // Five compilations of a tiny crate: well inside 1 GiB, at any job count.
+        assert_eq!(machine["governor"]["killed"], false, "{machine}");
+        assert!(machine["governor"]["peak_bytes"].as_u64().unwrap() > 20 << 20);
+        assert!(wall(machine, 1) > 0);
+    }
+    // One CPU: 4 jobs share it and take as long as 1 job; four CPUs: 4 jobs are faster.
+    assert_eq!(wall(&machines[0], 4), wall(&machines[0], 1));
+    assert!(wall(&machines[1], 4) < wall(&machines[1], 1), "{}", machines[1]);
+}
+
+#[test]
 fn a_failing_compile_fails_with_rustcs_message_and_records_nothing() {
     let ctx = TestContext::new();
     tiny_project(&ctx);
