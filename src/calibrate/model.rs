@@ -286,6 +286,8 @@ pub(crate) struct Load {
     pub slices: Vec<u64>,
     /// `(j, after)`: it may start `after` ms after load `j` (an earlier one) started.
     pub waits: Vec<(usize, u64)>,
+    /// How many loads wait for it, directly or not ([`dependents`]; set by [`loads`]).
+    pub dependents: usize,
 }
 
 impl Load {
@@ -300,6 +302,7 @@ impl Load {
             duration_ms: invocation.duration_ms,
             slices,
             waits: Vec::new(),
+            dependents: 0,
         }
     }
 }
@@ -345,7 +348,7 @@ pub(crate) fn loads(order: &[&Invocation], shared: u64) -> Vec<Load> {
             }
         }
     }
-    order
+    let mut loads: Vec<Load> = order
         .iter()
         .enumerate()
         .map(|(i, user)| {
@@ -374,7 +377,12 @@ pub(crate) fn loads(order: &[&Invocation], shared: u64) -> Vec<Load> {
             }
             load
         })
-        .collect()
+        .collect();
+    let counts = dependents(&loads);
+    for (load, count) in loads.iter_mut().zip(counts) {
+        load.dependents = count;
+    }
+    loads
 }
 
 /// What a running compilation holds on average: the mean of each compilation's memory over
@@ -481,7 +489,6 @@ pub(crate) fn dependents(loads: &[Load]) -> Vec<usize> {
 /// waits end first; each for its recorded duration, holding each slice's memory for that
 /// slice of its time.
 pub(super) fn replay(loads: &[Load], jobs: usize) -> u64 {
-    let dependents = dependents(loads);
     let mut slots: Vec<u64> = vec![0; jobs.max(1)];
     let mut starts: Vec<Option<u64>> = vec![None; loads.len()];
     let mut pending: Vec<usize> = (0..loads.len()).collect();
@@ -507,7 +514,7 @@ pub(super) fn replay(loads: &[Load], jobs: usize) -> u64 {
             match ready(i) {
                 Some(at) if at <= free => {
                     now = match now {
-                        Some(best) if dependents[pending[best]] >= dependents[i] => Some(best),
+                        Some(best) if loads[pending[best]].dependents >= loads[i].dependents => Some(best),
                         _ => Some(position),
                     };
                 }

@@ -41,6 +41,8 @@ pub(crate) enum Wait {
     Memory,
     /// A compilation that has waited longer than [`STARVING_MS`] is ahead in the line.
     Behind { krate: String },
+    /// As many compilations run as the machine has CPUs.
+    Cpus,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +123,33 @@ pub(crate) fn decide(
     Decision::Admit
 }
 
+/// [`decide`], and a CPU: at most `cpus` compilations run at once, across every cargo of the
+/// user (the editor's check, a build and a test build together), as cargo's job count keeps
+/// one cargo's. A running compilation that has not written for [`RUNNING_STALE_MS`] (stopped)
+/// takes no CPU. Nothing running: admitted, as by `decide`.
+pub(crate) fn decide_on(
+    now_ms: u64,
+    me: &Entry,
+    ledger: &[Entry],
+    budget: u64,
+    available: Option<u64>,
+    cpus: usize,
+) -> Decision {
+    match decide(now_ms, me, ledger, budget, available) {
+        Decision::Admit if busy(me, ledger, now_ms) >= cpus.max(1) => Decision::Wait(Wait::Cpus),
+        decision => decision,
+    }
+}
+
+/// How many compilations other than `me` run and are not stopped.
+fn busy(me: &Entry, ledger: &[Entry], now_ms: u64) -> usize {
+    ledger
+        .iter()
+        .filter(|e| e.pid != me.pid && e.state == State::Running)
+        .filter(|e| now_ms.saturating_sub(e.seen_ms) <= RUNNING_STALE_MS)
+        .count()
+}
+
 /// The memory `me` could have now: the budget less the running reservations, and the live
 /// available memory less the margin and what the running ones will still take.
 pub(crate) fn free_bytes(
@@ -161,7 +190,7 @@ pub(crate) fn notice_text(
     let count = |state| ledger.iter().filter(|e| e.state == state).count();
     let behind = match why {
         Wait::Behind { krate } => format!(", behind {krate}, which has waited longest"),
-        Wait::Budget | Wait::Memory => String::new(),
+        Wait::Budget | Wait::Memory | Wait::Cpus => String::new(),
     };
     format!(
         "memsafe: waiting for memory: {} free, {} needs ~{} ({} running, {} waiting){behind}",
@@ -192,6 +221,7 @@ pub(crate) fn check(
     now_ms: u64,
     budget: u64,
     available: Option<u64>,
+    cpus: usize,
 ) -> Step {
     let index = match ledger.entries.iter().position(|e| e.pid == me.pid) {
         Some(index) => index,
@@ -202,13 +232,15 @@ pub(crate) fn check(
     };
     ledger.entries[index].seen_ms = now_ms;
     let entry = ledger.entries[index].clone();
-    match decide(now_ms, &entry, &ledger.entries, budget, available) {
+    match decide_on(now_ms, &entry, &ledger.entries, budget, available, cpus) {
         Decision::Admit => {
             let running = &mut ledger.entries[index];
             running.state = State::Running;
             running.since_ms = now_ms;
             Step::Admitted
         }
+        // Waiting for a CPU is cargo's own queue, shared: nothing to say.
+        Decision::Wait(Wait::Cpus) => Step::Waiting(None),
         Decision::Wait(why) => {
             let waited = now_ms.saturating_sub(entry.since_ms);
             let due = waited >= QUIET_WAIT_MS
@@ -397,12 +429,15 @@ mod tests {
         let me = entry(7, "hir_ty", State::Waiting, 3 * GIB / 2, 10_000);
         let budget = 4 * GIB;
         // First check: registered, waiting, too early to say anything.
-        assert_eq!(check(&mut ledger, &me, 10_000, budget, None), Step::Waiting(None));
+        assert_eq!(
+            check(&mut ledger, &me, 10_000, budget, None, 8),
+            Step::Waiting(None)
+        );
         assert_eq!(ledger.entries.len(), 2);
         assert_eq!(ledger.entries[1].state, State::Waiting);
         // After a second of waiting: one notice, with the figures.
         assert_eq!(
-            check(&mut ledger, &me, 11_000, budget, None),
+            check(&mut ledger, &me, 11_000, budget, None, 8),
             Step::Waiting(Some(
                 "memsafe: waiting for memory: 1 GiB free, hir_ty needs ~1.5 GiB (1 running, 1 waiting)"
                     .into()
@@ -413,24 +448,24 @@ mod tests {
         // Another waiter checking 4.9 s later says nothing; 5 s later it does.
         let other = entry(8, "syn", State::Waiting, 5 * GIB, 0);
         assert_eq!(
-            check(&mut ledger, &other, 15_900, budget, None),
+            check(&mut ledger, &other, 15_900, budget, None, 8),
             Step::Waiting(None)
         );
         assert!(matches!(
-            check(&mut ledger, &other, 16_000, budget, None),
+            check(&mut ledger, &other, 16_000, budget, None, 8),
             Step::Waiting(Some(text)) if text.contains("syn needs ~5 GiB (1 running, 2 waiting)")
         ));
         // The running one leaves: the next check admits, and the entry says so. Its own
         // entry is the one in the ledger (one entry per pid, never two).
         ledger.entries.retain(|e| e.pid != 1);
-        assert_eq!(check(&mut ledger, &me, 17_000, budget, None), Step::Admitted);
+        assert_eq!(check(&mut ledger, &me, 17_000, budget, None, 8), Step::Admitted);
         let mine: Vec<&Entry> = ledger.entries.iter().filter(|e| e.pid == 7).collect();
         assert_eq!(mine.len(), 1);
         assert_eq!((mine[0].state, mine[0].since_ms), (State::Running, 17_000));
         // A clock that went back (the notice time is in the future) does not silence them.
         ledger.last_notice_ms = u64::MAX;
         assert!(matches!(
-            check(&mut ledger, &other, 18_000, budget, None),
+            check(&mut ledger, &other, 18_000, budget, None, 8),
             Step::Waiting(Some(text)) if text.contains("behind") || text.contains("syn")
         ));
     }
@@ -487,5 +522,42 @@ mod tests {
         // Below its reservation: the reservation stays; the sample is refreshed every second.
         assert_eq!(report(2 * GIB, GIB, 0, 999), None);
         assert_eq!(report(2 * GIB, GIB, 0, 1_000), Some(2 * GIB));
+    }
+
+    #[test]
+    fn at_most_as_many_compilations_run_as_the_machine_has_cpus() {
+        let me = entry(9, "me", State::Waiting, MIB, 0);
+        let two = [running(1, MIB), running(2, MIB)];
+        // Memory for all; two CPUs, both taken: wait, without a notice.
+        assert_eq!(
+            decide_on(0, &me, &two, 100 * GIB, None, 2),
+            Decision::Wait(Wait::Cpus)
+        );
+        assert_eq!(decide_on(0, &me, &two, 100 * GIB, None, 3), Decision::Admit);
+        let mut ledger = Ledger {
+            entries: two.to_vec(),
+            ..Ledger::default()
+        };
+        assert_eq!(
+            check(&mut ledger, &me, 60_000, 100 * GIB, None, 2),
+            Step::Waiting(None)
+        );
+        // A stopped compilation (not seen for longer than RUNNING_STALE_MS) takes no CPU.
+        let stopped = Entry {
+            seen_ms: 0,
+            ..running(1, MIB)
+        };
+        let now = RUNNING_STALE_MS + 1;
+        assert_eq!(
+            decide_on(now, &me, &[stopped, running(2, MIB)], 100 * GIB, None, 2),
+            Decision::Admit
+        );
+        // Alone, always admitted, even with no CPU to count (no deadlock).
+        assert_eq!(decide_on(0, &me, &[], 0, None, 0), Decision::Admit);
+        // The memory rules still come first.
+        assert_eq!(
+            decide_on(0, &me, &[running(1, GIB)], GIB, None, 8),
+            Decision::Wait(Wait::Budget)
+        );
     }
 }

@@ -9,8 +9,9 @@
 //! 2. The prediction: this crate's recent peaks from the history ([`history`]).
 //! 3. The wrapper puts itself in the ledger as waiting ([`ledger`]) and checks, every 200 ms,
 //!    whether it may start ([`admit::decide`]): alone it always may; otherwise the running
-//!    reservations plus its prediction must fit the budget, and its prediction the memory
-//!    available now ([`live`]). Fairness: small crates may pass a big one that does not fit
+//!    reservations plus its prediction must fit the budget, its prediction the memory
+//!    available now ([`live`]), and fewer compilations run, across every cargo of the user,
+//!    than the machine has CPUs ([`admit::decide_on`]). Fairness: small crates may pass a big one that does not fit
 //!    yet (throughput), until the big one has waited 20 seconds; from then on no later
 //!    arrival passes it. Waiters print at most one line every 5 seconds between them.
 //! 4. Admitted, it runs the command (through `MEMSAFE_RUSTC_WRAPPER`, e.g. sccache, when set),

@@ -227,6 +227,7 @@ fn governed(
     if let Some(warning) = &budget.warning {
         say(&format!("memsafe: {warning}"));
     }
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let pid = std::process::id();
     let now = now_ms();
     let me = Entry {
@@ -245,7 +246,7 @@ fn governed(
     loop {
         let available = live::available().bytes;
         let now = now_ms();
-        match ledger.update(|l| admit::check(l, &me, now, budget.bytes, available)) {
+        match ledger.update(|l| admit::check(l, &me, now, budget.bytes, available, cpus)) {
             Ok(Step::Admitted) => break,
             Ok(Step::Waiting(notice)) => {
                 if let Some(notice) = notice {

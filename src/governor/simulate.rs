@@ -1,5 +1,5 @@
 //! The simulator: a recorded build replayed on a machine that is not at hand (N CPUs, a memory
-//! cap), under a fixed job count or under the governor's admission rule ([`admit::decide`],
+//! cap), under a fixed job count or under the governor's admission rule ([`admit::decide_on`],
 //! the very function the wrapper calls). Pure: the build is an argument and time is simulated.
 //!
 //! What it replays, per compilation, from the wrapper's records:
@@ -19,8 +19,8 @@
 //! asks for while the CPUs suffice, all slow down in proportion beyond. Memory is cargo's own
 //! plus each running compilation's profile at its progress; above the cap the build is killed
 //! (what a memory cgroup without swap does). Under the governor cargo runs as many jobs as
-//! CPUs (or as given), and a started compilation waits (holding cargo's job token) until `admit::decide`
-//! admits it against the budget and the memory the cap leaves, predicted at its own last peak
+//! CPUs (or as given), and a started compilation waits (holding cargo's job token) until `admit::decide_on`
+//! admits it against the budget, the memory the cap leaves and the CPUs, predicted at its own last peak
 //! plus the governor's margin (a history that knows the project, as from the second governed
 //! build on). Its reservation rises with its memory, as the wrapper's does.
 //!
@@ -65,12 +65,10 @@ pub(crate) fn units(build: &[Invocation]) -> Vec<Unit> {
     let mut order: Vec<&Invocation> = build.iter().collect();
     order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
     let loads = crate::calibrate::loads(&order, crate::calibrate::shared_bytes(build));
-    let dependents = crate::calibrate::dependents(&loads);
     order
         .iter()
         .zip(loads)
-        .zip(dependents)
-        .map(|((invocation, load), dependents)| {
+        .map(|(invocation, load)| {
             let wall = invocation.duration_ms.max(1) as f64;
             let work = invocation.cpu_ms.filter(|c| *c > 0).map_or(wall, |c| c as f64);
             let peak = load.slices.iter().copied().max().unwrap_or(0);
@@ -98,7 +96,7 @@ pub(crate) fn units(build: &[Invocation]) -> Vec<Unit> {
                 slices: load.slices,
                 predicted: peak.saturating_mul(SAFETY_PERCENT) / 100,
                 waits,
-                dependents,
+                dependents: load.dependents,
             }
         })
         .collect()
@@ -209,8 +207,14 @@ pub(crate) fn simulate(units: &[Unit], cpus: u32, cap: u64, cargo_bytes: u64, po
                     .filter(|&j| matches!(phase[j], Phase::Waiting(_) | Phase::Running { .. }))
                     .map(entry)
                     .collect();
-                if admit::decide(ms, &entry(i), &ledger, budget, Some(cap.saturating_sub(used)))
-                    == Decision::Admit
+                if admit::decide_on(
+                    ms,
+                    &entry(i),
+                    &ledger,
+                    budget,
+                    Some(cap.saturating_sub(used)),
+                    cpus as usize,
+                ) == Decision::Admit
                 {
                     phase[i] = Phase::Running {
                         done: 0,
