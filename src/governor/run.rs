@@ -97,7 +97,8 @@ pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
 
 /// `memsafe calibrate`'s wrapper (`memsafe <rustc> <args...>` with the calibration's log
 /// named): calibrate's build is one governed build. Each compilation is admitted by memory as
-/// under the governor, so that calibrating does not run the machine out of memory either,
+/// under the governor (not by CPUs: calibrate measures the job count it plans for), so that
+/// calibrating does not run the machine out of memory either,
 /// runs rustc itself (never a chained wrapper, whose server would run the compilation out of
 /// sight), and is appended to the log whatever its outcome, and to the governor's history
 /// when it succeeded. Where the governor cannot run (its folder unusable), the compilation
@@ -227,7 +228,13 @@ fn governed(
     if let Some(warning) = &budget.warning {
         say(&format!("memsafe: {warning}"));
     }
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // calibrate measures the build as cargo runs it at the job count it plans for, so that the
+    // model sees the compilations that job count runs together: memory alone admits there.
+    let cpus = if log.is_some() {
+        usize::MAX
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    };
     let pid = std::process::id();
     let now = now_ms();
     let me = Entry {
