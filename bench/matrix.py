@@ -42,6 +42,8 @@ def main():
     parser.add_argument("--fixed", default="8,2,3,4,6,1", help="the sweep, in the order run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--only-governor", action="store_true",
+                        help="run the governor's rows again, keeping the other rows --out holds")
     options = parser.parse_args()
     project = Path(options.project).resolve()
     if not run.MEMSAFE.exists():
@@ -50,7 +52,15 @@ def main():
         sys.exit(f"calibrate {project.name} first: sudo python3 bench/validate.py --project {project}")
     run.WORK.mkdir(parents=True, exist_ok=True)
     profile_args = ["--config", 'profile.dev.package."*".debug=false']
+    caps = [round(float(c), 3) for c in options.caps.split(",")]
     rows = []
+    if options.only_governor and options.out and Path(options.out).exists():
+        with open(options.out, newline="") as file:
+            for row in csv.DictReader(file):
+                if row["configuration"] != "governor" or round(float(row["cap_gib"]), 3) not in caps:
+                    rows.append(dict(row, cap_gib=float(row["cap_gib"]), jobs=int(row["jobs"]),
+                                     peak_mib=int(row["peak_mib"]), wall_s=float(row["wall_s"]),
+                                     out_of_memory=row["out_of_memory"] == "True", run=int(row["run"])))
 
     def build(cap, configuration, jobs, env, number):
         row = run.run_build(configuration, int(cap * run.GIB), jobs, env, profile_args, project)
@@ -65,7 +75,6 @@ def main():
                 writer.writeheader()
                 writer.writerows(rows)
 
-    caps = [round(float(c), 3) for c in options.caps.split(",")]
     sweep = [int(j) for j in options.fixed.split(",")]
     plans = {}
     for cap in caps:
@@ -78,12 +87,18 @@ def main():
         env = {"RUSTC_WRAPPER": str(run.MEMSAFE), "MEMSAFE_GOVERNOR_DIR": str(history)}
         for number in range(1, options.runs + 1):
             build(cap, "governor", options.jobs, env, number)
+        if options.only_governor:
+            continue
         for jobs in sweep + [j for j in (calibrated, guessed) if j not in sweep]:
             if any(r["cap_gib"] == cap and r["configuration"] == f"fixed {jobs}" for r in rows):
                 continue
             for number in range(1, options.runs + 1):
                 build(cap, f"fixed {jobs}", jobs, {}, number)
 
+    for cap in sorted({r["cap_gib"] for r in rows} - set(caps)):
+        plans[cap] = (run.memsafe_plan(cap, options.jobs, calibrated=True, project=project)["jobs"],
+                      run.memsafe_plan(cap, options.jobs, calibrated=False, project=project)["jobs"])
+    caps = sorted(plans)
     failures = []
     print(f"\n{project.name}, cargo at {options.jobs} jobs on this machine; {options.runs} clean builds each\n")
     print("| cap | configuration | jobs | killed | median wall s | walls s | peak MiB |")

@@ -79,8 +79,9 @@ def main():
     rows = []
     if not options.skip_real:
         fixed = options.fixed
-        sim = simulate(project, history, str(cpus_here), f"{UNCAPPED_GIB}GiB", fixed, cargo_bytes)[0]
-        for jobs in [int(j) for j in fixed.split(",")]:
+        counts = [int(j) for j in fixed.split(",") if j]
+        sim = simulate(project, history, str(cpus_here), f"{UNCAPPED_GIB}GiB", fixed, cargo_bytes)[0] if counts else {}
+        for jobs in counts:
             real = run.run_build(f"jobs={jobs}", UNCAPPED_GIB * run.GIB, jobs, {}, profile_args, project)
             simulated = next(f for f in sim["fixed"] if f["jobs"] == jobs)
             rows.append(dict(configuration=f"fixed {jobs} jobs", cap_gib="none", real_wall_s=real["wall_s"],

@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 /// The ledger's format version, written in the file.
 const VERSION: u32 = 1;
 
+/// The doorbell's file name ([`LedgerDir::ring`]).
+const BELL_FILE: &str = "ended";
+
 pub(crate) const LEDGER_FILE: &str = "ledger.json";
 const LOCK_FILE: &str = "ledger.lock";
 
@@ -110,6 +113,27 @@ impl LedgerDir {
 
     pub(crate) fn file(&self) -> PathBuf {
         self.dir.join(LEDGER_FILE)
+    }
+
+    /// The doorbell: a file a wrapper appends a byte to when its compilation ends, so that the
+    /// waiters, which watch its size and time ([`LedgerDir::bell_stamp`]), check again at once
+    /// instead of at their next poll. Best effort: a bell that cannot ring leaves the polls.
+    pub(crate) fn ring(&self) {
+        let bell = self.dir.join(BELL_FILE);
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&bell) {
+            let _ = file.write_all(b".");
+            // Kept small: emptied once it holds a few KiB (emptying changes it too).
+            if file.metadata().is_ok_and(|m| m.len() >= 4096) {
+                let _ = file.set_len(0);
+            }
+        }
+    }
+
+    /// What the doorbell looks like now: its size and modification time (`None` before it
+    /// first rang).
+    pub(crate) fn bell_stamp(&self) -> Option<(u64, Option<std::time::SystemTime>)> {
+        let metadata = std::fs::metadata(self.dir.join(BELL_FILE)).ok()?;
+        Some((metadata.len(), metadata.modified().ok()))
     }
 
     /// Under the lock: reads the ledger, prunes dead entries, lets `change` look and change,
@@ -481,5 +505,27 @@ mod tests {
         std::os::unix::fs::symlink(&inner, &link).unwrap();
         let error = format!("{:#}", LedgerDir::open(&link).unwrap_err());
         assert!(error.contains("not a folder"), "{error}");
+    }
+
+    #[test]
+    fn the_doorbell_changes_at_every_ring_and_stays_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(&dir.path().join("g")).unwrap();
+        assert_eq!(ledger.bell_stamp(), None);
+        let mut last = None;
+        for _ in 0..5000 {
+            ledger.ring();
+            let now = ledger.bell_stamp();
+            // A waiter that saw the last stamp sees a new one (the size alone, when the clock
+            // did not move), the emptying included.
+            assert_ne!(now, last);
+            last = now;
+        }
+        assert!(
+            std::fs::metadata(dir.path().join("g").join(BELL_FILE))
+                .unwrap()
+                .len()
+                < 4096
+        );
     }
 }
