@@ -11,6 +11,10 @@ pub(crate) const STARVING_MS: u64 = 20_000;
 /// holds no one back: only a waiter that is really there keeps its place in the line.
 pub(crate) const STALE_MS: u64 = 3_000;
 
+/// A waiter refreshes its check-in time at most this often ([`check`]): well within
+/// [`STALE_MS`].
+pub(crate) const SEEN_EVERY_MS: u64 = 1_000;
+
 /// A running compilation writes its memory every [`REFRESH_EVERY_MS`]; one that has not for
 /// this long is stopped (Ctrl-Z) or hung: it holds what it was last seen holding, but will
 /// not grow, so its reservation no longer holds everyone else back.
@@ -226,11 +230,21 @@ pub(crate) fn check(
     let index = match ledger.entries.iter().position(|e| e.pid == me.pid) {
         Some(index) => index,
         None => {
-            ledger.entries.push(me.clone());
+            ledger.entries.push(Entry {
+                seen_ms: now_ms,
+                ..me.clone()
+            });
             ledger.entries.len() - 1
         }
     };
-    ledger.entries[index].seen_ms = now_ms;
+    // A waiter's check-in time tells the others it is still there (within STALE_MS); written
+    // at most every SEEN_EVERY_MS, since a check that changes nothing writes nothing, and
+    // waiters check at every compilation's end.
+    if now_ms.saturating_sub(ledger.entries[index].seen_ms) >= SEEN_EVERY_MS
+        || now_ms < ledger.entries[index].seen_ms
+    {
+        ledger.entries[index].seen_ms = now_ms;
+    }
     let entry = ledger.entries[index].clone();
     match decide_on(now_ms, &entry, &ledger.entries, budget, available, cpus) {
         Decision::Admit => {
@@ -559,5 +573,25 @@ mod tests {
             decide_on(0, &me, &[running(1, GIB)], GIB, None, 8),
             Decision::Wait(Wait::Budget)
         );
+    }
+
+    #[test]
+    fn a_waiter_writes_its_check_in_at_most_every_second() {
+        let me = entry(9, "me", State::Waiting, MIB, 0);
+        let mut ledger = Ledger {
+            entries: vec![running(1, MIB), running(2, MIB)],
+            ..Ledger::default()
+        };
+        assert_eq!(check(&mut ledger, &me, 100, GIB, None, 2), Step::Waiting(None));
+        let first = ledger.clone();
+        // Checks within the second change nothing, so nothing is written.
+        assert_eq!(
+            check(&mut ledger, &me, 100 + SEEN_EVERY_MS - 1, GIB, None, 2),
+            Step::Waiting(None)
+        );
+        assert_eq!(ledger, first);
+        // After it, the check-in moves.
+        check(&mut ledger, &me, 100 + SEEN_EVERY_MS, GIB, None, 2);
+        assert_eq!(ledger.entries[2].seen_ms, 100 + SEEN_EVERY_MS);
     }
 }
