@@ -22,6 +22,7 @@ Usage: sudo python3 bench/matrix.py [--project bench/mdbook-app] [--caps 0.7,0.9
 
 import argparse
 import csv
+import os
 import shutil
 import statistics
 import sys
@@ -34,6 +35,23 @@ _Cgroup = run.Cgroup
 run.Cgroup = lambda name, cap: _Cgroup(name.replace("memsafe-bench", "memsafe-matrix"), cap)
 
 
+def guessed_plan(cap, cpus, project):
+    """The static plan without any measurement: no calibration (memsafe.toml moved aside) and
+    no governed build either (an empty governor folder), the preset's guess."""
+    empty = run.WORK / "no-history"
+    shutil.rmtree(empty, ignore_errors=True)
+    empty.mkdir(parents=True)
+    saved = os.environ.get("MEMSAFE_GOVERNOR_DIR")
+    os.environ["MEMSAFE_GOVERNOR_DIR"] = str(empty)
+    try:
+        return run.memsafe_plan(cap, cpus, calibrated=False, project=project)["jobs"]
+    finally:
+        if saved is None:
+            del os.environ["MEMSAFE_GOVERNOR_DIR"]
+        else:
+            os.environ["MEMSAFE_GOVERNOR_DIR"] = saved
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", default=str(run.PROJECT))
@@ -42,6 +60,9 @@ def main():
     parser.add_argument("--fixed", default="8,2,3,4,6,1", help="the sweep, in the order run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--interleave", action="store_true",
+                        help="run the configurations in turn (governor, then each fixed count), --runs rounds, "
+                             "so that a machine whose speed drifts treats them alike")
     parser.add_argument("--only-governor", action="store_true",
                         help="run the governor's rows again, keeping the other rows --out holds")
     options = parser.parse_args()
@@ -79,12 +100,18 @@ def main():
     plans = {}
     for cap in caps:
         calibrated = run.memsafe_plan(cap, options.jobs, calibrated=True, project=project)["jobs"]
-        guessed = run.memsafe_plan(cap, options.jobs, calibrated=False, project=project)["jobs"]
+        guessed = guessed_plan(cap, options.jobs, project)
         plans[cap] = (calibrated, guessed)
         history = run.WORK / f"governor-{cap}"
         shutil.rmtree(history, ignore_errors=True)
         history.mkdir(parents=True)
         env = {"RUSTC_WRAPPER": str(run.MEMSAFE), "MEMSAFE_GOVERNOR_DIR": str(history)}
+        if options.interleave:
+            for number in range(1, options.runs + 1):
+                build(cap, "governor", options.jobs, env, number)
+                for jobs in sweep:
+                    build(cap, f"fixed {jobs}", jobs, {}, number)
+            continue
         for number in range(1, options.runs + 1):
             build(cap, "governor", options.jobs, env, number)
         if options.only_governor:
@@ -97,7 +124,7 @@ def main():
 
     for cap in sorted({r["cap_gib"] for r in rows} - set(caps)):
         plans[cap] = (run.memsafe_plan(cap, options.jobs, calibrated=True, project=project)["jobs"],
-                      run.memsafe_plan(cap, options.jobs, calibrated=False, project=project)["jobs"])
+                      guessed_plan(cap, options.jobs, project))
     caps = sorted(plans)
     failures = []
     print(f"\n{project.name}, cargo at {options.jobs} jobs on this machine; {options.runs} clean builds each\n")
