@@ -5,8 +5,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cli::{GovernorCommand, GovernorSimulateArgs, GovernorStatusArgs};
+use crate::governor::admit::{self, Decision, Wait};
 use crate::governor::history::History;
-use crate::governor::ledger::{Ledger, LedgerDir, State};
+use crate::governor::ledger::{Entry, Ledger, LedgerDir, State};
 use crate::governor::run::now_ms;
 use crate::governor::{Paths, live, simulate};
 use crate::hardware::format_size;
@@ -212,6 +213,8 @@ pub(crate) struct Waiting {
     pub kind: String,
     pub needs_bytes: u64,
     pub waited_ms: u64,
+    /// What it waits for now, by the governor's rule.
+    pub why: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -225,6 +228,24 @@ pub(crate) struct HistoryStatus {
     pub error: Option<String>,
 }
 
+/// What `entry` (waiting) waits for now, in words, by [`admit::decide_on`].
+fn waits_for(
+    entry: &Entry,
+    ledger: &Ledger,
+    now_ms: u64,
+    budget: u64,
+    available: Option<u64>,
+    cpus: usize,
+) -> String {
+    match admit::decide_on(now_ms, entry, &ledger.entries, budget, available, cpus) {
+        Decision::Admit => "about to start".into(),
+        Decision::Wait(Wait::Budget) => "for memory: the running reservations fill the budget".into(),
+        Decision::Wait(Wait::Memory) => "for memory: not enough available now".into(),
+        Decision::Wait(Wait::Behind { krate }) => format!("behind {krate}, which has waited longest"),
+        Decision::Wait(Wait::Cpus) => "for a CPU".into(),
+    }
+}
+
 /// The status from its parts. Pure: `now_ms` is given.
 pub(crate) fn collect(
     ledger: &Ledger,
@@ -233,6 +254,7 @@ pub(crate) fn collect(
     available: &live::Available,
     ledger_path: String,
     history: HistoryStatus,
+    cpus: usize,
 ) -> Status {
     let running = ledger
         .entries
@@ -257,6 +279,7 @@ pub(crate) fn collect(
             kind: e.kind.clone(),
             needs_bytes: e.reserved_bytes,
             waited_ms: now_ms.saturating_sub(e.since_ms),
+            why: waits_for(e, ledger, now_ms, budget.bytes, available.bytes, cpus),
         })
         .collect();
     let mut budget_source = budget.why.clone();
@@ -320,11 +343,12 @@ pub(crate) fn status_text(status: &Status) -> String {
     for w in &status.waiting {
         let _ = writeln!(
             out,
-            "  {} ({}): needs {}, waited {} (pid {})",
+            "  {} ({}): needs {}, waited {}, {} (pid {})",
             w.krate,
             w.kind,
             format_size(w.needs_bytes),
             duration_words(w.waited_ms),
+            w.why,
             w.pid
         );
     }
@@ -378,6 +402,7 @@ fn status(args: &GovernorStatusArgs, _printer: Printer) -> Result<()> {
         &available,
         dir.file().display().to_string(),
         history,
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
     );
     if args.json {
         ui::data(format!(
@@ -393,7 +418,6 @@ fn status(args: &GovernorStatusArgs, _printer: Printer) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::governor::ledger::Entry;
 
     const GIB: u64 = 1 << 30;
 
@@ -414,7 +438,11 @@ mod tests {
             version: 1,
             last_notice_ms: 0,
             entries: vec![
-                entry(10, "hir_ty", State::Running, 3 * GIB / 2, 1_000, 1_288_490_189),
+                // Running, and seen half a second ago (not stopped).
+                Entry {
+                    seen_ms: 13_000,
+                    ..entry(10, "hir_ty", State::Running, 3 * GIB / 2, 1_000, 1_288_490_189)
+                },
                 entry(11, "syn", State::Waiting, GIB, 9_000, 0),
             ],
         };
@@ -440,6 +468,7 @@ mod tests {
             &available,
             "/g/ledger.json".into(),
             history,
+            1,
         );
         assert_eq!(
             status_text(&status),
@@ -449,8 +478,24 @@ mod tests {
              running    1\n  \
              hir_ty (lib): reserved 1.5 GiB, now 1.2 GiB, for 12 s (pid 10)\n\
              waiting    1\n  \
-             syn (lib): needs 1 GiB, waited 4 s (pid 11)\n\
+             syn (lib): needs 1 GiB, waited 4 s, for a CPU (pid 11)\n\
              history    /c/h.jsonl (3 compilations, 1 KiB)\n"
+        );
+        // With CPUs to spare, what holds it back is the budget: 1.5 GiB reserved + 1 > 2 GiB.
+        let tight = live::Budget {
+            bytes: 2 * GIB,
+            ..budget
+        };
+        let history = HistoryStatus {
+            path: String::new(),
+            records: 0,
+            bytes: 0,
+            error: None,
+        };
+        let status = collect(&ledger, 13_500, &tight, &available, String::new(), history, 8);
+        assert_eq!(
+            status.waiting[0].why,
+            "for memory: the running reservations fill the budget"
         );
         assert_eq!(duration_words(400), "0.4 s");
         assert_eq!(duration_words(185_000), "3 min 5 s");

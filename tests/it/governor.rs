@@ -314,7 +314,10 @@ fn status_shows_the_live_entries_and_prunes_the_dead() {
     );
     assert!(
         words.contains("waiting    1\n  syn (lib): needs 1 GiB, waited ")
-            && words.contains(&format!(" s (pid {})\nhistory", waiter.id())),
+            && words.contains(&format!(
+                " s, for memory: the running reservations fill the budget (pid {})\nhistory",
+                waiter.id()
+            )),
         "{words}"
     );
     assert!(!words.contains("gone"), "{words}");
@@ -330,6 +333,10 @@ fn status_shows_the_live_entries_and_prunes_the_dead() {
     assert_eq!(json["running"][0]["reserved_bytes"], 3u64 << 29);
     assert_eq!(json["waiting"][0]["crate"], "syn");
     assert_eq!(json["waiting"][0]["needs_bytes"], 1u64 << 30);
+    assert_eq!(
+        json["waiting"][0]["why"],
+        "for memory: the running reservations fill the budget"
+    );
     assert!(json["available_source"].as_str().is_some());
     assert_eq!(json["history"]["records"], 0);
     // The dead entry is gone from the file too.
