@@ -40,11 +40,14 @@ pub(crate) struct Measured {
 
 impl Measured {
     /// The run as the calibration's log and the governor's history record it: `krate` of
-    /// `kind`, started at `start_ms` (Unix ms), `duration_ms` long, ended with `exit_code`.
+    /// `kind`, compiled with rustc's `args` (its place in cargo's graph comes from them and
+    /// from the environment cargo gave it), started at `start_ms` (Unix ms), `duration_ms`
+    /// long, ended with `exit_code`.
     pub(crate) fn invocation(
         self,
         krate: String,
         kind: String,
+        args: &[std::ffi::OsString],
         start_ms: u64,
         duration_ms: u64,
         exit_code: i32,
@@ -61,7 +64,7 @@ impl Measured {
                 .anon_profile
                 .map(|profile| profile.slices(duration_ms))
                 .filter(|slices| !slices.is_empty()),
-            place: crate::calibrate::Place::default(),
+            place: crate::calibrate::place_of(args, |name| std::env::var(name).ok()),
             cpu_ms: self.cpu_ms,
         }
     }

@@ -307,6 +307,13 @@ impl Load {
     }
 }
 
+/// The log in the order the replay takes it: by recorded start, the longer first on a tie.
+pub(crate) fn start_order(invocations: &[Invocation]) -> Vec<&Invocation> {
+    let mut order: Vec<&Invocation> = invocations.iter().collect();
+    order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
+    order
+}
+
 /// Whether a compilation of `kind` needs only the metadata of what it reads, so that cargo
 /// starts it as soon as those have written theirs (pipelining): a library (rlib). A link
 /// (binaries, tests, proc-macros, build scripts) waits for their code.
@@ -416,8 +423,7 @@ pub(super) fn time_weighted_mean(loads: &[Load]) -> u64 {
 pub fn estimates(invocations: &[Invocation], cargo: u64) -> Vec<Estimate> {
     let shared = shared_bytes(invocations);
     let anonymous = measures_anonymous(invocations);
-    let mut order: Vec<&Invocation> = invocations.iter().collect();
-    order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
+    let order = start_order(invocations);
     let loads = loads(&order, shared);
     // The largest and the typical compilation; an unmeasured compilation (0) still takes its
     // slot in the replay but says nothing about the others.

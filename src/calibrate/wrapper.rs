@@ -45,9 +45,14 @@ pub(crate) fn measure_into(
     let code = exit_code_for(measured.status, Platform::current());
     let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     let start_ms = u64::try_from(started).unwrap_or(u64::MAX);
-    let mut invocation =
-        measured.invocation(key.krate.clone(), key.kind.clone(), start_ms, duration_ms, code);
-    invocation.place = place_of(args, |name| std::env::var(name).ok());
+    let invocation = measured.invocation(
+        key.krate.clone(),
+        key.kind.clone(),
+        args,
+        start_ms,
+        duration_ms,
+        code,
+    );
     append_log(log, &invocation);
     // The governor learns from calibrate's build as from a governed one.
     crate::governor::learn(program, args, &invocation);
@@ -132,17 +137,22 @@ pub(crate) fn exit_with(code: i32) -> ExitCode {
 }
 
 pub(crate) fn flag_value(args: &[OsString], flag: &str) -> Option<String> {
-    let mut iter = args.iter();
+    flag_values(args, flag).into_iter().next()
+}
+
+/// Every value of `flag` in `args`, in order: `flag value` and `flag=value` alike.
+pub(crate) fn flag_values(args: &[OsString], flag: &str) -> Vec<String> {
+    let prefix = format!("{flag}=");
+    let mut values = Vec::new();
+    let mut iter = args.iter().map(|a| a.to_string_lossy());
     while let Some(arg) = iter.next() {
-        let arg = arg.to_string_lossy();
         if arg == flag {
-            return iter.next().map(|v| v.to_string_lossy().into_owned());
-        }
-        if let Some(value) = arg.strip_prefix(&format!("{flag}=")) {
-            return Some(value.to_string());
+            values.extend(iter.next().map(std::borrow::Cow::into_owned));
+        } else if let Some(value) = arg.strip_prefix(&prefix) {
+            values.push(value.to_string());
         }
     }
-    None
+    values
 }
 
 /// The value of `-C name=value` (or `-Cname=value`, `--codegen name=value`) in `args`.
@@ -173,21 +183,13 @@ pub(crate) fn place_of(args: &[OsString], env: impl Fn(&str) -> Option<String>) 
         let (_, hash) = stem.rsplit_once('-')?;
         (!hash.is_empty()).then(|| hash.to_string())
     };
-    let mut deps = Vec::new();
-    let mut iter = args.iter().map(|a| a.to_string_lossy());
-    while let Some(arg) = iter.next() {
-        let value = if arg == "--extern" {
-            iter.next().map(std::borrow::Cow::into_owned)
-        } else {
-            arg.strip_prefix("--extern=").map(str::to_string)
-        };
-        // `name=path`; a bare `name` (from the sysroot) is nothing cargo builds.
-        if let Some(dep) = value
-            .as_deref()
-            .and_then(|v| v.split_once('='))
-            .and_then(|(_, p)| hash(p))
-            && !deps.contains(&dep)
-        {
+    let mut deps: Vec<String> = Vec::new();
+    // `name=path`; a bare `name` (from the sysroot) is nothing cargo builds.
+    for dep in flag_values(args, "--extern")
+        .iter()
+        .filter_map(|v| hash(v.split_once('=')?.1))
+    {
+        if !deps.contains(&dep) {
             deps.push(dep);
         }
     }

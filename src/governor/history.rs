@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::{codegen_option, flag_value, kind_of};
+use crate::calibrate::{codegen_option, flag_value, flag_values, kind_of};
 use crate::plan::{JobCost, Preset};
 
 /// How many of a key's last peaks the prediction looks at.
@@ -105,15 +105,7 @@ pub(crate) struct Record {
 /// Whether rustc's arguments ask for metadata only: an `--emit` without `link` (what
 /// `cargo check`, clippy and rust-analyzer ask for).
 pub(crate) fn metadata_only(args: &[OsString]) -> bool {
-    let mut emits = Vec::new();
-    let mut iter = args.iter().map(|a| a.to_string_lossy());
-    while let Some(arg) = iter.next() {
-        if arg == "--emit" {
-            emits.extend(iter.next().map(std::borrow::Cow::into_owned));
-        } else if let Some(value) = arg.strip_prefix("--emit=") {
-            emits.push(value.to_string());
-        }
-    }
+    let emits = flag_values(args, "--emit");
     !emits.is_empty()
         && !emits
             .iter()

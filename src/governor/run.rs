@@ -17,7 +17,7 @@ use super::admit::{self, Step};
 use super::history::{self, History, Key, Record};
 use super::ledger::{self, Entry, LedgerDir, State};
 use super::{Paths, live};
-use crate::calibrate::{ChildStatus, Invocation, Platform, exit_code_for, exit_with, flag_value, place_of};
+use crate::calibrate::{ChildStatus, Invocation, Platform, exit_code_for, exit_with, flag_value};
 
 /// The environment variable naming a wrapper to run rustc through (sccache, say): the governor
 /// runs `<it> <rustc> <args...>` instead of `<rustc> <args...>`.
@@ -314,9 +314,14 @@ fn governed(
     if let Some(args) = record_in {
         let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         let start_ms = now_ms().saturating_sub(duration_ms);
-        let mut invocation =
-            measured.invocation(key.krate.clone(), key.kind.clone(), start_ms, duration_ms, code);
-        invocation.place = place_of(args, |name| std::env::var(name).ok());
+        let invocation = measured.invocation(
+            key.krate.clone(),
+            key.kind.clone(),
+            args,
+            start_ms,
+            duration_ms,
+            code,
+        );
         record(paths, key.clone(), args, &invocation);
         if let Some(log) = log {
             crate::calibrate::append_log(log, &invocation);

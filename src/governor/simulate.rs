@@ -62,8 +62,7 @@ pub(crate) enum After {
 
 /// The units of a recorded build, in recorded start order.
 pub(crate) fn units(build: &[Invocation]) -> Vec<Unit> {
-    let mut order: Vec<&Invocation> = build.iter().collect();
-    order.sort_by_key(|i| (i.start_ms, std::cmp::Reverse(i.duration_ms)));
+    let order = crate::calibrate::start_order(build);
     let loads = crate::calibrate::loads(&order, crate::calibrate::shared_bytes(build));
     order
         .iter()
