@@ -39,22 +39,21 @@ pub(crate) struct Measured {
 }
 
 impl Measured {
-    /// The run as the calibration's log and the governor's history record it: `krate` of
-    /// `kind`, compiled with rustc's `args` (its place in cargo's graph comes from them and
-    /// from the environment cargo gave it), started at `start_ms` (Unix ms), `duration_ms`
-    /// long, ended with `exit_code`.
+    /// The run as the calibration's log and the governor's history record it: `key`'s crate
+    /// compiled with rustc's `args` (its place in cargo's graph comes from them and from the
+    /// environment cargo gave it), run since `started` and just ended with `exit_code`.
     pub(crate) fn invocation(
         self,
-        krate: String,
-        kind: String,
+        key: &crate::governor::history::Key,
         args: &[std::ffi::OsString],
-        start_ms: u64,
-        duration_ms: u64,
+        started: std::time::Instant,
         exit_code: i32,
     ) -> crate::calibrate::Invocation {
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let start_ms = crate::governor::run::now_ms().saturating_sub(duration_ms);
         crate::calibrate::Invocation {
-            krate,
-            kind,
+            krate: key.krate.clone(),
+            kind: key.kind.clone(),
             start_ms,
             duration_ms,
             peak_bytes: self.peak_bytes,

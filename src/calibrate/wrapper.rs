@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, ExitCode};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::Place;
 
@@ -27,9 +27,6 @@ pub(crate) fn measure_into(
     key: &crate::governor::history::Key,
     log: &Path,
 ) -> ExitCode {
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
     let clock = Instant::now();
     let measured = match crate::measure::run(command, None) {
         Ok(measured) => measured,
@@ -43,16 +40,7 @@ pub(crate) fn measure_into(
         }
     };
     let code = exit_code_for(measured.status, Platform::current());
-    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let start_ms = u64::try_from(started).unwrap_or(u64::MAX);
-    let invocation = measured.invocation(
-        key.krate.clone(),
-        key.kind.clone(),
-        args,
-        start_ms,
-        duration_ms,
-        code,
-    );
+    let invocation = measured.invocation(key, args, clock, code);
     append_log(log, &invocation);
     // The governor learns from calibrate's build as from a governed one.
     crate::governor::learn(program, args, &invocation);

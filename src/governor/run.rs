@@ -312,16 +312,7 @@ fn governed(
     };
     let code = exit_code_for(measured.status, Platform::current());
     if let Some(args) = record_in {
-        let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let start_ms = now_ms().saturating_sub(duration_ms);
-        let invocation = measured.invocation(
-            key.krate.clone(),
-            key.kind.clone(),
-            args,
-            start_ms,
-            duration_ms,
-            code,
-        );
+        let invocation = measured.invocation(key, args, clock, code);
         record(paths, key.clone(), args, &invocation);
         if let Some(log) = log {
             crate::calibrate::append_log(log, &invocation);
