@@ -127,11 +127,99 @@ pub(crate) fn process_bytes(proc_root: &Path, pid: u32) -> u64 {
 
 /// The memory of `root`'s tree that cannot be reclaimed, now: the sum of [`Usage::bytes`]
 /// over the processes that still have memory (a process that just ended counts 0).
+#[cfg(test)]
 pub(crate) fn tree_bytes(proc_root: &Path, root: u32) -> u64 {
     tree(proc_root, root)
         .into_iter()
         .map(|pid| process_bytes(proc_root, pid))
         .sum()
+}
+
+/// A full tree walk every this many samples; the samples between read the processes the last
+/// walk found. A walk reads one `children` file per thread, and a rustc in code generation
+/// runs a dozen threads or more: a walk costs several times a sample of the processes alone.
+/// A child that starts between walks (rustc starts its linker from one of its threads) is
+/// found at most this many samples later: 60 ms at [`EVERY`], short against any link whose
+/// memory matters.
+pub(crate) const WALK_EVERY: u32 = 4;
+
+/// [`tree_bytes`] over and over, as a sampler takes it: the tree is walked every
+/// [`WALK_EVERY`] samples (the first one included), and the processes found are read at every
+/// sample. Each process's `status` stays open from one sample to the next and is read again
+/// from its start: one system call a process a sample, where opening it by path took three and
+/// a path walk. An open `status` also keeps to its process: once that process is gone it reads
+/// nothing (`ESRCH`), even if its pid is reused.
+pub(crate) struct TreeReader {
+    proc_root: PathBuf,
+    root: u32,
+    open: Vec<(u32, Option<std::fs::File>)>,
+    samples: u32,
+    text: Vec<u8>,
+}
+
+impl TreeReader {
+    pub(crate) fn new(proc_root: PathBuf, root: u32) -> TreeReader {
+        TreeReader {
+            proc_root,
+            root,
+            open: Vec::new(),
+            samples: 0,
+            text: Vec::with_capacity(8192),
+        }
+    }
+
+    /// The tree's memory now, from the processes the last walk found.
+    pub(crate) fn bytes(&mut self) -> u64 {
+        if self.samples.is_multiple_of(WALK_EVERY) {
+            let mut before = std::mem::take(&mut self.open);
+            self.open = tree(&self.proc_root, self.root)
+                .into_iter()
+                .map(|pid| match before.iter().position(|(known, _)| *known == pid) {
+                    Some(index) => before.swap_remove(index),
+                    None => (
+                        pid,
+                        std::fs::File::open(self.proc_root.join(pid.to_string()).join("status")).ok(),
+                    ),
+                })
+                .collect();
+        }
+        self.samples = self.samples.wrapping_add(1);
+        let mut sum = 0;
+        for (_, file) in &mut self.open {
+            let Some(file) = file else { continue };
+            if read_from_start(file, &mut self.text).is_ok() {
+                sum += std::str::from_utf8(&self.text)
+                    .ok()
+                    .and_then(parse_status)
+                    .map_or(0, Usage::bytes);
+            }
+        }
+        sum
+    }
+}
+
+/// The whole of `file` again, from its start, into `text`.
+fn read_from_start(file: &mut std::fs::File, text: &mut Vec<u8>) -> std::io::Result<()> {
+    text.clear();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let mut chunk = [0u8; 4096];
+        loop {
+            let offset = text.len() as u64;
+            let read = file.read_at(&mut chunk, offset)?;
+            if read == 0 {
+                return Ok(());
+            }
+            text.extend_from_slice(&chunk[..read]);
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek};
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file.read_to_end(text).map(|_| ())
+    }
 }
 
 /// Samples a process tree's [`tree_bytes`] in a thread of its own until [`Sampler::finish`],
@@ -230,8 +318,8 @@ impl Sampler {
         every: Duration,
         current: Arc<AtomicU64>,
     ) -> Sampler {
-        let proc_root = proc_root.into();
-        Sampler::start_with(move || tree_bytes(&proc_root, root), every, current)
+        let mut reader = TreeReader::new(proc_root.into(), root);
+        Sampler::start_with(move || reader.bytes(), every, current)
     }
 
     /// As [`Sampler::start`], for `pid` alone, not the processes below it (cargo itself,
@@ -250,7 +338,7 @@ impl Sampler {
 
     /// Samples what `read` returns every `every`, in a thread of its own.
     fn start_with(
-        read: impl Fn() -> u64 + Send + 'static,
+        mut read: impl FnMut() -> u64 + Send + 'static,
         every: Duration,
         current: Arc<AtomicU64>,
     ) -> Sampler {
@@ -420,6 +508,9 @@ mod tests {
         dir
     }
 
+    /// The `status` of a process that ended and was not yet reaped.
+    const ZOMBIE: &str = "Name:\tx\nState:\tZ (zombie)\n";
+
     /// rustc (100) with 4 threads, which started a linker `cc` (200), which started `ld` (300);
     /// an unrelated process (400, child of 1) and the wrapper (1).
     const BUILD: &[(u32, u32, u64, u64, u32)] = &[
@@ -481,6 +572,32 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_walks_the_tree_every_few_samples_and_reads_what_it_found_at_each() {
+        // rustc (100) alone at first; the linker (200) is started after the first walk.
+        let proc = fake_proc(
+            &[(1, 0, 5, 0, 1), (100, 1, 300, 0, 4), (200, 100, 50, 0, 1)],
+            true,
+        );
+        let rustc_children = proc.path().join("100/task/103/children");
+        std::fs::write(&rustc_children, "").unwrap();
+        let mut reader = TreeReader::new(proc.path().to_path_buf(), 100);
+        assert_eq!(reader.bytes(), 300 << 10);
+        std::fs::write(&rustc_children, "200 ").unwrap();
+        // What the last walk found is read again at every sample: rustc's growth shows at once.
+        let status = proc.path().join("100/status");
+        std::fs::write(&status, "RssAnon:\t400 kB\n").unwrap();
+        for _ in 1..WALK_EVERY {
+            assert_eq!(reader.bytes(), 400 << 10);
+        }
+        // The next walk finds the linker.
+        assert_eq!(reader.bytes(), (400 + 50) << 10);
+        // A process that ended counts 0 (a real one reads nothing; a zombie has no memory
+        // lines) until the walk after forgets it.
+        std::fs::write(proc.path().join("200/status"), ZOMBIE).unwrap();
+        assert_eq!(reader.bytes(), 400 << 10);
+    }
+
+    #[test]
     fn a_cycle_or_a_vanished_process_does_not_stop_the_walk() {
         // 100 lists 200, which (pid reused, say) lists 100 again, and 999, which is gone.
         let proc = fake_proc(&[(100, 200, 10, 0, 1), (200, 100, 20, 0, 1)], true);
@@ -536,8 +653,11 @@ mod tests {
         }
         let first = sampler.peak();
         assert_eq!(first, (300_000 + 1_000 + 2_000 + 150_000 + 24) * 1024);
-        // The linker ends: the sum drops, the peak stays.
+        // The linker ends (its process is gone): the sum drops, the peak stays.
         std::fs::write(proc.path().join("100/task/103/children"), "").unwrap();
+        for ended in ["200", "300"] {
+            std::fs::write(proc.path().join(ended).join("status"), ZOMBIE).unwrap();
+        }
         // rustc grows: a new peak.
         std::fs::write(
             proc.path().join("100/status"),
@@ -564,7 +684,7 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(alone.finish(), Some(1000 * 1024));
-        assert_eq!(process_bytes(proc.path(), 300), (150_000 + 24) * 1024);
+        assert_eq!(process_bytes(proc.path(), 300), 0, "ended");
         assert_eq!(process_bytes(proc.path(), 999), 0);
     }
 }
