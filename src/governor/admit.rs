@@ -211,20 +211,27 @@ pub(crate) fn notice_text(
 pub(crate) enum Step {
     /// `me` is running now (its entry says so).
     Admitted,
-    /// `me` waits; the notice to print, when it is this waiter's turn to print one.
+    /// `me` waits for memory; the notice to print, when it is this waiter's turn to print one.
     Waiting(Option<String>),
+    /// `me` waits for a CPU: cargo's own queue, shared across cargos, so nothing to say. Only
+    /// a compilation's end frees one (or a stopped one going stale, after
+    /// [`RUNNING_STALE_MS`]), so the waiter need only check again at the doorbell, or to check
+    /// in ([`SEEN_EVERY_MS`]).
+    ForCpu,
 }
 
 /// One check of a waiting wrapper, under the ledger's lock: puts `me` in the ledger (or
 /// refreshes its check-in time), decides, and marks it running when admitted. A notice is due
 /// when `me` has waited [`QUIET_WAIT_MS`] and no waiter printed one for [`NOTICE_EVERY_MS`];
-/// the time is stored in the ledger so that all waiters share the pace.
+/// the time is stored in the ledger so that all waiters share the pace. The live available
+/// memory is read (`available`) only when a CPU is free: with every CPU taken, `me` waits
+/// whatever memory there is.
 pub(crate) fn check(
     ledger: &mut Ledger,
     me: &Entry,
     now_ms: u64,
     budget: u64,
-    available: Option<u64>,
+    available: impl FnOnce() -> Option<u64>,
     cpus: usize,
 ) -> Step {
     let index = match ledger.entries.iter().position(|e| e.pid == me.pid) {
@@ -246,6 +253,11 @@ pub(crate) fn check(
         ledger.entries[index].seen_ms = now_ms;
     }
     let entry = ledger.entries[index].clone();
+    let available = if busy(&entry, &ledger.entries, now_ms) < cpus.max(1) {
+        available()
+    } else {
+        None
+    };
     match decide_on(now_ms, &entry, &ledger.entries, budget, available, cpus) {
         Decision::Admit => {
             let running = &mut ledger.entries[index];
@@ -253,8 +265,7 @@ pub(crate) fn check(
             running.since_ms = now_ms;
             Step::Admitted
         }
-        // Waiting for a CPU is cargo's own queue, shared: nothing to say.
-        Decision::Wait(Wait::Cpus) => Step::Waiting(None),
+        Decision::Wait(Wait::Cpus) => Step::ForCpu,
         Decision::Wait(why) => {
             let waited = now_ms.saturating_sub(entry.since_ms);
             let due = waited >= QUIET_WAIT_MS
@@ -444,14 +455,14 @@ mod tests {
         let budget = 4 * GIB;
         // First check: registered, waiting, too early to say anything.
         assert_eq!(
-            check(&mut ledger, &me, 10_000, budget, None, 8),
+            check(&mut ledger, &me, 10_000, budget, || None, 8),
             Step::Waiting(None)
         );
         assert_eq!(ledger.entries.len(), 2);
         assert_eq!(ledger.entries[1].state, State::Waiting);
         // After a second of waiting: one notice, with the figures.
         assert_eq!(
-            check(&mut ledger, &me, 11_000, budget, None, 8),
+            check(&mut ledger, &me, 11_000, budget, || None, 8),
             Step::Waiting(Some(
                 "memsafe: waiting for memory: 1 GiB free, hir_ty needs ~1.5 GiB (1 running, 1 waiting)"
                     .into()
@@ -462,24 +473,27 @@ mod tests {
         // Another waiter checking 4.9 s later says nothing; 5 s later it does.
         let other = entry(8, "syn", State::Waiting, 5 * GIB, 0);
         assert_eq!(
-            check(&mut ledger, &other, 15_900, budget, None, 8),
+            check(&mut ledger, &other, 15_900, budget, || None, 8),
             Step::Waiting(None)
         );
         assert!(matches!(
-            check(&mut ledger, &other, 16_000, budget, None, 8),
+            check(&mut ledger, &other, 16_000, budget, || None, 8),
             Step::Waiting(Some(text)) if text.contains("syn needs ~5 GiB (1 running, 2 waiting)")
         ));
         // The running one leaves: the next check admits, and the entry says so. Its own
         // entry is the one in the ledger (one entry per pid, never two).
         ledger.entries.retain(|e| e.pid != 1);
-        assert_eq!(check(&mut ledger, &me, 17_000, budget, None, 8), Step::Admitted);
+        assert_eq!(
+            check(&mut ledger, &me, 17_000, budget, || None, 8),
+            Step::Admitted
+        );
         let mine: Vec<&Entry> = ledger.entries.iter().filter(|e| e.pid == 7).collect();
         assert_eq!(mine.len(), 1);
         assert_eq!((mine[0].state, mine[0].since_ms), (State::Running, 17_000));
         // A clock that went back (the notice time is in the future) does not silence them.
         ledger.last_notice_ms = u64::MAX;
         assert!(matches!(
-            check(&mut ledger, &other, 18_000, budget, None, 8),
+            check(&mut ledger, &other, 18_000, budget, || None, 8),
             Step::Waiting(Some(text)) if text.contains("behind") || text.contains("syn")
         ));
     }
@@ -552,10 +566,23 @@ mod tests {
             entries: two.to_vec(),
             ..Ledger::default()
         };
+        // Every CPU taken: the live memory is not even read.
+        let unread = || -> Option<u64> { unreachable!("the available memory was read") };
         assert_eq!(
-            check(&mut ledger, &me, 60_000, 100 * GIB, None, 2),
-            Step::Waiting(None)
+            check(&mut ledger, &me, 60_000, 100 * GIB, unread, 2),
+            Step::ForCpu
         );
+        // A CPU free: it is read, and here it is too little.
+        let mut read = false;
+        let little = || {
+            read = true;
+            Some(0)
+        };
+        assert!(matches!(
+            check(&mut ledger, &me, 60_000, 100 * GIB, little, 3),
+            Step::Waiting(Some(text)) if text.contains("waiting for memory: 0 MiB free")
+        ));
+        assert!(read);
         // A stopped compilation (not seen for longer than RUNNING_STALE_MS) takes no CPU.
         let stopped = Entry {
             seen_ms: 0,
@@ -582,16 +609,16 @@ mod tests {
             entries: vec![running(1, MIB), running(2, MIB)],
             ..Ledger::default()
         };
-        assert_eq!(check(&mut ledger, &me, 100, GIB, None, 2), Step::Waiting(None));
+        assert_eq!(check(&mut ledger, &me, 100, GIB, || None, 2), Step::ForCpu);
         let first = ledger.clone();
         // Checks within the second change nothing, so nothing is written.
         assert_eq!(
-            check(&mut ledger, &me, 100 + SEEN_EVERY_MS - 1, GIB, None, 2),
-            Step::Waiting(None)
+            check(&mut ledger, &me, 100 + SEEN_EVERY_MS - 1, GIB, || None, 2),
+            Step::ForCpu
         );
         assert_eq!(ledger, first);
         // After it, the check-in moves.
-        check(&mut ledger, &me, 100 + SEEN_EVERY_MS, GIB, None, 2);
+        check(&mut ledger, &me, 100 + SEEN_EVERY_MS, GIB, || None, 2);
         assert_eq!(ledger.entries[2].seen_ms, 100 + SEEN_EVERY_MS);
     }
 }

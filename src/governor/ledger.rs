@@ -136,6 +136,138 @@ impl LedgerDir {
         Some((metadata.len(), metadata.modified().ok()))
     }
 
+    /// Starts listening for the doorbell. A waiter makes one before its first check, so that
+    /// a ring between a check and the wait after it is not missed.
+    pub(crate) fn listen(&self) -> Bell {
+        Bell::new(self)
+    }
+}
+
+/// How a waiting wrapper hears the doorbell ([`LedgerDir::ring`]).
+///
+/// On Linux, an inotify watch on the bell's file: the waiter sleeps in `poll` until a ring or
+/// its timeout, and wakes for nothing else. Elsewhere, or where inotify cannot be had (a
+/// per-user limit on watches, say), it looks at the bell's size and time every
+/// [`Bell::LOOK_EVERY`]: a `stat`, far cheaper than a check of the ledger, but a wake-up each
+/// time. Rings heard while the waiter was checking are kept: its next wait returns at once.
+pub(crate) struct Bell {
+    ledger: LedgerDir,
+    /// The stamp at the last wait's end ([`LedgerDir::bell_stamp`]), for looking.
+    seen: Option<(u64, Option<std::time::SystemTime>)>,
+    #[cfg(target_os = "linux")]
+    watch: Option<inotify::Watch>,
+}
+
+impl Bell {
+    /// How often a bell without inotify looks: a compilation that ends is replaced within
+    /// this long.
+    pub(crate) const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+    fn new(ledger: &LedgerDir) -> Bell {
+        #[cfg(target_os = "linux")]
+        let watch = {
+            // The file must be there to be watched; creating it rings nothing.
+            let bell = ledger.dir.join(BELL_FILE);
+            let _ = std::fs::OpenOptions::new().create(true).append(true).open(&bell);
+            inotify::Watch::new(&bell)
+        };
+        Bell {
+            ledger: ledger.clone(),
+            seen: ledger.bell_stamp(),
+            #[cfg(target_os = "linux")]
+            watch,
+        }
+    }
+
+    /// A bell that looks, never listens (the path every OS but Linux takes), for tests.
+    #[cfg(test)]
+    fn looking(ledger: &LedgerDir) -> Bell {
+        Bell {
+            ledger: ledger.clone(),
+            seen: ledger.bell_stamp(),
+            #[cfg(target_os = "linux")]
+            watch: None,
+        }
+    }
+
+    /// Sleeps until the doorbell rings (or rang since the last wait) or `timeout` has passed.
+    pub(crate) fn wait(&mut self, timeout: std::time::Duration) {
+        #[cfg(target_os = "linux")]
+        if let Some(watch) = &self.watch {
+            watch.wait(timeout);
+            return;
+        }
+        let clock = std::time::Instant::now();
+        while clock.elapsed() < timeout {
+            let now = self.ledger.bell_stamp();
+            if now != self.seen {
+                self.seen = now;
+                return;
+            }
+            std::thread::sleep(Self::LOOK_EVERY.min(timeout));
+        }
+    }
+}
+
+/// The little of inotify the bell needs, on the `libc` crate memsafe already links.
+#[cfg(target_os = "linux")]
+mod inotify {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// An inotify descriptor watching one file for writes (an append, or the truncation
+    /// that keeps the bell small).
+    pub(crate) struct Watch {
+        fd: libc::c_int,
+    }
+
+    impl Watch {
+        /// `None` when inotify cannot be had.
+        pub(crate) fn new(file: &Path) -> Option<Watch> {
+            let path = std::ffi::CString::new(file.as_os_str().as_bytes()).ok()?;
+            // SAFETY: plain system calls on a descriptor this struct owns; `path` outlives
+            // the call that reads it.
+            let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+            if fd < 0 {
+                return None;
+            }
+            let watch = Watch { fd };
+            // SAFETY: as above.
+            let added = unsafe { libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_MODIFY) };
+            (added >= 0).then_some(watch)
+        }
+
+        /// Sleeps until the file was written (since the last wait too) or `timeout` has
+        /// passed, then forgets what was heard.
+        pub(crate) fn wait(&self, timeout: Duration) {
+            let mut poll = libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+            // SAFETY: one pollfd, valid for the call. An interrupted poll (EINTR) returns
+            // early, which only means one more check of the ledger.
+            let ready = unsafe { libc::poll(&raw mut poll, 1, ms) };
+            if ready > 0 {
+                let mut events = [0u8; 4096];
+                // SAFETY: reads into a buffer of the length given; non-blocking, so it stops
+                // once the queue is empty.
+                while unsafe { libc::read(self.fd, events.as_mut_ptr().cast(), events.len()) } > 0 {}
+            }
+        }
+    }
+
+    impl Drop for Watch {
+        fn drop(&mut self) {
+            // SAFETY: the descriptor is this struct's, closed once.
+            unsafe { libc::close(self.fd) };
+        }
+    }
+}
+
+impl LedgerDir {
     /// Under the lock: reads the ledger, prunes dead entries, lets `change` look and change,
     /// and writes the ledger back when anything changed. A ledger that does not parse is moved
     /// aside to `ledger.json.corrupt` (with one warning) and replaced by an empty one; a lock
@@ -351,6 +483,41 @@ mod tests {
             since_ms: 1,
             current_bytes: 0,
             seen_ms: 1,
+        }
+    }
+
+    /// A bell that is rung while nobody waits is heard by the next wait, and one rung while
+    /// a waiter sleeps wakes it; with no ring, the wait lasts its timeout. The timeouts are far
+    /// longer than a wake-up takes, so these do not time anything: a missed ring would show
+    /// as a wait of the whole minute.
+    #[test]
+    fn the_bell_is_heard_whether_it_rang_before_or_during_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(&dir.path().join("gov")).unwrap();
+        let long = std::time::Duration::from_secs(60);
+        let short = std::time::Duration::from_millis(30);
+        let listening = ledger.listen();
+        #[cfg(target_os = "linux")]
+        assert!(listening.watch.is_some(), "inotify is had here");
+        for mut bell in [listening, Bell::looking(&ledger)] {
+            // Rung between a check and the wait: the wait returns at once.
+            ledger.ring();
+            let clock = std::time::Instant::now();
+            bell.wait(long);
+            assert!(clock.elapsed() < long / 2);
+            // Nothing rang since: the wait lasts its timeout.
+            let clock = std::time::Instant::now();
+            bell.wait(short);
+            assert!(clock.elapsed() >= short);
+            // Rung by another wrapper while this one sleeps.
+            let ringer = {
+                let ledger = ledger.clone();
+                std::thread::spawn(move || ledger.ring())
+            };
+            let clock = std::time::Instant::now();
+            bell.wait(long);
+            assert!(clock.elapsed() < long / 2);
+            ringer.join().unwrap();
         }
     }
 

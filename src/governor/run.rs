@@ -27,26 +27,10 @@ pub(crate) const CHAIN_ENV: &str = "MEMSAFE_RUSTC_WRAPPER";
 /// runs its command directly instead of waiting for the memory its parent already holds.
 pub(crate) const INSIDE_ENV: &str = "MEMSAFE_GOVERNOR_INSIDE";
 
-/// How often a waiting wrapper checks the ledger again, at the latest.
+/// How often a wrapper waiting for memory checks the ledger again, at the latest: memory is
+/// freed without a doorbell too (a running compilation shrinks, another program ends). One
+/// waiting for a CPU checks again at the doorbell, or to check in.
 const POLL: Duration = Duration::from_millis(200);
-
-/// How often a waiting wrapper looks at the doorbell ([`LedgerDir::ring`]) between checks: a
-/// `stat`, far cheaper than a check of the ledger. A compilation that ends is replaced within
-/// this long, not within [`POLL`]: at 200 ms a handoff, a build of 230 compilations on 2 CPUs
-/// lost about 5 seconds (bench/matrix.py).
-const BELL_EVERY: Duration = Duration::from_millis(10);
-
-/// Sleeps until the doorbell rings or [`POLL`] has passed.
-fn wait_for_bell(ledger: &LedgerDir) {
-    let before = ledger.bell_stamp();
-    let clock = Instant::now();
-    while clock.elapsed() < POLL {
-        std::thread::sleep(BELL_EVERY);
-        if ledger.bell_stamp() != before {
-            return;
-        }
-    }
-}
 
 /// Unix time in milliseconds (0 before 1970).
 pub(crate) fn now_ms() -> u64 {
@@ -268,17 +252,19 @@ fn governed(
     };
     // Wait for memory. Nothing here handles SIGINT: Ctrl-C ends a waiting wrapper at once, and
     // the next access prunes its entry.
+    let mut bell = ledger.listen();
     loop {
-        let available = live::available().bytes;
         let now = now_ms();
+        let available = || live::available().bytes;
         match ledger.update(|l| admit::check(l, &me, now, budget.bytes, available, cpus)) {
             Ok(Step::Admitted) => break,
             Ok(Step::Waiting(notice)) => {
                 if let Some(notice) = notice {
                     say(&notice);
                 }
-                wait_for_bell(ledger);
+                bell.wait(POLL);
             }
+            Ok(Step::ForCpu) => bell.wait(Duration::from_millis(admit::SEEN_EVERY_MS)),
             Err(error) => {
                 say(&format!(
                     "memsafe: the governor is off for this compilation: {error:#}"
