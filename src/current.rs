@@ -543,31 +543,7 @@ impl Current {
     pub fn read(root: &Path, record: Option<&Record>, windows: bool) -> Current {
         let read = |path: &Path| std::fs::read_to_string(path).ok();
         let manifest = read(&root.join("Cargo.toml"));
-        // Config files: $CARGO_HOME first (lowest), then the folders above, then the root.
-        let mut config_paths = Vec::new();
-        if let Some(home) = std::env::var_os("CARGO_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        {
-            config_paths.push((home.join("config.toml"), "$CARGO_HOME/config.toml".to_string()));
-        }
-        let mut folders: Vec<&Path> = root.ancestors().collect();
-        folders.reverse();
-        for folder in folders {
-            for name in ["config", "config.toml"] {
-                let path = folder.join(".cargo").join(name);
-                if path.is_file() {
-                    let shown = if folder == root {
-                        format!(".cargo/{name}")
-                    } else {
-                        path.display().to_string()
-                    };
-                    config_paths.push((path, shown));
-                    break;
-                }
-            }
-        }
-        let configs: Vec<(String, String)> = config_paths
+        let configs: Vec<(String, String)> = config_files(root)
             .into_iter()
             .filter_map(|(path, shown)| read(&path).map(|text| (shown, text)))
             .collect();
@@ -622,6 +598,36 @@ impl Current {
         current.root = Some(root.to_path_buf());
         current
     }
+}
+
+/// The cargo config files that apply in `root`, lowest first, each with its name as shown to
+/// the user: `$CARGO_HOME/config.toml`, then `.cargo/config.toml` (or `.cargo/config`) in
+/// each folder from the top down to `root`.
+pub(crate) fn config_files(root: &Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut config_paths = Vec::new();
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+    {
+        config_paths.push((home.join("config.toml"), "$CARGO_HOME/config.toml".to_string()));
+    }
+    let mut folders: Vec<&Path> = root.ancestors().collect();
+    folders.reverse();
+    for folder in folders {
+        for name in ["config", "config.toml"] {
+            let path = folder.join(".cargo").join(name);
+            if path.is_file() {
+                let shown = if folder == root {
+                    format!(".cargo/{name}")
+                } else {
+                    path.display().to_string()
+                };
+                config_paths.push((path, shown));
+                break;
+            }
+        }
+    }
+    config_paths
 }
 
 /// The `build.rustc-wrapper` that runs this memsafe (`exe`): `memsafe` when the `memsafe` that

@@ -255,19 +255,53 @@ fn governed_build(root: &Path) -> Option<Calibration> {
 }
 
 /// The project's last measured build in the governor's history (governed, or `memsafe
-/// calibrate`'s, which the governor learns from), [`crate::governor::history::last_build`];
-/// `None` without one. The project's target folder is `CARGO_TARGET_DIR` when set (relative
-/// to the current folder, as cargo reads it), else `target` in the project; a
-/// `build.target-dir` in a config file is not read. An unreadable history is none.
+/// calibrate`'s, which the governor learns from), [`crate::governor::history::last_build`],
+/// in the project's target folder ([`target_dir`]); `None` without one. An unreadable
+/// history is none.
 pub(crate) fn last_build(root: &Path) -> Option<Vec<crate::governor::history::Record>> {
     use crate::governor::history;
     let paths = crate::governor::Paths::from_env().ok()?;
-    let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|t| !t.is_empty()) {
-        Some(dir) => std::env::current_dir().ok()?.join(dir),
-        None => root.join("target"),
-    };
+    let configs: Vec<(PathBuf, String)> = crate::current::config_files(root)
+        .into_iter()
+        .filter_map(|(path, _)| std::fs::read_to_string(&path).ok().map(|text| (path, text)))
+        .collect();
+    let target = target_dir(
+        root,
+        &std::env::current_dir().ok()?,
+        |name| std::env::var(name).ok(),
+        &configs,
+    );
     let records = history::History::load_in(&paths.history, &target).ok()?.records;
     Some(history::last_build(&records, &target)).filter(|build| !build.is_empty())
+}
+
+/// The project's target folder, as cargo finds it: `CARGO_TARGET_DIR`, else
+/// `CARGO_BUILD_TARGET_DIR` (`env`; relative to the current folder `cwd`), else the
+/// `build.target-dir` of the last of `configs` (the config files' paths and texts, lowest
+/// first) that sets one, relative to the folder holding that file's `.cargo`; else `target`
+/// in the project. A config file that does not parse is passed over (cargo would stop on it).
+pub(crate) fn target_dir(
+    root: &Path,
+    cwd: &Path,
+    env: impl Fn(&str) -> Option<String>,
+    configs: &[(PathBuf, String)],
+) -> PathBuf {
+    if let Some(dir) = ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
+        .into_iter()
+        .find_map(|name| env(name).filter(|dir| !dir.is_empty()))
+    {
+        return cwd.join(dir);
+    }
+    configs
+        .iter()
+        .rev()
+        .find_map(|(path, text)| {
+            let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
+            let dir = doc.get("build")?.get("target-dir")?.as_str()?.to_owned();
+            let base = path.parent()?.parent()?;
+            Some(base.join(dir))
+        })
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// This machine, with the fields given as flags replaced.
@@ -306,4 +340,47 @@ pub(crate) fn recorded_with_flags(recorded: &Hardware, args: &HardwareArgs) -> H
         hardware.os = os;
     }
     hardware
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_folder_is_found_as_cargo_finds_it() {
+        let root = Path::new("/w/project");
+        let cwd = Path::new("/w/project/sub");
+        let no_env = |_: &str| None;
+        let config =
+            |folder: &str, text: &str| (Path::new(folder).join(".cargo/config.toml"), text.to_owned());
+        assert_eq!(target_dir(root, cwd, no_env, &[]), Path::new("/w/project/target"));
+        // A config above the project: relative to the folder that holds its `.cargo`.
+        let above = config("/w", "[build]\ntarget-dir = \"shared-target\"\n");
+        assert_eq!(
+            target_dir(root, cwd, no_env, std::slice::from_ref(&above)),
+            Path::new("/w/shared-target")
+        );
+        // The project's own (a dotted key here) comes later, and wins; one without the key, or
+        // one that does not parse, is passed over.
+        let own = config("/w/project", "build.target-dir = \"out\"\n");
+        let silent = config("/w/project/x", "[build]\njobs = 2\n");
+        let broken = config("/w/project/y", "[build\n");
+        assert_eq!(
+            target_dir(root, cwd, no_env, &[above.clone(), own.clone(), silent, broken]),
+            Path::new("/w/project/out")
+        );
+        // The environment beats every file, relative to the current folder;
+        // CARGO_TARGET_DIR beats CARGO_BUILD_TARGET_DIR.
+        let build_env = |name: &str| (name == "CARGO_BUILD_TARGET_DIR").then(|| "t".to_owned());
+        assert_eq!(
+            target_dir(root, cwd, build_env, std::slice::from_ref(&own)),
+            Path::new("/w/project/sub/t")
+        );
+        let both = |name: &str| match name {
+            "CARGO_TARGET_DIR" => Some("/abs".to_owned()),
+            "CARGO_BUILD_TARGET_DIR" => Some("t".to_owned()),
+            _ => None,
+        };
+        assert_eq!(target_dir(root, cwd, both, &[own]), Path::new("/abs"));
+    }
 }
