@@ -145,6 +145,27 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
     })
 }
 
+/// The CPU time this process has used so far (user and system, every thread), in
+/// microseconds; `None` where it is not measured (Windows).
+pub(crate) fn own_cpu_us() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage fills the struct it is given; zeroed is a valid rusage.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) } != 0 {
+            return None;
+        }
+        let us = |time: libc::timeval| {
+            u64::try_from(time.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(time.tv_usec).unwrap_or(0)
+        };
+        Some(us(usage.ru_utime) + us(usage.ru_stime))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 #[cfg(unix)]
 fn cpu_ms(time: &libc::timeval) -> u64 {
     let seconds = u64::try_from(time.tv_sec).unwrap_or(0);

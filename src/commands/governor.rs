@@ -223,6 +223,9 @@ pub(crate) struct HistoryStatus {
     /// Compilations recorded.
     pub records: usize,
     pub bytes: u64,
+    /// memsafe's own CPU time a compilation, on average over the records that carry it
+    /// (microseconds); `null` when none does.
+    pub own_cpu_us_per_compilation: Option<u64>,
     /// Why it could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -298,6 +301,13 @@ pub(crate) fn collect(
     }
 }
 
+/// memsafe's own CPU time a compilation, on average over the `records` that carry it.
+pub(crate) fn own_cpu_per_compilation(records: &[crate::governor::history::Record]) -> Option<u64> {
+    let own: Vec<u64> = records.iter().filter_map(|r| r.own_cpu_us).collect();
+    let count = u64::try_from(own.len()).ok().filter(|&n| n > 0)?;
+    Some(own.iter().sum::<u64>() / count)
+}
+
 /// `12 s`, `0.4 s`, `3 min 5 s`.
 pub(crate) fn duration_words(ms: u64) -> String {
     match ms {
@@ -358,9 +368,18 @@ pub(crate) fn status_text(status: &Status) -> String {
             let _ = writeln!(out, "history    {} (cannot be read: {error})", history.path);
         }
         None => {
+            let own = history
+                .own_cpu_us_per_compilation
+                .map(|us| {
+                    format!(
+                        "; memsafe's own CPU time {:.1} ms a compilation",
+                        us as f64 / 1000.0
+                    )
+                })
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "history    {} ({}, {})",
+                "history    {} ({}, {}{own})",
                 history.path,
                 crate::plan::count(u32::try_from(history.records).unwrap_or(u32::MAX), "compilation"),
                 // Below 1 MiB in KiB: a history of a few records is not "1 MiB".
@@ -386,12 +405,14 @@ fn status(args: &GovernorStatusArgs, _printer: Printer) -> Result<()> {
             path: paths.history.display().to_string(),
             records: loaded.records.len(),
             bytes: std::fs::metadata(&paths.history).map_or(0, |m| m.len()),
+            own_cpu_us_per_compilation: own_cpu_per_compilation(&loaded.records),
             error: (loaded.bad_lines > 0).then(|| format!("{} lines do not parse", loaded.bad_lines)),
         },
         Err(error) => HistoryStatus {
             path: paths.history.display().to_string(),
             records: 0,
             bytes: 0,
+            own_cpu_us_per_compilation: None,
             error: Some(error.to_string()),
         },
     };
@@ -420,6 +441,22 @@ mod tests {
     use super::*;
 
     const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn memsafe_s_own_cost_is_averaged_over_the_records_that_carry_it() {
+        let record = |own: Option<u64>| {
+            let own = own.map(|us| format!(r#","own_cpu_us":{us}"#)).unwrap_or_default();
+            serde_json::from_str::<crate::governor::history::Record>(&format!(
+                r#"{{"crate":"a","kind":"lib","rustc":"r","peak_bytes":1,"duration_ms":1,"at_ms":1{own}}}"#
+            ))
+            .unwrap()
+        };
+        // Older records (before memsafe recorded its cost) do not count as 0.
+        let records = [record(Some(4_000)), record(None), record(Some(8_000))];
+        assert_eq!(own_cpu_per_compilation(&records), Some(6_000));
+        assert_eq!(own_cpu_per_compilation(&records[1..2]), None);
+        assert_eq!(own_cpu_per_compilation(&[]), None);
+    }
 
     #[test]
     fn the_status_lists_running_and_waiting_compilations() {
@@ -459,6 +496,7 @@ mod tests {
             path: "/c/h.jsonl".into(),
             records: 3,
             bytes: 300,
+            own_cpu_us_per_compilation: Some(6_240),
             error: None,
         };
         let status = collect(
@@ -479,7 +517,7 @@ mod tests {
              hir_ty (lib): reserved 1.5 GiB, now 1.2 GiB, for 12 s (pid 10)\n\
              waiting    1\n  \
              syn (lib): needs 1 GiB, waited 4 s, for a CPU (pid 11)\n\
-             history    /c/h.jsonl (3 compilations, 1 KiB)\n"
+             history    /c/h.jsonl (3 compilations, 1 KiB; memsafe's own CPU time 6.2 ms a compilation)\n"
         );
         // With CPUs to spare, what holds it back is the budget: 1.5 GiB reserved + 1 > 2 GiB.
         let tight = live::Budget {
@@ -490,6 +528,7 @@ mod tests {
             path: String::new(),
             records: 0,
             bytes: 0,
+            own_cpu_us_per_compilation: None,
             error: None,
         };
         let status = collect(&ledger, 13_500, &tight, &available, String::new(), history, 8);
@@ -497,6 +536,7 @@ mod tests {
             status.waiting[0].why,
             "for memory: the running reservations fill the budget"
         );
+        assert!(!status_text(&status).contains("own CPU"));
         assert_eq!(duration_words(400), "0.4 s");
         assert_eq!(duration_words(185_000), "3 min 5 s");
     }

@@ -100,6 +100,10 @@ pub(crate) struct Record {
     /// The CPU time it used ([`crate::calibrate::Invocation::cpu_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_ms: Option<u64>,
+    /// The CPU time the governor itself used for it, in microseconds: memsafe's own cost
+    /// (starting, waiting, sampling, the ledger), up to the moment it recorded this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_cpu_us: Option<u64>,
 }
 
 /// Whether rustc's arguments ask for metadata only: an `--emit` without `link` (what
@@ -261,6 +265,7 @@ pub(crate) fn parse_for(text: &str, key: &Key) -> History {
                     profile: None,
                     place: crate::calibrate::Place::default(),
                     cpu_ms: None,
+                    own_cpu_us: None,
                 }),
                 None => history.bad_lines += 1,
             }
@@ -425,6 +430,7 @@ mod tests {
             profile: None,
             place: crate::calibrate::Place::default(),
             cpu_ms: None,
+            own_cpu_us: None,
         }
     }
 

@@ -170,6 +170,7 @@ fn record(paths: &Paths, key: Key, args: &[OsString], invocation: &Invocation) {
         profile: invocation.anon_profile.clone(),
         place: invocation.place.clone(),
         cpu_ms: invocation.cpu_ms,
+        own_cpu_us: crate::measure::own_cpu_us(),
     };
     let _ = history::append(&paths.history, &record);
 }
