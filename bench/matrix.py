@@ -61,8 +61,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", default=None)
     parser.add_argument("--interleave", action="store_true",
-                        help="run the configurations in turn (governor, then each fixed count), --runs rounds, "
-                             "so that a machine whose speed drifts treats them alike")
+                        help="run the configurations in turn (governor, then each fixed count; each round "
+                             "starting one later), --runs rounds, so that a machine whose speed drifts treats "
+                             "them alike")
     parser.add_argument("--only-governor", action="store_true",
                         help="run the governor's rows again, keeping the other rows --out holds")
     options = parser.parse_args()
@@ -107,10 +108,13 @@ def main():
         history.mkdir(parents=True)
         env = {"RUSTC_WRAPPER": str(run.MEMSAFE), "MEMSAFE_GOVERNOR_DIR": str(history)}
         if options.interleave:
+            turn = [("governor", options.jobs, env)] + [(f"fixed {jobs}", jobs, {}) for jobs in sweep]
             for number in range(1, options.runs + 1):
-                build(cap, "governor", options.jobs, env, number)
-                for jobs in sweep:
-                    build(cap, f"fixed {jobs}", jobs, {}, number)
+                # Each round starts one later in the turn, so that no configuration always
+                # runs first (on a machine warming up) or last.
+                shift = (number - 1) % len(turn)
+                for configuration, jobs, extra in turn[shift:] + turn[:shift]:
+                    build(cap, configuration, jobs, extra, number)
             continue
         for number in range(1, options.runs + 1):
             build(cap, "governor", options.jobs, env, number)
