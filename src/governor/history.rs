@@ -227,7 +227,10 @@ impl History {
 
 fn read_text(path: &Path) -> io::Result<String> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        // Valid UTF-8 (as memsafe writes it) is taken as it is, without a copy: every
+        // compilation reads this file, and it grows to about 1 MiB.
+        Ok(bytes) => Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(String::new()),
         Err(error) => Err(error),
     }

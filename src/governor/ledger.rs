@@ -141,13 +141,95 @@ impl LedgerDir {
     pub(crate) fn listen(&self) -> Bell {
         Bell::new(self)
     }
+
+    /// Under the lock: reads the ledger, prunes dead entries, lets `change` look and change,
+    /// and writes the ledger back when anything changed. A ledger that does not parse is moved
+    /// aside to `ledger.json.corrupt` (with one warning) and replaced by an empty one; a lock
+    /// not had within [`super::LOCK_DEADLINE`] is an error (the caller runs ungoverned).
+    pub(crate) fn update<R>(&self, change: impl FnOnce(&mut Ledger) -> R) -> Result<R> {
+        self.update_with(is_alive, change)
+    }
+
+    /// [`LedgerDir::update`] with the liveness test given (tests).
+    pub(crate) fn update_with<R>(
+        &self,
+        alive: impl FnMut(&Entry) -> bool,
+        change: impl FnOnce(&mut Ledger) -> R,
+    ) -> Result<R> {
+        let lock_path = self.dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
+        super::lock_within(&lock, super::LOCK_DEADLINE)
+            .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
+        let file = self.file();
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read `{}`", file.display()));
+            }
+        };
+        let parsed = String::from_utf8(bytes)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()));
+        // The ledger is throwaway state (who runs and waits now): a corrupt one is moved aside,
+        // for someone to look at, and the governor starts afresh, saying so once.
+        let (mut ledger, before) = match parsed {
+            Ok(ledger) => (ledger.clone(), ledger),
+            Err(error) => {
+                let aside = self.dir.join(format!("{LEDGER_FILE}.corrupt"));
+                std::fs::rename(&file, &aside).with_context(|| {
+                    format!(
+                        "the governor's ledger `{}` is corrupt ({error}) and cannot be moved aside",
+                        file.display()
+                    )
+                })?;
+                let _ = writeln!(
+                    io::stderr(),
+                    "memsafe: the governor's ledger `{}` was corrupt ({error}): moved to `{}`, starting afresh",
+                    file.display(),
+                    aside.display()
+                );
+                (
+                    Ledger::default(),
+                    Ledger {
+                        version: u32::MAX,
+                        ..Ledger::default()
+                    },
+                )
+            }
+        };
+        ledger.prune(alive);
+        let result = change(&mut ledger);
+        if ledger != before {
+            ledger.version = VERSION;
+            self.write(&ledger)?;
+        }
+        drop(lock);
+        Ok(result)
+    }
+
+    /// Writes the whole ledger: a temporary file, then a rename over the old one. Called with
+    /// the lock held, so one temporary name is enough.
+    fn write(&self, ledger: &Ledger) -> Result<()> {
+        let file = self.file();
+        let temporary = self.dir.join(format!("{LEDGER_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(ledger).context("cannot serialise the ledger")?;
+        std::fs::write(&temporary, text + "\n")
+            .with_context(|| format!("cannot write `{}`", temporary.display()))?;
+        std::fs::rename(&temporary, &file).with_context(|| format!("cannot replace `{}`", file.display()))
+    }
 }
 
 /// How a waiting wrapper hears the doorbell ([`LedgerDir::ring`]).
 ///
 /// On Linux, an inotify watch on the bell's file: the waiter sleeps in `poll` until a ring or
-/// its timeout, and wakes for nothing else. Elsewhere, or where inotify cannot be had (a
-/// per-user limit on watches, say), it looks at the bell's size and time every
+/// its timeout, and wakes for nothing else. Elsewhere, or where inotify cannot be had (the
+/// per-user limit on inotify instances, say), it looks at the bell's size and time every
 /// [`Bell::LOOK_EVERY`]: a `stat`, far cheaper than a check of the ledger, but a wake-up each
 /// time. Rings heard while the waiter was checking are kept: its next wait returns at once.
 pub(crate) struct Bell {
@@ -264,90 +346,6 @@ mod inotify {
             // SAFETY: the descriptor is this struct's, closed once.
             unsafe { libc::close(self.fd) };
         }
-    }
-}
-
-impl LedgerDir {
-    /// Under the lock: reads the ledger, prunes dead entries, lets `change` look and change,
-    /// and writes the ledger back when anything changed. A ledger that does not parse is moved
-    /// aside to `ledger.json.corrupt` (with one warning) and replaced by an empty one; a lock
-    /// not had within [`super::LOCK_DEADLINE`] is an error (the caller runs ungoverned).
-    pub(crate) fn update<R>(&self, change: impl FnOnce(&mut Ledger) -> R) -> Result<R> {
-        self.update_with(is_alive, change)
-    }
-
-    /// [`LedgerDir::update`] with the liveness test given (tests).
-    pub(crate) fn update_with<R>(
-        &self,
-        alive: impl FnMut(&Entry) -> bool,
-        change: impl FnOnce(&mut Ledger) -> R,
-    ) -> Result<R> {
-        let lock_path = self.dir.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
-        super::lock_within(&lock, super::LOCK_DEADLINE)
-            .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
-        let file = self.file();
-        let bytes = match std::fs::read(&file) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot read `{}`", file.display()));
-            }
-        };
-        let parsed = String::from_utf8(bytes)
-            .map_err(|_| "not UTF-8".to_string())
-            .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()));
-        // The ledger is throwaway state (who runs and waits now): a corrupt one is moved aside,
-        // for someone to look at, and the governor starts afresh, saying so once.
-        let (mut ledger, before) = match parsed {
-            Ok(ledger) => (ledger.clone(), ledger),
-            Err(error) => {
-                let aside = self.dir.join(format!("{LEDGER_FILE}.corrupt"));
-                std::fs::rename(&file, &aside).with_context(|| {
-                    format!(
-                        "the governor's ledger `{}` is corrupt ({error}) and cannot be moved aside",
-                        file.display()
-                    )
-                })?;
-                let _ = writeln!(
-                    io::stderr(),
-                    "memsafe: the governor's ledger `{}` was corrupt ({error}): moved to `{}`, starting afresh",
-                    file.display(),
-                    aside.display()
-                );
-                (
-                    Ledger::default(),
-                    Ledger {
-                        version: u32::MAX,
-                        ..Ledger::default()
-                    },
-                )
-            }
-        };
-        ledger.prune(alive);
-        let result = change(&mut ledger);
-        if ledger != before {
-            ledger.version = VERSION;
-            self.write(&ledger)?;
-        }
-        drop(lock);
-        Ok(result)
-    }
-
-    /// Writes the whole ledger: a temporary file, then a rename over the old one. Called with
-    /// the lock held, so one temporary name is enough.
-    fn write(&self, ledger: &Ledger) -> Result<()> {
-        let file = self.file();
-        let temporary = self.dir.join(format!("{LEDGER_FILE}.tmp"));
-        let text = serde_json::to_string_pretty(ledger).context("cannot serialise the ledger")?;
-        std::fs::write(&temporary, text + "\n")
-            .with_context(|| format!("cannot write `{}`", temporary.display()))?;
-        std::fs::rename(&temporary, &file).with_context(|| format!("cannot replace `{}`", file.display()))
     }
 }
 
