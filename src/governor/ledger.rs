@@ -136,8 +136,10 @@ impl LedgerDir {
         Some((metadata.len(), metadata.modified().ok()))
     }
 
-    /// Starts listening for the doorbell. A waiter makes one before its first check, so that
-    /// a ring between a check and the wait after it is not missed.
+    /// Starts listening for the doorbell. A waiter makes one once a check said to wait, and
+    /// checks again before its first wait, so that no ring is missed; closing it (on Linux, an
+    /// inotify descriptor) waits for the kernel's grace period, milliseconds, so it is closed
+    /// while the compilation runs, not at its end.
     pub(crate) fn listen(&self) -> Bell {
         Bell::new(self)
     }

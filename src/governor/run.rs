@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::admit::{self, Step};
 use super::history::{self, History, Key, Record};
-use super::ledger::{self, Entry, LedgerDir, State};
+use super::ledger::{self, Bell, Entry, LedgerDir, State};
 use super::{Paths, live};
 use crate::calibrate::{ChildStatus, Invocation, Platform, exit_code_for, exit_with, flag_value};
 
@@ -253,7 +253,15 @@ fn governed(
     };
     // Wait for memory. Nothing here handles SIGINT: Ctrl-C ends a waiting wrapper at once, and
     // the next access prunes its entry.
-    let mut bell = ledger.listen();
+    //
+    // The doorbell is listened to only once a check said to wait, and checked again at once
+    // after: closing an inotify descriptor waits for the kernel's grace period (5 to 15 ms
+    // measured), which a compilation admitted at its first check should not pay at its end.
+    let mut bell: Option<Bell> = None;
+    let wait = |bell: &mut Option<Bell>, timeout: Duration| match bell {
+        Some(bell) => bell.wait(timeout),
+        None => *bell = Some(ledger.listen()),
+    };
     loop {
         let now = now_ms();
         let available = || live::available().bytes;
@@ -263,9 +271,9 @@ fn governed(
                 if let Some(notice) = notice {
                     say(&notice);
                 }
-                bell.wait(POLL);
+                wait(&mut bell, POLL);
             }
-            Ok(Step::ForCpu) => bell.wait(Duration::from_millis(admit::SEEN_EVERY_MS)),
+            Ok(Step::ForCpu) => wait(&mut bell, Duration::from_millis(admit::SEEN_EVERY_MS)),
             Err(error) => {
                 say(&format!(
                     "memsafe: the governor is off for this compilation: {error:#}"
@@ -274,6 +282,12 @@ fn governed(
                 return run_plain(command, shown);
             }
         }
+    }
+    // A waiter's bell is closed while the compilation runs, not at its end.
+    if let Some(bell) = bell {
+        let _ = std::thread::Builder::new()
+            .name("memsafe-bell".into())
+            .spawn(move || drop(bell));
     }
     // Run, reporting growth past the reservation from a thread of its own.
     let live = Arc::new(AtomicU64::new(0));

@@ -200,6 +200,29 @@ fn a_governed_compilation_is_recorded_and_leaves_the_ledger_empty() {
     assert_eq!(mode & 0o777, 0o700);
 }
 
+/// Closing an inotify descriptor waits for the kernel's grace period (milliseconds, at the end
+/// of every compilation): a compilation admitted at its first check listens for no doorbell.
+/// The fake rustc lists its parent's (the wrapper's) open descriptors while it runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_compilation_admitted_at_once_opens_no_inotify_descriptor() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "bin/rustc",
+        "#!/bin/sh
+for fd in /proc/$PPID/fd/*; do readlink \"$fd\"; done\n",
+    );
+    let rustc = executable(&ctx.path("bin/rustc"));
+    let output = wrapper(&ctx, &rustc, &["--crate-name", "foo", "--crate-type", "lib"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let fds = text(&output.stdout);
+    // The listing worked (the wrapper's standard streams are there), and holds no inotify.
+    assert!(fds.lines().count() >= 3, "{fds}");
+    assert!(!fds.contains("inotify"), "{fds}");
+}
+
 #[test]
 fn a_corrupt_ledger_is_moved_aside_with_one_warning_and_the_build_goes_on() {
     let ctx = TestContext::new();
