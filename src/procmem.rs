@@ -143,6 +143,10 @@ pub(crate) fn tree_bytes(proc_root: &Path, root: u32) -> u64 {
 /// memory matters.
 pub(crate) const WALK_EVERY: u32 = 4;
 
+/// How many processes of a tree [`TreeReader`] keeps the `status` of open (rustc, its linker
+/// and what the linker starts fit; more are read by path).
+const KEEP_OPEN: usize = 16;
+
 /// [`tree_bytes`] over and over, as a sampler takes it: the tree is walked every
 /// [`WALK_EVERY`] samples (the first one included), and the processes found are read at every
 /// sample. Each process's `status` stays open from one sample to the next and is read again
@@ -174,19 +178,28 @@ impl TreeReader {
             let mut before = std::mem::take(&mut self.open);
             self.open = tree(&self.proc_root, self.root)
                 .into_iter()
-                .map(|pid| match before.iter().position(|(known, _)| *known == pid) {
-                    Some(index) => before.swap_remove(index),
-                    None => (
-                        pid,
-                        std::fs::File::open(self.proc_root.join(pid.to_string()).join("status")).ok(),
-                    ),
-                })
+                .enumerate()
+                .map(
+                    |(nth, pid)| match before.iter().position(|(known, _)| *known == pid) {
+                        Some(index) => before.swap_remove(index),
+                        // Beyond the first few processes (a build script's tree, say), each is
+                        // read by path: the open files must not eat into a low descriptor limit.
+                        None if nth >= KEEP_OPEN => (pid, None),
+                        None => (
+                            pid,
+                            std::fs::File::open(self.proc_root.join(pid.to_string()).join("status")).ok(),
+                        ),
+                    },
+                )
                 .collect();
         }
         self.samples = self.samples.wrapping_add(1);
         let mut sum = 0;
-        for (_, file) in &mut self.open {
-            let Some(file) = file else { continue };
+        for (pid, file) in &mut self.open {
+            let Some(file) = file else {
+                sum += process_bytes(&self.proc_root, *pid);
+                continue;
+            };
             if read_from_start(file, &mut self.text).is_ok() {
                 sum += std::str::from_utf8(&self.text)
                     .ok()
@@ -595,6 +608,20 @@ mod tests {
         // lines) until the walk after forgets it.
         std::fs::write(proc.path().join("200/status"), ZOMBIE).unwrap();
         assert_eq!(reader.bytes(), 400 << 10);
+    }
+
+    #[test]
+    fn a_reader_counts_the_processes_beyond_those_it_keeps_open() {
+        // rustc (100) with 20 children of 10 kB each: more than KEEP_OPEN.
+        let mut processes = vec![(100, 1, 1_000, 0, 1)];
+        processes.extend((0..20).map(|i| (200 + i, 100, 10, 0, 1)));
+        let proc = fake_proc(&processes, true);
+        let mut reader = TreeReader::new(proc.path().to_path_buf(), 100);
+        assert_eq!(reader.bytes(), (1_000 + 20 * 10) << 10);
+        assert_eq!(
+            reader.open.iter().filter(|(_, file)| file.is_some()).count(),
+            KEEP_OPEN
+        );
     }
 
     #[test]

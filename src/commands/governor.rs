@@ -303,9 +303,12 @@ pub(crate) fn collect(
 
 /// memsafe's own CPU time a compilation, on average over the `records` that carry it.
 pub(crate) fn own_cpu_per_compilation(records: &[crate::governor::history::Record]) -> Option<u64> {
-    let own: Vec<u64> = records.iter().filter_map(|r| r.own_cpu_us).collect();
-    let count = u64::try_from(own.len()).ok().filter(|&n| n > 0)?;
-    Some(own.iter().sum::<u64>() / count)
+    let own: Vec<u128> = records
+        .iter()
+        .filter_map(|r| r.own_cpu_us.map(u128::from))
+        .collect();
+    let count = u128::try_from(own.len()).ok().filter(|&n| n > 0)?;
+    u64::try_from(own.iter().sum::<u128>() / count).ok()
 }
 
 /// `12 s`, `0.4 s`, `3 min 5 s`.
@@ -455,6 +458,9 @@ mod tests {
         let records = [record(Some(4_000)), record(None), record(Some(8_000))];
         assert_eq!(own_cpu_per_compilation(&records), Some(6_000));
         assert_eq!(own_cpu_per_compilation(&records[1..2]), None);
+        // A hand-made history's largest values do not overflow the sum.
+        let huge = [record(Some(u64::MAX)), record(Some(u64::MAX))];
+        assert_eq!(own_cpu_per_compilation(&huge), Some(u64::MAX));
         assert_eq!(own_cpu_per_compilation(&[]), None);
     }
 

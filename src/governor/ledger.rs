@@ -119,14 +119,39 @@ impl LedgerDir {
     /// waiters, which watch its size and time ([`LedgerDir::bell_stamp`]), check again at once
     /// instead of at their next poll. Best effort: a bell that cannot ring leaves the polls.
     pub(crate) fn ring(&self) {
-        let bell = self.dir.join(BELL_FILE);
-        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&bell) {
+        if let Some(mut file) = self.bell_file() {
             let _ = file.write_all(b".");
             // Kept small: emptied once it holds a few KiB (emptying changes it too).
             if file.metadata().is_ok_and(|m| m.len() >= 4096) {
                 let _ = file.set_len(0);
             }
         }
+    }
+
+    /// The doorbell's file, opened to append, created when missing. Its name is memsafe's in a
+    /// folder of memsafe's: anything else there by that name (a link, a pipe, a folder) is
+    /// removed and the file made anew, never followed or waited on (a pipe with no reader
+    /// would block the open). `None` when that cannot be done: the waiters' polls remain.
+    fn bell_file(&self) -> Option<File> {
+        let bell = self.dir.join(BELL_FILE);
+        if let Ok(found) = std::fs::symlink_metadata(&bell)
+            && !found.is_file()
+        {
+            let _ = if found.is_dir() {
+                std::fs::remove_dir(&bell)
+            } else {
+                std::fs::remove_file(&bell)
+            };
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let file = options.open(&bell).ok()?;
+        file.metadata().ok()?.is_file().then_some(file)
     }
 
     /// What the doorbell looks like now: its size and modification time (`None` before it
@@ -250,10 +275,10 @@ impl Bell {
     fn new(ledger: &LedgerDir) -> Bell {
         #[cfg(target_os = "linux")]
         let watch = {
-            // The file must be there to be watched; creating it rings nothing.
-            let bell = ledger.dir.join(BELL_FILE);
-            let _ = std::fs::OpenOptions::new().create(true).append(true).open(&bell);
-            inotify::Watch::new(&bell)
+            // The file must be there to be watched; making it rings nothing.
+            ledger
+                .bell_file()
+                .and_then(|_| inotify::Watch::new(&ledger.dir.join(BELL_FILE)))
         };
         Bell {
             ledger: ledger.clone(),
@@ -277,9 +302,19 @@ impl Bell {
     /// Sleeps until the doorbell rings (or rang since the last wait) or `timeout` has passed.
     pub(crate) fn wait(&mut self, timeout: std::time::Duration) {
         #[cfg(target_os = "linux")]
-        if let Some(watch) = &self.watch {
-            watch.wait(timeout);
-            return;
+        {
+            // A bell deleted or replaced since the watch was made (by hand, say) is watched
+            // anew: the old watch would never hear a ring again. A ring may have been missed
+            // meanwhile, so the waiter checks again at once.
+            let bell = self.ledger.dir.join(BELL_FILE);
+            if self.watch.as_ref().is_some_and(|watch| !watch.watches(&bell)) {
+                self.watch = self.ledger.bell_file().and_then(|_| inotify::Watch::new(&bell));
+                return;
+            }
+            if let Some(watch) = &self.watch {
+                watch.wait(timeout);
+                return;
+            }
         }
         let clock = std::time::Instant::now();
         while clock.elapsed() < timeout {
@@ -304,22 +339,33 @@ mod inotify {
     /// that keeps the bell small).
     pub(crate) struct Watch {
         fd: libc::c_int,
+        /// The watched file's device and inode.
+        file: (u64, u64),
     }
 
     impl Watch {
         /// `None` when inotify cannot be had.
         pub(crate) fn new(file: &Path) -> Option<Watch> {
             let path = std::ffi::CString::new(file.as_os_str().as_bytes()).ok()?;
+            let identity = identity(file)?;
             // SAFETY: plain system calls on a descriptor this struct owns; `path` outlives
             // the call that reads it.
             let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
             if fd < 0 {
                 return None;
             }
-            let watch = Watch { fd };
+            let watch = Watch { fd, file: identity };
+            // Writes, and the file going away (the waiter then checks and watches anew); a
+            // link is not followed.
+            let mask = libc::IN_MODIFY | libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_DONT_FOLLOW;
             // SAFETY: as above.
-            let added = unsafe { libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_MODIFY) };
+            let added = unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) };
             (added >= 0).then_some(watch)
+        }
+
+        /// Whether `file` is still the file watched.
+        pub(crate) fn watches(&self, file: &Path) -> bool {
+            identity(file) == Some(self.file)
         }
 
         /// Sleeps until the file was written (since the last wait too) or `timeout` has
@@ -341,6 +387,12 @@ mod inotify {
                 while unsafe { libc::read(self.fd, events.as_mut_ptr().cast(), events.len()) } > 0 {}
             }
         }
+    }
+
+    fn identity(file: &Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::symlink_metadata(file).ok()?;
+        Some((metadata.dev(), metadata.ino()))
     }
 
     impl Drop for Watch {
@@ -519,6 +571,60 @@ mod tests {
             assert!(clock.elapsed() < long / 2);
             ringer.join().unwrap();
         }
+    }
+
+    /// The bell's name is memsafe's: a link there is not followed (its target stays as it
+    /// was), a pipe is not waited on, a folder is replaced; each becomes a plain file again.
+    #[cfg(unix)]
+    #[test]
+    fn whatever_stands_in_the_bell_s_place_is_replaced_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(&dir.path().join("gov")).unwrap();
+        let bell = dir.path().join("gov").join(BELL_FILE);
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, &bell).unwrap();
+        ledger.ring();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert!(std::fs::symlink_metadata(&bell).unwrap().is_file());
+        std::fs::remove_file(&bell).unwrap();
+        let fifo = std::ffi::CString::new(bell.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo creates a pipe there.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        ledger.ring();
+        assert!(std::fs::symlink_metadata(&bell).unwrap().is_file());
+        std::fs::remove_file(&bell).unwrap();
+        std::fs::create_dir(&bell).unwrap();
+        let _listening = ledger.listen();
+        assert!(std::fs::symlink_metadata(&bell).unwrap().is_file());
+        ledger.ring();
+        assert_eq!(std::fs::read(&bell).unwrap(), b".");
+    }
+
+    /// A bell replaced while a waiter listens: the waiter's next wait watches the new file (and
+    /// returns at once, in case it missed a ring), and hears the rings after.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_replaced_bell_is_watched_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(&dir.path().join("gov")).unwrap();
+        let mut bell = ledger.listen();
+        let file = dir.path().join("gov").join(BELL_FILE);
+        let replacement = dir.path().join("gov").join("new");
+        std::fs::write(&replacement, "").unwrap();
+        std::fs::rename(&replacement, &file).unwrap();
+        let long = std::time::Duration::from_secs(60);
+        let clock = std::time::Instant::now();
+        bell.wait(long);
+        assert!(clock.elapsed() < long / 2);
+        let ringer = {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || ledger.ring())
+        };
+        let clock = std::time::Instant::now();
+        bell.wait(long);
+        assert!(clock.elapsed() < long / 2);
+        ringer.join().unwrap();
     }
 
     #[test]
