@@ -2,17 +2,15 @@
 """Two builds at once under one memory cap: a build and a test build of the same project, in
 separate target folders, each with cargo at `--jobs` jobs, in one memory cgroup with no swap.
 Without the governor the two cargos know nothing of each other; with it (memsafe as
-`RUSTC_WRAPPER` for both, one ledger) they share one budget. It also times the governor against
-plain cargo with no cap (`--overhead`): the same clean build at the real core count, plain and
-governed, `--runs` times each.
+`RUSTC_WRAPPER` for both, one ledger) they share one budget. (The governor against plain cargo
+with no cap is bench/overhead.py.)
 
-Usage: sudo python3 bench/governor_pair.py [--cap 1.1] [--jobs 8] [--overhead --runs 3]
+Usage: sudo python3 bench/governor_pair.py [--cap 1.1] [--jobs 8]
 """
 
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -55,8 +53,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cap", type=float, default=1.1)
     parser.add_argument("--jobs", type=int, default=8)
-    parser.add_argument("--overhead", action="store_true")
-    parser.add_argument("--runs", type=int, default=3)
     options = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark makes a memory cgroup")
@@ -75,18 +71,6 @@ def main():
     print("| --- | --- | --- | --- |")
     for name, peak, wall, oom in rows:
         print(f"| {name} | {peak} | {wall} | {'yes' if oom else 'no'} |")
-    if options.overhead:
-        cores = os.cpu_count() or 1
-        times = {"plain": [], "governed": []}
-        for _ in range(options.runs):
-            for name, env in [("plain", {}), ("governed", governed)]:
-                row = run.run_build(name, 64 * run.GIB, cores, env, ["--config", 'profile.dev.package."*".debug=false'])
-                times[name].append(row["wall_s"])
-                print(f"overhead {name}: {row['wall_s']} s", flush=True)
-        plain, wrapped = statistics.median(times["plain"]), statistics.median(times["governed"])
-        print(f"\nno cap, {cores} jobs: plain {times['plain']} s, governed {times['governed']} s; "
-              f"medians {plain} and {wrapped} s: {(wrapped - plain) / plain:+.1%}")
-
 
 if __name__ == "__main__":
     main()

@@ -141,7 +141,7 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
         peak_bytes,
         anon_peak_bytes: anon_peak,
         anon_profile,
-        cpu_ms: Some(cpu_ms(&usage.ru_utime) + cpu_ms(&usage.ru_stime)),
+        cpu_ms: Some((micros(&usage.ru_utime) + micros(&usage.ru_stime)) / 1000),
     })
 }
 
@@ -155,10 +155,7 @@ pub(crate) fn own_cpu_us() -> Option<u64> {
         if unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) } != 0 {
             return None;
         }
-        let us = |time: libc::timeval| {
-            u64::try_from(time.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(time.tv_usec).unwrap_or(0)
-        };
-        Some(us(usage.ru_utime) + us(usage.ru_stime))
+        Some(micros(&usage.ru_utime) + micros(&usage.ru_stime))
     }
     #[cfg(not(unix))]
     {
@@ -167,10 +164,9 @@ pub(crate) fn own_cpu_us() -> Option<u64> {
 }
 
 #[cfg(unix)]
-fn cpu_ms(time: &libc::timeval) -> u64 {
+fn micros(time: &libc::timeval) -> u64 {
     let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
-    let micros = u64::try_from(time.tv_usec).unwrap_or(0);
-    seconds * 1000 + micros / 1000
+    seconds * 1_000_000 + u64::try_from(time.tv_usec).unwrap_or(0)
 }
 
 /// How often the job's memory is read for `live` on Windows (a list of processes and one call

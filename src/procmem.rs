@@ -119,20 +119,15 @@ pub(crate) fn tree(proc_root: &Path, root: u32) -> Vec<u32> {
 
 /// The memory of one process that cannot be reclaimed, now (0 when it has none or is gone).
 pub(crate) fn process_bytes(proc_root: &Path, pid: u32) -> u64 {
-    std::fs::read_to_string(proc_root.join(pid.to_string()).join("status"))
-        .ok()
-        .and_then(|status| parse_status(&status))
-        .map_or(0, Usage::bytes)
+    std::fs::read(proc_root.join(pid.to_string()).join("status")).map_or(0, |status| status_bytes(&status))
 }
 
-/// The memory of `root`'s tree that cannot be reclaimed, now: the sum of [`Usage::bytes`]
-/// over the processes that still have memory (a process that just ended counts 0).
-#[cfg(test)]
-pub(crate) fn tree_bytes(proc_root: &Path, root: u32) -> u64 {
-    tree(proc_root, root)
-        .into_iter()
-        .map(|pid| process_bytes(proc_root, pid))
-        .sum()
+/// [`Usage::bytes`] of a `status` text; 0 when it has no memory lines (or is not text).
+fn status_bytes(status: &[u8]) -> u64 {
+    std::str::from_utf8(status)
+        .ok()
+        .and_then(parse_status)
+        .map_or(0, Usage::bytes)
 }
 
 /// A full tree walk every this many samples; the samples between read the processes the last
@@ -147,7 +142,9 @@ pub(crate) const WALK_EVERY: u32 = 4;
 /// and what the linker starts fit; more are read by path).
 const KEEP_OPEN: usize = 16;
 
-/// [`tree_bytes`] over and over, as a sampler takes it: the tree is walked every
+/// The memory of a process tree that cannot be reclaimed: the sum of [`Usage::bytes`] over
+/// `root` and the processes below it that still have memory (one that just ended counts 0),
+/// read over and over as a sampler takes it: the tree is walked every
 /// [`WALK_EVERY`] samples (the first one included), and the processes found are read at every
 /// sample. Each process's `status` stays open from one sample to the next and is read again
 /// from its start: one system call a process a sample, where opening it by path took three and
@@ -201,10 +198,7 @@ impl TreeReader {
                 continue;
             };
             if read_from_start(file, &mut self.text).is_ok() {
-                sum += std::str::from_utf8(&self.text)
-                    .ok()
-                    .and_then(parse_status)
-                    .map_or(0, Usage::bytes);
+                sum += status_bytes(&self.text);
             }
         }
         sum
@@ -235,7 +229,7 @@ fn read_from_start(file: &mut std::fs::File, text: &mut Vec<u8>) -> std::io::Res
     }
 }
 
-/// Samples a process tree's [`tree_bytes`] in a thread of its own until [`Sampler::finish`],
+/// Samples a process tree's memory ([`TreeReader`]) in a thread of its own until [`Sampler::finish`],
 /// keeping the peak and the latest sample. The thread sleeps between samples (on a condition
 /// variable, so that `finish` wakes it at once instead of waiting for the next sample).
 pub(crate) struct Sampler {
@@ -577,7 +571,7 @@ mod tests {
             assert_eq!(tree(proc.path(), 300), [300]);
             // rustc + cc + ld, RssShmem included; the file-backed 54321 kB of each not.
             assert_eq!(
-                tree_bytes(proc.path(), 100),
+                TreeReader::new(proc.path().to_path_buf(), 100).bytes(),
                 (300_000 + 1_000 + 2_000 + 150_000 + 24) * 1024,
                 "{children_files}"
             );
@@ -630,9 +624,9 @@ mod tests {
         let proc = fake_proc(&[(100, 200, 10, 0, 1), (200, 100, 20, 0, 1)], true);
         std::fs::write(proc.path().join("200/task/200/children"), "100 999 ").unwrap();
         assert_eq!(tree(proc.path(), 100), [100, 200, 999]);
-        assert_eq!(tree_bytes(proc.path(), 100), 30 * 1024);
+        assert_eq!(TreeReader::new(proc.path().to_path_buf(), 100).bytes(), 30 * 1024);
         // No such process at all.
-        assert_eq!(tree_bytes(proc.path(), 12345), 0);
+        assert_eq!(TreeReader::new(proc.path().to_path_buf(), 12345).bytes(), 0);
     }
 
     #[test]

@@ -116,8 +116,8 @@ impl LedgerDir {
     }
 
     /// The doorbell: a file a wrapper appends a byte to when its compilation ends, so that the
-    /// waiters, which watch its size and time ([`LedgerDir::bell_stamp`]), check again at once
-    /// instead of at their next poll. Best effort: a bell that cannot ring leaves the polls.
+    /// waiters, which listen for it ([`Bell`]), check again at once instead of at their next
+    /// poll. Best effort: a bell that cannot ring leaves the polls.
     pub(crate) fn ring(&self) {
         if let Some(mut file) = self.bell_file() {
             let _ = file.write_all(b".");
@@ -273,23 +273,14 @@ impl Bell {
     pub(crate) const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
     fn new(ledger: &LedgerDir) -> Bell {
-        #[cfg(target_os = "linux")]
-        let watch = {
-            // The file must be there to be watched; making it rings nothing.
-            ledger
-                .bell_file()
-                .and_then(|_| inotify::Watch::new(&ledger.dir.join(BELL_FILE)))
-        };
         Bell {
-            ledger: ledger.clone(),
-            seen: ledger.bell_stamp(),
             #[cfg(target_os = "linux")]
-            watch,
+            watch: Bell::watch(ledger),
+            ..Bell::looking(ledger)
         }
     }
 
-    /// A bell that looks, never listens (the path every OS but Linux takes), for tests.
-    #[cfg(test)]
+    /// A bell that looks, never listens: the path every OS but Linux takes.
     fn looking(ledger: &LedgerDir) -> Bell {
         Bell {
             ledger: ledger.clone(),
@@ -297,6 +288,14 @@ impl Bell {
             #[cfg(target_os = "linux")]
             watch: None,
         }
+    }
+
+    /// A watch on the bell's file, made first when missing (making it rings nothing).
+    #[cfg(target_os = "linux")]
+    fn watch(ledger: &LedgerDir) -> Option<inotify::Watch> {
+        ledger
+            .bell_file()
+            .and_then(|_| inotify::Watch::new(&ledger.dir.join(BELL_FILE)))
     }
 
     /// Sleeps until the doorbell rings (or rang since the last wait) or `timeout` has passed.
@@ -308,7 +307,7 @@ impl Bell {
             // meanwhile, so the waiter checks again at once.
             let bell = self.ledger.dir.join(BELL_FILE);
             if self.watch.as_ref().is_some_and(|watch| !watch.watches(&bell)) {
-                self.watch = self.ledger.bell_file().and_then(|_| inotify::Watch::new(&bell));
+                self.watch = Bell::watch(&self.ledger);
                 return;
             }
             if let Some(watch) = &self.watch {
