@@ -21,8 +21,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// How often the wrapper samples: often enough for a link that lasts a fraction of a second,
-/// rarely enough to cost nothing measurable (a few small file reads per process).
-pub(crate) const EVERY: Duration = Duration::from_millis(15);
+/// rarely enough to cost little: on a virtual machine, waking a thread costs about 50 µs of
+/// CPU time before it reads anything, so the sampler's cost is mostly its wake-ups.
+pub(crate) const EVERY: Duration = Duration::from_millis(20);
 
 /// The most processes a tree walk follows: a bound against a pathological tree, far above what
 /// a rustc starts (a linker, and at most a few helpers).
@@ -119,41 +120,81 @@ pub(crate) fn tree(proc_root: &Path, root: u32) -> Vec<u32> {
 
 /// The memory of one process that cannot be reclaimed, now (0 when it has none or is gone).
 pub(crate) fn process_bytes(proc_root: &Path, pid: u32) -> u64 {
-    std::fs::read(proc_root.join(pid.to_string()).join("status")).map_or(0, |status| status_bytes(&status))
+    process_usage(proc_root, pid).map_or(0, Usage::bytes)
 }
 
-/// [`Usage::bytes`] of a `status` text; 0 when it has no memory lines (or is not text).
-fn status_bytes(status: &[u8]) -> u64 {
-    std::str::from_utf8(status)
-        .ok()
-        .and_then(parse_status)
-        .map_or(0, Usage::bytes)
+/// [`parse_status`] of one process's `status`; `None` when it is gone, has no memory lines
+/// (a zombie) or is not text.
+fn process_usage(proc_root: &Path, pid: u32) -> Option<Usage> {
+    let status = std::fs::read(proc_root.join(pid.to_string()).join("status")).ok()?;
+    parse_status(std::str::from_utf8(&status).ok()?)
 }
 
 /// A full tree walk every this many samples; the samples between read the processes the last
 /// walk found. A walk reads one `children` file per thread, and a rustc in code generation
 /// runs a dozen threads or more: a walk costs several times a sample of the processes alone.
 /// A child that starts between walks (rustc starts its linker from one of its threads) is
-/// found at most this many samples later: 60 ms at [`EVERY`], short against any link whose
+/// found at most this many samples later: 80 ms at [`EVERY`], short against any link whose
 /// memory matters.
 pub(crate) const WALK_EVERY: u32 = 4;
 
-/// How many processes of a tree [`TreeReader`] keeps the `status` of open (rustc, its linker
+/// How many processes of a tree [`TreeReader`] keeps the `statm` of open (rustc, its linker
 /// and what the linker starts fit; more are read by path).
 const KEEP_OPEN: usize = 16;
 
+/// The anonymous memory in the text of `/proc/<pid>/statm` (`size resident shared ...`, in
+/// pages): `resident - shared`, since the kernel counts as shared the file-backed and the
+/// shared-memory pages, and as resident those plus the anonymous ones. `None` when the text
+/// is not that, or when nothing is resident: a zombie, whose memory is gone (its `statm` is all
+/// zeros).
+pub(crate) fn parse_statm_anon(text: &[u8], page: u64) -> Option<u64> {
+    let mut fields = std::str::from_utf8(text).ok()?.split_ascii_whitespace().skip(1);
+    let resident: u64 = fields.next()?.parse().ok()?;
+    let shared: u64 = fields.next()?.parse().ok()?;
+    (resident > 0).then(|| resident.saturating_sub(shared).saturating_mul(page))
+}
+
+/// The size of a memory page, in bytes.
+fn page_size() -> u64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf has no preconditions; it returns -1 for a name it does not know.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if let Ok(page) = u64::try_from(page)
+            && page > 0
+        {
+            return page;
+        }
+    }
+    4096
+}
+
+/// One process a [`TreeReader`] follows between walks.
+struct Followed {
+    pid: u32,
+    /// Its `statm`, kept open; `None` beyond [`KEEP_OPEN`] processes (read by path).
+    statm: Option<std::fs::File>,
+    /// `RssShmem` at the last walk.
+    shmem: u64,
+}
+
 /// The memory of a process tree that cannot be reclaimed: the sum of [`Usage::bytes`] over
 /// `root` and the processes below it that still have memory (one that just ended counts 0),
-/// read over and over as a sampler takes it: the tree is walked every
-/// [`WALK_EVERY`] samples (the first one included), and the processes found are read at every
-/// sample. Each process's `status` stays open from one sample to the next and is read again
-/// from its start: one system call a process a sample, where opening it by path took three and
-/// a path walk. An open `status` also keeps to its process: once that process is gone it reads
-/// nothing (`ESRCH`), even if its pid is reused.
+/// read over and over as a sampler takes it.
+///
+/// The tree is walked every [`WALK_EVERY`] samples (the first one included), and each process
+/// found is read from its `status` then. At the samples between, each is read from its
+/// `statm`, kept open: its anonymous memory there, plus the `RssShmem` of the last walk (rustc
+/// and the linkers use next to none, and it changes rarely). The kernel makes `statm` several
+/// times faster than `status`, whose dozens of lines it formats at every read, and an open
+/// file is read with one system call where opening it by path took three and a path walk. An
+/// open `statm` also keeps to its process: once that process is gone it reads nothing
+/// (`ESRCH`), even if its pid is reused.
 pub(crate) struct TreeReader {
     proc_root: PathBuf,
     root: u32,
-    open: Vec<(u32, Option<std::fs::File>)>,
+    page: u64,
+    followed: Vec<Followed>,
     samples: u32,
     text: Vec<u8>,
 }
@@ -163,42 +204,59 @@ impl TreeReader {
         TreeReader {
             proc_root,
             root,
-            open: Vec::new(),
+            page: page_size(),
+            followed: Vec::new(),
             samples: 0,
-            text: Vec::with_capacity(8192),
+            text: Vec::with_capacity(512),
         }
     }
 
-    /// The tree's memory now, from the processes the last walk found.
+    /// The tree's memory now: walked anew, or from the processes the last walk found.
     pub(crate) fn bytes(&mut self) -> u64 {
-        if self.samples.is_multiple_of(WALK_EVERY) {
-            let mut before = std::mem::take(&mut self.open);
-            self.open = tree(&self.proc_root, self.root)
-                .into_iter()
-                .enumerate()
-                .map(
-                    |(nth, pid)| match before.iter().position(|(known, _)| *known == pid) {
-                        Some(index) => before.swap_remove(index),
-                        // Beyond the first few processes (a build script's tree, say), each is
-                        // read by path: the open files must not eat into a low descriptor limit.
-                        None if nth >= KEEP_OPEN => (pid, None),
-                        None => (
-                            pid,
-                            std::fs::File::open(self.proc_root.join(pid.to_string()).join("status")).ok(),
-                        ),
-                    },
-                )
-                .collect();
-        }
+        let walk = self.samples.is_multiple_of(WALK_EVERY);
         self.samples = self.samples.wrapping_add(1);
+        if walk { self.walk() } else { self.between_walks() }
+    }
+
+    /// Walks the tree, reads each process's `status`, and keeps what the samples until the
+    /// next walk need.
+    fn walk(&mut self) -> u64 {
+        let mut before = std::mem::take(&mut self.followed);
         let mut sum = 0;
-        for (pid, file) in &mut self.open {
-            let Some(file) = file else {
-                sum += process_bytes(&self.proc_root, *pid);
+        for (nth, pid) in tree(&self.proc_root, self.root).into_iter().enumerate() {
+            let Some(usage) = process_usage(&self.proc_root, pid) else {
+                // Gone, or a zombie: nothing to follow.
                 continue;
             };
-            if read_from_start(file, &mut self.text).is_ok() {
-                sum += status_bytes(&self.text);
+            sum += usage.bytes();
+            let statm = match before.iter().position(|known| known.pid == pid) {
+                Some(index) => before.swap_remove(index).statm,
+                // Beyond the first few processes (a build script's tree, say), each is read by
+                // path: the open files must not eat into a low descriptor limit.
+                None if nth >= KEEP_OPEN => None,
+                None => std::fs::File::open(self.proc_root.join(pid.to_string()).join("statm")).ok(),
+            };
+            self.followed.push(Followed {
+                pid,
+                statm,
+                shmem: usage.shmem,
+            });
+        }
+        sum
+    }
+
+    /// The processes the last walk found, read again.
+    fn between_walks(&mut self) -> u64 {
+        let mut sum = 0;
+        for process in &mut self.followed {
+            let Some(statm) = &mut process.statm else {
+                sum += process_bytes(&self.proc_root, process.pid);
+                continue;
+            };
+            if read_from_start(statm, &mut self.text).is_ok()
+                && let Some(anon) = parse_statm_anon(&self.text, self.page)
+            {
+                sum += anon + process.shmem;
             }
         }
         sum
@@ -215,10 +273,11 @@ fn read_from_start(file: &mut std::fs::File, text: &mut Vec<u8>) -> std::io::Res
         loop {
             let offset = text.len() as u64;
             let read = file.read_at(&mut chunk, offset)?;
-            if read == 0 {
+            text.extend_from_slice(&chunk[..read]);
+            // A short read is the end: a file in `/proc` hands over all it has that fits.
+            if read < chunk.len() {
                 return Ok(());
             }
-            text.extend_from_slice(&chunk[..read]);
         }
     }
     #[cfg(not(unix))]
@@ -480,14 +539,7 @@ mod tests {
         for &(pid, parent, anon, shmem, threads) in processes {
             let folder = dir.path().join(pid.to_string());
             std::fs::create_dir_all(&folder).unwrap();
-            std::fs::write(
-                folder.join("status"),
-                format!(
-                    "Name:\tx\nPPid:\t{parent}\nVmRSS:\t{} kB\nRssAnon:\t{anon} kB\nRssFile:\t  54321 kB\nRssShmem:\t{shmem} kB\n",
-                    anon + shmem + 54321
-                ),
-            )
-            .unwrap();
+            set_memory(dir.path(), pid, anon, shmem);
             std::fs::write(
                 folder.join("stat"),
                 format!("{pid} (a (weird) name) S {parent} 1 1 0 -1"),
@@ -515,8 +567,39 @@ mod tests {
         dir
     }
 
-    /// The `status` of a process that ended and was not yet reaped.
-    const ZOMBIE: &str = "Name:\tx\nState:\tZ (zombie)\n";
+    /// Gives `pid` these kB of anonymous and shared memory, and 54321 kB of file-backed memory
+    /// that must not count: in its `status`, and in its `statm` in pages (exact for the
+    /// multiples of 64 kB, on any page size up to 64 kB).
+    fn set_memory(proc: &Path, pid: u32, anon: u64, shmem: u64) {
+        let folder = proc.join(pid.to_string());
+        std::fs::write(
+            folder.join("status"),
+            format!(
+                "Name:\tx\nVmRSS:\t{} kB\nRssAnon:\t{anon} kB\nRssFile:\t  54321 kB\nRssShmem:\t{shmem} kB\n",
+                anon + shmem + 54321
+            ),
+        )
+        .unwrap();
+        set_statm(proc, pid, anon, shmem);
+    }
+
+    /// Writes only `pid`'s `statm`, as [`set_memory`] does.
+    fn set_statm(proc: &Path, pid: u32, anon: u64, shmem: u64) {
+        let pages = |kib: u64| kib * 1024 / page_size();
+        let shared = pages(54321) + pages(shmem);
+        std::fs::write(
+            proc.join(pid.to_string()).join("statm"),
+            format!("99999 {} {shared} 10 0 {} 0\n", shared + pages(anon), pages(anon)),
+        )
+        .unwrap();
+    }
+
+    /// `pid` ended and was not yet reaped: its `status` has no memory lines, its `statm` zeros.
+    fn end(proc: &Path, pid: u32) {
+        let folder = proc.join(pid.to_string());
+        std::fs::write(folder.join("status"), "Name:\tx\nState:\tZ (zombie)\n").unwrap();
+        std::fs::write(folder.join("statm"), "0 0 0 0 0 0 0\n").unwrap();
+    }
 
     /// rustc (100) with 4 threads, which started a linker `cc` (200), which started `ld` (300);
     /// an unrelated process (400, child of 1) and the wrapper (1).
@@ -582,26 +665,53 @@ mod tests {
     fn a_reader_walks_the_tree_every_few_samples_and_reads_what_it_found_at_each() {
         // rustc (100) alone at first; the linker (200) is started after the first walk.
         let proc = fake_proc(
-            &[(1, 0, 5, 0, 1), (100, 1, 300, 0, 4), (200, 100, 50, 0, 1)],
+            &[(1, 0, 5, 0, 1), (100, 1, 320, 64, 4), (200, 100, 64, 0, 1)],
             true,
         );
         let rustc_children = proc.path().join("100/task/103/children");
         std::fs::write(&rustc_children, "").unwrap();
         let mut reader = TreeReader::new(proc.path().to_path_buf(), 100);
-        assert_eq!(reader.bytes(), 300 << 10);
+        assert_eq!(reader.bytes(), (320 + 64) << 10);
         std::fs::write(&rustc_children, "200 ").unwrap();
-        // What the last walk found is read again at every sample: rustc's growth shows at once.
-        let status = proc.path().join("100/status");
-        std::fs::write(&status, "RssAnon:\t400 kB\n").unwrap();
+        // Between walks, what the last walk found is read from its `statm`: rustc's growth
+        // shows at once, with the shared memory the walk read in its `status`.
+        set_statm(proc.path(), 100, 448, 0);
         for _ in 1..WALK_EVERY {
-            assert_eq!(reader.bytes(), 400 << 10);
+            assert_eq!(reader.bytes(), (448 + 64) << 10);
         }
-        // The next walk finds the linker.
-        assert_eq!(reader.bytes(), (400 + 50) << 10);
-        // A process that ended counts 0 (a real one reads nothing; a zombie has no memory
-        // lines) until the walk after forgets it.
-        std::fs::write(proc.path().join("200/status"), ZOMBIE).unwrap();
-        assert_eq!(reader.bytes(), 400 << 10);
+        // The next walk finds the linker, and reads every process's `status`.
+        set_memory(proc.path(), 100, 512, 0);
+        assert_eq!(reader.bytes(), (512 + 64) << 10);
+        // A process that ended counts 0 (a real one reads nothing; a zombie has no memory)
+        // until the walk after forgets it.
+        end(proc.path(), 200);
+        assert_eq!(reader.bytes(), 512 << 10);
+        // A process gone altogether (its pid free) is not counted either.
+        std::fs::remove_dir_all(proc.path().join("200")).unwrap();
+        for _ in 2..WALK_EVERY {
+            assert_eq!(reader.bytes(), 512 << 10);
+        }
+        assert_eq!(reader.bytes(), 512 << 10);
+        assert_eq!(reader.followed.len(), 1);
+    }
+
+    #[test]
+    fn statm_gives_the_anonymous_memory_in_bytes() {
+        // resident 1000 pages, of which 300 file-backed or shared.
+        assert_eq!(
+            parse_statm_anon(b"5000 1000 300 10 0 800 0\n", 4096),
+            Some(700 * 4096)
+        );
+        assert_eq!(
+            parse_statm_anon(b"5000 1000 300 10 0 800 0\n", 65536),
+            Some(700 * 65536)
+        );
+        // A zombie: nothing resident, not even its shared memory of the last walk.
+        assert_eq!(parse_statm_anon(b"0 0 0 0 0 0 0\n", 4096), None);
+        assert_eq!(parse_statm_anon(b"5000 10 300\n", 4096), Some(0));
+        assert_eq!(parse_statm_anon(b"5000\n", 4096), None);
+        assert_eq!(parse_statm_anon(b"a b c\n", 4096), None);
+        assert_eq!(parse_statm_anon(&[0xff, b' ', b'1'], 4096), None);
     }
 
     #[test]
@@ -613,7 +723,7 @@ mod tests {
         let mut reader = TreeReader::new(proc.path().to_path_buf(), 100);
         assert_eq!(reader.bytes(), (1_000 + 20 * 10) << 10);
         assert_eq!(
-            reader.open.iter().filter(|(_, file)| file.is_some()).count(),
+            reader.followed.iter().filter(|p| p.statm.is_some()).count(),
             KEEP_OPEN
         );
     }
@@ -676,35 +786,27 @@ mod tests {
         assert_eq!(first, (300_000 + 1_000 + 2_000 + 150_000 + 24) * 1024);
         // The linker ends (its process is gone): the sum drops, the peak stays.
         std::fs::write(proc.path().join("100/task/103/children"), "").unwrap();
-        for ended in ["200", "300"] {
-            std::fs::write(proc.path().join(ended).join("status"), ZOMBIE).unwrap();
+        for ended in [200, 300] {
+            end(proc.path(), ended);
         }
-        // rustc grows: a new peak.
-        std::fs::write(
-            proc.path().join("100/status"),
-            "RssAnon:\t600000 kB\nRssShmem:\t0 kB\n",
-        )
-        .unwrap();
+        // rustc grows (its 1000 kB of shared memory stay): a new peak.
+        set_memory(proc.path(), 100, 600_000, 1_000);
         while sampler.peak() == first {
             std::thread::yield_now();
         }
-        assert_eq!(current.load(Ordering::Relaxed), 600_000 * 1024);
+        assert_eq!(current.load(Ordering::Relaxed), 601_000 * 1024);
         // rustc shrinks: the current value follows, the peak stays.
-        std::fs::write(
-            proc.path().join("100/status"),
-            "RssAnon:\t1000 kB\nRssShmem:\t0 kB\n",
-        )
-        .unwrap();
-        while current.load(Ordering::Relaxed) != 1000 * 1024 {
+        set_memory(proc.path(), 100, 1024, 1_000);
+        while current.load(Ordering::Relaxed) != 2024 * 1024 {
             std::thread::yield_now();
         }
-        assert_eq!(sampler.finish(), Some(600_000 * 1024));
-        // rustc alone (1000 kB now), without the linker (150 000 kB) and what it started.
+        assert_eq!(sampler.finish(), Some(601_000 * 1024));
+        // rustc alone (2024 kB now), without the linker (150 000 kB) and what it started.
         let alone = Sampler::start_process(proc.path(), 100, Duration::from_millis(1));
         while alone.peak() == 0 {
             std::thread::yield_now();
         }
-        assert_eq!(alone.finish(), Some(1000 * 1024));
+        assert_eq!(alone.finish(), Some(2024 * 1024));
         assert_eq!(process_bytes(proc.path(), 300), 0, "ended");
         assert_eq!(process_bytes(proc.path(), 999), 0);
     }
