@@ -213,8 +213,9 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     go(&p, &t)
 }
 
-/// Resolves `.` and `..` without touching the filesystem.
-fn normalize(path: &Path) -> PathBuf {
+/// Resolves `.` and `..` without touching the filesystem (and drops doubled separators), as
+/// cargo's own `normalize_path` does.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {

@@ -261,16 +261,15 @@ fn governed_build(root: &Path) -> Option<Calibration> {
 pub(crate) fn last_build(root: &Path) -> Option<Vec<crate::governor::history::Record>> {
     use crate::governor::history;
     let paths = crate::governor::Paths::from_env().ok()?;
-    let configs: Vec<(PathBuf, String)> = crate::current::config_files(root)
+    let cwd = std::env::current_dir().ok()?;
+    // cargo reads the config files of the folder it runs in and of those above: in a member,
+    // the member's own `.cargo/config.toml` too.
+    let from = if cwd.starts_with(root) { &cwd } else { root };
+    let configs: Vec<(PathBuf, String)> = crate::current::config_files(from)
         .into_iter()
         .filter_map(|(path, _)| std::fs::read_to_string(&path).ok().map(|text| (path, text)))
         .collect();
-    let target = target_dir(
-        root,
-        &std::env::current_dir().ok()?,
-        |name| std::env::var(name).ok(),
-        &configs,
-    );
+    let target = target_dir(root, &cwd, |name| std::env::var(name).ok(), &configs);
     let records = history::History::load_in(&paths.history, &target).ok()?.records;
     Some(history::last_build(&records, &target)).filter(|build| !build.is_empty())
 }
@@ -279,29 +278,29 @@ pub(crate) fn last_build(root: &Path) -> Option<Vec<crate::governor::history::Re
 /// `CARGO_BUILD_TARGET_DIR` (`env`; relative to the current folder `cwd`), else the
 /// `build.target-dir` of the last of `configs` (the config files' paths and texts, lowest
 /// first) that sets one, relative to the folder holding that file's `.cargo`; else `target`
-/// in the project. A config file that does not parse is passed over (cargo would stop on it).
+/// in the project. A config file that does not parse, or sets an empty folder, is passed over
+/// (cargo would stop on it). The folder is normalized (`.`, `..` and doubled separators
+/// resolved without touching the disk), as the governor records where compilations write.
 pub(crate) fn target_dir(
     root: &Path,
     cwd: &Path,
     env: impl Fn(&str) -> Option<String>,
     configs: &[(PathBuf, String)],
 ) -> PathBuf {
-    if let Some(dir) = ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
+    let found = ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
         .into_iter()
         .find_map(|name| env(name).filter(|dir| !dir.is_empty()))
-    {
-        return cwd.join(dir);
-    }
-    configs
-        .iter()
-        .rev()
-        .find_map(|(path, text)| {
-            let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
-            let dir = doc.get("build")?.get("target-dir")?.as_str()?.to_owned();
-            let base = path.parent()?.parent()?;
-            Some(base.join(dir))
+        .map(|dir| cwd.join(dir))
+        .or_else(|| {
+            configs.iter().rev().find_map(|(path, text)| {
+                let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
+                let dir = doc.get("build")?.get("target-dir")?.as_str()?.to_owned();
+                let base = path.parent()?.parent()?;
+                (!dir.is_empty()).then(|| base.join(dir))
+            })
         })
-        .unwrap_or_else(|| root.join("target"))
+        .unwrap_or_else(|| root.join("target"));
+    crate::project::normalize(&found)
 }
 
 /// This machine, with the fields given as flags replaced.
@@ -381,6 +380,27 @@ mod tests {
             "CARGO_BUILD_TARGET_DIR" => Some("t".to_owned()),
             _ => None,
         };
-        assert_eq!(target_dir(root, cwd, both, &[own]), Path::new("/abs"));
+        assert_eq!(
+            target_dir(root, cwd, both, std::slice::from_ref(&own)),
+            Path::new("/abs")
+        );
+        // An empty folder, which cargo refuses, is passed over for the next config down.
+        let empty = config("/w/project/m", "[build]\ntarget-dir = \"\"\n");
+        assert_eq!(
+            target_dir(root, cwd, no_env, &[own.clone(), empty]),
+            Path::new("/w/project/out")
+        );
+        // Spelled with `.`, `..` or doubled separators, it is the same folder, written once
+        // (compared as text, since `Path`'s equality already ignores `.` and `//`).
+        let dotted = config("/w/project", "build.target-dir = \"./a//b/../out\"\n");
+        assert_eq!(
+            target_dir(root, cwd, no_env, &[dotted]).as_os_str(),
+            "/w/project/a/out"
+        );
+        let env_dotted = |name: &str| (name == "CARGO_TARGET_DIR").then(|| "../t/.".to_owned());
+        assert_eq!(
+            target_dir(root, cwd, env_dotted, &[own]).as_os_str(),
+            "/w/project/t"
+        );
     }
 }

@@ -126,6 +126,44 @@ impl Doc {
     }
 }
 
+/// The user's wrapper moved back into place (see [`moved_wrapper`]).
+struct Moved {
+    /// The key it moves from: the governor's chained wrapper.
+    from: Vec<String>,
+    /// The key it moves to: cargo's `build.rustc-wrapper`.
+    to: Vec<String>,
+    /// Its value's TOML text, as the user wrote it.
+    raw: String,
+}
+
+/// With the governor on, the wrapper a repo had (sccache, say) is moved to the governor's
+/// chained wrapper, and memsafe stands in `build.rustc-wrapper`. When the governor goes (`remove`,
+/// `--governor off`) after the user changed that chained wrapper by hand, the wrapper they
+/// changed it to is the one they want cargo to run: it goes to `build.rustc-wrapper`, where
+/// the older original would otherwise come back, and the chained key goes with memsafe.
+/// `None` unless both keys are released, memsafe's wrapper is still memsafe's, and the
+/// chained one is now a string of the user's.
+fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], doc: &Doc) -> Option<Moved> {
+    if file != FileId::CargoConfig {
+        return None;
+    }
+    let from: Vec<String> = ["env", crate::governor::CHAIN_ENV].map(String::from).to_vec();
+    let to: Vec<String> = ["build", "rustc-wrapper"].map(String::from).to_vec();
+    let released_set = |path: &[String]| {
+        let released = wants.iter().any(|(k, w)| k.path == path && *w == Want::Release);
+        let record = old_keys
+            .iter()
+            .find(|k| k.path == path && k.change == Change::Set);
+        released.then_some(record).flatten()
+    };
+    let (wrapper, chain) = (released_set(&to)?, released_set(&from)?);
+    let (wrapper_now, _) = doc.get(&to)?;
+    let (chain_now, raw) = doc.get(&from)?;
+    let theirs = Some(&chain_now) != chain.written_value().as_ref()
+        && chain_now.as_str().is_some_and(|s| !s.trim().is_empty());
+    (theirs && Some(wrapper_now) == wrapper.written_value()).then_some(Moved { from, to, raw })
+}
+
 /// Whether anything but comments that memsafe wrote itself is in `text`: a comment of the
 /// user's keeps a file memsafe created.
 fn has_user_comments(text: &str, own_header: &str) -> bool {
@@ -269,6 +307,7 @@ pub fn keyed(
         keys.extend(renames.iter().map(|r| (*r).clone()));
     }
 
+    let moved = moved_wrapper(file, wants, old_keys, &doc);
     let mut to_reinsert: Vec<(Vec<String>, KeyRecord)> = Vec::new();
     for (key, want) in wants {
         let shown = key.display();
@@ -317,7 +356,18 @@ pub fn keyed(
                 let Some(previous) = previous else { continue };
                 match previous.change {
                     Change::Set => {
-                        if current_value.is_some() && current_value == previous.written_value() {
+                        if let Some(moved) = &moved
+                            && key.path == moved.to
+                        {
+                            doc.restore(&key.path, &moved.raw)?;
+                        } else if let Some(moved) = moved.as_ref().filter(|m| key.path == m.from) {
+                            doc.remove(&key.path);
+                            events.push(Event::Note(format!(
+                                "your `{shown} = {}` goes back to `{}`, where cargo runs it itself",
+                                moved.raw,
+                                display_path(file, &moved.to)
+                            )));
+                        } else if current_value.is_some() && current_value == previous.written_value() {
                             match &previous.original {
                                 Some(raw) => doc.restore(&key.path, raw)?,
                                 None => doc.remove(&key.path),

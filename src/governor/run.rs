@@ -129,14 +129,12 @@ pub(crate) fn wrap_calibrating(args: &[OsString], log: &Path) -> ExitCode {
     }
 }
 
-/// Where a compilation writes (`--out-dir`), absolute, so that a plan can tell which project's
-/// build it was.
+/// Where a compilation writes (`--out-dir`), absolute and normalized as
+/// [`crate::session::target_dir`] is, so that a plan can tell which project's build it was.
 pub(crate) fn out_dir_of(args: &[OsString]) -> Option<String> {
     crate::calibrate::flag_value(args, "--out-dir").map(|dir| {
-        std::env::current_dir()
-            .map_or_else(|_| dir.clone().into(), |cwd| cwd.join(&dir))
-            .to_string_lossy()
-            .into_owned()
+        let dir = std::env::current_dir().map_or_else(|_| dir.clone().into(), |cwd| cwd.join(&dir));
+        crate::project::normalize(&dir).to_string_lossy().into_owned()
     })
 }
 

@@ -136,6 +136,47 @@ fn an_existing_wrapper_is_taken_over_chained_and_given_back_byte_for_byte() {
 }
 
 #[test]
+fn a_chained_wrapper_changed_by_hand_goes_back_in_place_of_the_older_one() {
+    for undo in [&["remove"][..], &["regen", "--governor", "off"][..]] {
+        let ctx = project();
+        ctx.write(
+            "p/.cargo/config.toml",
+            "[build]\nrustc-wrapper = \"sccache\"  # shared cache\n",
+        );
+        ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+        // The user points the governor at another wrapper.
+        let config = ctx.read("p/.cargo/config.toml");
+        let edited = config.replace(
+            "MEMSAFE_RUSTC_WRAPPER = \"sccache\"",
+            "MEMSAFE_RUSTC_WRAPPER = '/opt/sccache-2'",
+        );
+        assert_ne!(edited, config);
+        ctx.write("p/.cargo/config.toml", &edited);
+        let args = if undo[0] == "remove" {
+            undo.to_vec()
+        } else {
+            with_hw(undo)
+        };
+        let output = ok(&ctx, &args);
+        assert!(
+            output.contains(
+                "your `env.MEMSAFE_RUSTC_WRAPPER = '/opt/sccache-2'` goes back to `build.rustc-wrapper`"
+            ),
+            "{undo:?}: {output}"
+        );
+        // Theirs, as they wrote it, where cargo runs it, with the comment of the line; not the
+        // older `sccache`, and no key left that nothing reads.
+        let config = ctx.read("p/.cargo/config.toml");
+        assert!(
+            config.starts_with("[build]\nrustc-wrapper = '/opt/sccache-2'  # shared cache\n"),
+            "{undo:?}: {config}"
+        );
+        assert!(!config.contains("MEMSAFE_RUSTC_WRAPPER"), "{undo:?}: {config}");
+        assert!(!config.contains("sccache\""), "{undo:?}: {config}");
+    }
+}
+
+#[test]
 fn team_mode_refuses_the_governor_and_writes_nothing() {
     let ctx = project();
     let start = ctx.files();
@@ -418,7 +459,12 @@ fn the_plan_says_what_the_governor_writes_and_why() {
 /// A governed build of `p` in the governor's history: `count` compilations of `peak_mib`
 /// each, 10 s apart and 20 s long (two at a time), ending on `day` (days since 1970).
 fn governed_history(ctx: &TestContext, day: u64, count: u64, peak_mib: u64) {
-    let target = ctx.path("p/target/debug/deps");
+    governed_history_in(ctx, "p/target/debug/deps", day, count, peak_mib);
+}
+
+/// [`governed_history`] with the compilations writing to `out_dir` (relative to the test folder).
+fn governed_history_in(ctx: &TestContext, out_dir: &str, day: u64, count: u64, peak_mib: u64) {
+    let target = ctx.path(out_dir);
     let end = day * 86_400_000 + 43_200_000;
     let lines: Vec<String> = (0..count)
         .map(|i| {
@@ -436,13 +482,22 @@ fn governed_history(ctx: &TestContext, day: u64, count: u64, peak_mib: u64) {
 }
 
 fn planned_jobs(ctx: &TestContext) -> (u64, String) {
-    let plan: serde_json::Value = serde_json::from_str(&ok(
-        ctx,
-        &[
+    planned_jobs_in(ctx, "p")
+}
+
+/// [`planned_jobs`] with memsafe run in `folder`.
+fn planned_jobs_in(ctx: &TestContext, folder: &str) -> (u64, String) {
+    let output = ctx
+        .memsafe(folder)
+        .args([
             "plan", "--json", "--editor", "none", "--ram", "8GiB", "--cpus", "16", "--os", "linux",
-        ],
-    ))
-    .unwrap();
+        ])
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_BUILD_RUSTC_WRAPPER")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let plan: serde_json::Value = serde_json::from_str(&text(&output.stdout)).unwrap();
     let reason = plan["reasons"]
         .as_array()
         .unwrap()
@@ -520,6 +575,25 @@ fn the_last_governed_build_measures_the_plan_without_calibrate() {
     let (team_jobs, why) = planned_jobs(&team);
     assert!(!why.contains("governed build"), "{why}");
     assert_eq!(team_jobs, guessed);
+}
+
+#[test]
+fn a_target_folder_set_in_the_folder_the_plan_runs_in_is_found_as_cargo_finds_it() {
+    // `m` (a member's folder, say) sends its builds elsewhere in its own config file, spelled
+    // with a `.`: cargo reads that file when it runs in `m`, and so does the plan.
+    let ctx = project();
+    std::fs::create_dir_all(ctx.path("p/m/.cargo")).unwrap();
+    ctx.write("p/m/.cargo/config.toml", "[build]\ntarget-dir = \"./mt\"\n");
+    let (guessed, _) = planned_jobs_in(&ctx, "p/m");
+    governed_history_in(&ctx, "p/m/mt/debug/deps", 20_000, 30, 300);
+    let (measured, why) = planned_jobs_in(&ctx, "p/m");
+    assert!(
+        why.contains("the governor in this project's last governed build (30 compilations"),
+        "{why}"
+    );
+    assert!(measured > guessed, "{measured} jobs measured, {guessed} guessed");
+    // From the project's root, cargo builds into `target`, where nothing was measured.
+    assert_eq!(planned_jobs(&ctx).0, guessed);
 }
 
 /// The line the fake wrapper logged for the compilation of crate `p`.
