@@ -39,12 +39,13 @@ pub(crate) fn measure_into(
             return ExitCode::from(127);
         }
     };
-    let code = exit_code_for(measured.status, Platform::current());
+    let status = measured.status;
+    let code = exit_code_for(status, Platform::current());
     let invocation = measured.invocation(key, args, clock, code);
     append_log(log, &invocation);
     // The governor learns from calibrate's build as from a governed one.
     crate::governor::learn(program, args, &invocation);
-    exit_with(code)
+    leave_as(status)
 }
 
 /// Appends `invocation` to the calibration's log: one write of one line to a file opened for
@@ -110,6 +111,36 @@ pub fn exit_code_for(status: ChildStatus, platform: Platform) -> i32 {
         (None, Some(signal), _) if (1..=127).contains(&signal) => 128 + signal,
         _ => 1,
     }
+}
+
+/// Leaves the way the wrapped child did: with its exit code ([`exit_code_for`], [`exit_with`]),
+/// or, on Unix, killed by the same signal, so that cargo says `signal: 9, SIGKILL: kill` of a
+/// rustc the OOM killer ended, as it would without memsafe, not `exit status: 137`. The signal
+/// is set back to its default action and unblocked first, and memsafe's own core file is
+/// turned off (the child's is the one worth having). Where the signal does not end memsafe
+/// after all, it leaves with 128 + the signal, as a shell reports it.
+pub(crate) fn leave_as(status: ChildStatus) -> ExitCode {
+    #[cfg(unix)]
+    if let (None, Some(signal)) = (status.code, status.signal)
+        && (1..=64).contains(&signal)
+    {
+        // SAFETY: plain libc calls on values built here; `raise` ends the process (or returns
+        // when the signal cannot end it, and memsafe then exits as below).
+        unsafe {
+            let mut core: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_CORE, &raw mut core) == 0 {
+                core.rlim_cur = 0;
+                libc::setrlimit(libc::RLIMIT_CORE, &raw const core);
+            }
+            libc::signal(signal, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut set);
+            libc::sigaddset(&raw mut set, signal);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const set, std::ptr::null_mut());
+            libc::raise(signal);
+        }
+    }
+    exit_with(exit_code_for(status, Platform::current()))
 }
 
 /// Leaves with `code`. `ExitCode` carries only a byte portably (`ExitCodeExt::from_raw`, the

@@ -17,7 +17,7 @@ use super::admit::{self, Step};
 use super::history::{self, History, Key, Record};
 use super::ledger::{self, Bell, Entry, LedgerDir, State};
 use super::{Paths, live};
-use crate::calibrate::{ChildStatus, Invocation, Platform, exit_code_for, exit_with, flag_value};
+use crate::calibrate::{ChildStatus, Invocation, Platform, exit_code_for, flag_value, leave_as};
 
 /// The environment variable naming a wrapper to run rustc through (sccache, say): the governor
 /// runs `<it> <rustc> <args...>` instead of `<rustc> <args...>`.
@@ -176,7 +176,7 @@ fn record(paths: &Paths, key: Key, args: &[OsString], invocation: &Invocation) {
 /// Runs the command directly and leaves with its exit code.
 fn run_plain(command: &mut Command, shown: &OsStr) -> ExitCode {
     match command.status() {
-        Ok(status) => exit_with(exit_code_for(ChildStatus::from(status), Platform::current())),
+        Ok(status) => leave_as(ChildStatus::from(status)),
         Err(error) => cannot_run(shown, &error),
     }
 }
@@ -309,7 +309,8 @@ fn governed(
         Ok(measured) => measured,
         Err(error) => return cannot_run(shown, &error),
     };
-    let code = exit_code_for(measured.status, Platform::current());
+    let status = measured.status;
+    let code = exit_code_for(status, Platform::current());
     if let Some(args) = record_in {
         let invocation = measured.invocation(key, args, clock, code);
         record(paths, key.clone(), args, &invocation);
@@ -317,7 +318,7 @@ fn governed(
             crate::calibrate::append_log(log, &invocation);
         }
     }
-    exit_with(code)
+    leave_as(status)
 }
 
 /// While the compilation runs: every [`admit::RAISE_EVERY_MS`], write its memory to the ledger

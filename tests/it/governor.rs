@@ -97,6 +97,37 @@ fn sleeper() -> Child {
 }
 
 #[test]
+fn a_rustc_killed_by_a_signal_ends_the_governed_wrapper_by_the_same_signal() {
+    let ctx = TestContext::new();
+    std::fs::create_dir_all(ctx.path("bin")).unwrap();
+    // As the OOM killer ends a rustc: SIGKILL, after some output.
+    ctx.write(
+        "bin/rustc",
+        &format!("#!/bin/sh\nprintf '%s' '{STDOUT}'\nprintf '%s' '{STDERR}' >&2\nkill -KILL $$\n"),
+    );
+    let rustc = executable(&ctx.path("bin/rustc"));
+    let output = wrapper(
+        &ctx,
+        &rustc,
+        &["--crate-name", "foo", "--crate-type", "lib", "src/lib.rs"],
+    )
+    .output()
+    .unwrap();
+    // cargo then reports `signal: 9, SIGKILL`, as without memsafe, not an exit status of 137.
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(9),
+        "{:?}: {}",
+        output.status,
+        text(&output.stderr)
+    );
+    assert_eq!(output.stdout, STDOUT.as_bytes());
+    assert_eq!(output.stderr, STDERR.as_bytes());
+    // No core file of memsafe's own.
+    assert!(!ctx.exists("core"));
+}
+
+#[test]
 fn a_chained_wrapper_gets_every_argument_and_the_output_and_code_pass_through() {
     let ctx = TestContext::new();
     let rustc = fake_rustc(&ctx, 3);
