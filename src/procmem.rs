@@ -102,20 +102,41 @@ pub(crate) fn children(proc_root: &Path, pid: u32) -> Vec<u32> {
 }
 
 /// `root` and every process below it, `root` first (each pid once, at most
-/// [`MAX_PROCESSES`]).
-pub(crate) fn tree(proc_root: &Path, root: u32) -> Vec<u32> {
+/// [`MAX_PROCESSES`]), each with its parent (`None` for `root`).
+pub(crate) fn tree(proc_root: &Path, root: u32) -> Vec<(u32, Option<u32>)> {
     let mut seen = BTreeSet::from([root]);
-    let mut found = vec![root];
+    let mut found = vec![(root, None)];
     let mut next = 0;
     while next < found.len() && found.len() < MAX_PROCESSES {
-        for child in children(proc_root, found[next]) {
+        let parent = found[next].0;
+        for child in children(proc_root, parent) {
             if found.len() < MAX_PROCESSES && seen.insert(child) {
-                found.push(child);
+                found.push((child, Some(parent)));
             }
         }
         next += 1;
     }
     found
+}
+
+/// Whether processes `a` and `b` share one address space (`kcmp(2)`, `KCMP_VM`): a child that
+/// `vfork` or `posix_spawn` started (how rustc starts its linker, and the linker driver `ld`)
+/// runs in its parent's memory until it calls `exec`, and its `RssAnon` is the parent's, which
+/// a walk in that moment would count twice. `false` where it cannot be told (a kernel without
+/// `kcmp`, another user's process).
+#[cfg(target_os = "linux")]
+fn same_address_space(a: u32, b: u32) -> bool {
+    const KCMP_VM: libc::c_long = 1;
+    let (Ok(a), Ok(b)) = (libc::pid_t::try_from(a), libc::pid_t::try_from(b)) else {
+        return false;
+    };
+    // SAFETY: kcmp only compares two processes' kernel objects; it reads no memory of ours.
+    unsafe { libc::syscall(libc::SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn same_address_space(_: u32, _: u32) -> bool {
+    false
 }
 
 /// The memory of one process that cannot be reclaimed, now (0 when it has none or is gone).
@@ -194,6 +215,8 @@ pub(crate) struct TreeReader {
     proc_root: PathBuf,
     root: u32,
     page: u64,
+    /// [`same_address_space`]; a fake in tests.
+    shares_memory: fn(u32, u32) -> bool,
     followed: Vec<Followed>,
     samples: u32,
     text: Vec<u8>,
@@ -205,6 +228,7 @@ impl TreeReader {
             proc_root,
             root,
             page: page_size(),
+            shares_memory: same_address_space,
             followed: Vec::new(),
             samples: 0,
             text: Vec::with_capacity(512),
@@ -219,22 +243,33 @@ impl TreeReader {
     }
 
     /// Walks the tree, reads each process's `status`, and keeps what the samples until the
-    /// next walk need.
+    /// next walk need. A child still in its parent's address space (started, not yet `exec`ed)
+    /// is passed over: its memory is the parent's, counted once already.
     fn walk(&mut self) -> u64 {
         let mut before = std::mem::take(&mut self.followed);
         let mut sum = 0;
-        for (nth, pid) in tree(&self.proc_root, self.root).into_iter().enumerate() {
+        for (nth, (pid, parent)) in tree(&self.proc_root, self.root).into_iter().enumerate() {
+            if parent.is_some_and(|parent| (self.shares_memory)(pid, parent)) {
+                continue;
+            }
             let Some(usage) = process_usage(&self.proc_root, pid) else {
                 // Gone, or a zombie: nothing to follow.
                 continue;
             };
             sum += usage.bytes();
+            let open = || std::fs::File::open(self.proc_root.join(pid.to_string()).join("statm")).ok();
             let statm = match before.iter().position(|known| known.pid == pid) {
-                Some(index) => before.swap_remove(index).statm,
+                // Kept open since an earlier walk: still this process's, unless that one ended
+                // and its pid went to a new one (then the old file reads nothing).
+                Some(index) => match before.swap_remove(index).statm {
+                    Some(file) if read_from_start(&file, &mut self.text).is_ok() => Some(file),
+                    Some(_) => open(),
+                    None => None,
+                },
                 // Beyond the first few processes (a build script's tree, say), each is read by
                 // path: the open files must not eat into a low descriptor limit.
                 None if nth >= KEEP_OPEN => None,
-                None => std::fs::File::open(self.proc_root.join(pid.to_string()).join("statm")).ok(),
+                None => open(),
             };
             self.followed.push(Followed {
                 pid,
@@ -249,7 +284,7 @@ impl TreeReader {
     fn between_walks(&mut self) -> u64 {
         let mut sum = 0;
         for process in &mut self.followed {
-            let Some(statm) = &mut process.statm else {
+            let Some(statm) = &process.statm else {
                 sum += process_bytes(&self.proc_root, process.pid);
                 continue;
             };
@@ -264,7 +299,7 @@ impl TreeReader {
 }
 
 /// The whole of `file` again, from its start, into `text`.
-fn read_from_start(file: &mut std::fs::File, text: &mut Vec<u8>) -> std::io::Result<()> {
+fn read_from_start(file: &std::fs::File, text: &mut Vec<u8>) -> std::io::Result<()> {
     text.clear();
     #[cfg(unix)]
     {
@@ -283,6 +318,7 @@ fn read_from_start(file: &mut std::fs::File, text: &mut Vec<u8>) -> std::io::Res
     #[cfg(not(unix))]
     {
         use std::io::{Read, Seek};
+        let mut file = file;
         file.seek(std::io::SeekFrom::Start(0))?;
         file.read_to_end(text).map(|_| ())
     }
@@ -647,11 +683,16 @@ mod tests {
             let proc = fake_proc(BUILD, children_files);
             assert_eq!(children(proc.path(), 100), [200], "{children_files}");
             let mut found = tree(proc.path(), 100);
-            assert_eq!(found[0], 100);
+            assert_eq!(found[0], (100, None));
             found.sort_unstable();
-            // The linker and what it started; not the wrapper, not the unrelated process.
-            assert_eq!(found, [100, 200, 300], "{children_files}");
-            assert_eq!(tree(proc.path(), 300), [300]);
+            // The linker and what it started, each with its parent; not the wrapper, not the
+            // unrelated process.
+            assert_eq!(
+                found,
+                [(100, None), (200, Some(100)), (300, Some(200))],
+                "{children_files}"
+            );
+            assert_eq!(tree(proc.path(), 300), [(300, None)]);
             // rustc + cc + ld, RssShmem included; the file-backed 54321 kB of each not.
             assert_eq!(
                 TreeReader::new(proc.path().to_path_buf(), 100).bytes(),
@@ -696,6 +737,57 @@ mod tests {
     }
 
     #[test]
+    fn a_child_in_its_parents_address_space_is_not_counted_twice() {
+        // rustc (100) has just started its linker (200) with posix_spawn: until the linker's
+        // `exec`, its `status` shows rustc's own memory.
+        let proc = fake_proc(&[(100, 1, 512_000, 0, 2), (200, 100, 512_000, 0, 1)], true);
+        let mut reader = TreeReader::new(proc.path().to_path_buf(), 100);
+        reader.shares_memory = |child, parent| (child, parent) == (200, 100);
+        assert_eq!(reader.bytes(), 512_000 << 10);
+        assert_eq!(reader.followed.len(), 1);
+        // Once it has `exec`ed it is a process of its own, found at the next walk.
+        reader.shares_memory = |_, _| false;
+        set_memory(proc.path(), 200, 64_000, 0);
+        for _ in 1..WALK_EVERY {
+            assert_eq!(reader.bytes(), 512_000 << 10);
+        }
+        assert_eq!(reader.bytes(), (512_000 + 64_000) << 10);
+        // The real test, on this machine's kernel: a process shares its own address space, and
+        // not its parent's (where `kcmp` is there to tell).
+        let me = std::process::id();
+        if same_address_space(me, me) {
+            assert!(!same_address_space(me, std::os::unix::process::parent_id()));
+        }
+    }
+
+    #[test]
+    fn a_pid_that_went_to_a_new_process_is_read_anew() {
+        // The linker (200) is followed, ends, and its pid goes to another child of rustc
+        // before the next walk: the file kept open reads nothing, and the walk opens the new
+        // process's.
+        let proc = fake_proc(&[(100, 1, 64, 0, 1), (200, 100, 128, 0, 1)], true);
+        let mut reader = TreeReader::new(proc.path().to_path_buf(), 100);
+        assert_eq!(reader.bytes(), (64 + 128) << 10);
+        let statm = proc.path().join("200/statm");
+        std::fs::remove_file(&statm).unwrap();
+        set_memory(proc.path(), 200, 256, 0);
+        // A real process's `statm` reads nothing once it has ended; here the file kept open
+        // is one opened for writing only, which reads nothing either.
+        let followed = reader.followed.iter_mut().find(|p| p.pid == 200).unwrap();
+        followed.statm = Some(std::fs::File::options().write(true).open(&statm).unwrap());
+        for _ in 1..WALK_EVERY {
+            reader.bytes();
+        }
+        assert_eq!(
+            reader.bytes(),
+            (64 + 256) << 10,
+            "the walk reads the status by path"
+        );
+        // Between walks, the new process's `statm`.
+        assert_eq!(reader.bytes(), (64 + 256) << 10);
+    }
+
+    #[test]
     fn statm_gives_the_anonymous_memory_in_bytes() {
         // resident 1000 pages, of which 300 file-backed or shared.
         assert_eq!(
@@ -733,7 +825,10 @@ mod tests {
         // 100 lists 200, which (pid reused, say) lists 100 again, and 999, which is gone.
         let proc = fake_proc(&[(100, 200, 10, 0, 1), (200, 100, 20, 0, 1)], true);
         std::fs::write(proc.path().join("200/task/200/children"), "100 999 ").unwrap();
-        assert_eq!(tree(proc.path(), 100), [100, 200, 999]);
+        assert_eq!(
+            tree(proc.path(), 100),
+            [(100, None), (200, Some(100)), (999, Some(200))]
+        );
         assert_eq!(TreeReader::new(proc.path().to_path_buf(), 100).bytes(), 30 * 1024);
         // No such process at all.
         assert_eq!(TreeReader::new(proc.path().to_path_buf(), 12345).bytes(), 0);
