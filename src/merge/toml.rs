@@ -409,11 +409,81 @@ impl TomlDoc {
     }
 
     /// Takes the key at `path` out, and nothing else. Returns whether it was there.
+    ///
+    /// Comments of the user's on the key's lines (above it, or after its value) are not lost
+    /// with it: they go above the next key of its `[table]`, or, after its last key, above
+    /// the next table (or at the end of the file).
     pub fn remove_key(&mut self, path: &[String]) -> bool {
         let Some((key, parents)) = path.split_last() else {
             return false;
         };
-        table_mut(self.document.as_table_mut(), parents).is_some_and(|table| table.remove(key).is_some())
+        let Some(table) = table_mut(self.document.as_table_mut(), parents) else {
+            return false;
+        };
+        let comments = entry_comments(table, key);
+        let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
+        let next = keys
+            .iter()
+            .position(|k| k == key)
+            .and_then(|i| keys.get(i + 1))
+            .filter(|k| table.get(k).is_some_and(Item::is_value))
+            .cloned();
+        if table.remove(key).is_none() {
+            return false;
+        }
+        if comments.is_empty() {
+            return true;
+        }
+        if let Some(next) = next
+            && let Some(mut next_key) = table.key_mut(&next)
+        {
+            let prefix = next_key
+                .leaf_decor()
+                .prefix()
+                .and_then(|p| p.as_str())
+                .unwrap_or("")
+                .to_string();
+            next_key
+                .leaf_decor_mut()
+                .set_prefix(format!("{comments}{prefix}"));
+            return true;
+        }
+        self.comments_after_table(parents, &comments);
+        true
+    }
+
+    /// Puts `comments` after the content of the `[table]` at `path`: above the table that
+    /// follows it in the file, or at the end of the file.
+    fn comments_after_table(&mut self, path: &[String], comments: &str) {
+        let root = self.document.as_table_mut();
+        let position = header_table_mut(root, path).and_then(|t| t.position());
+        let mut next: Option<(isize, Vec<String>)> = None;
+        if let Some(position) = position {
+            visit_tables(root, &mut Vec::new(), &mut |at, table| {
+                if let Some(p) = table.position()
+                    && p > position
+                    && !table.is_implicit()
+                    && next.as_ref().is_none_or(|(best, _)| p < *best)
+                {
+                    next = Some((p, at.to_vec()));
+                }
+            });
+        }
+        match next.and_then(|(_, at)| header_table_mut(self.document.as_table_mut(), &at)) {
+            Some(table) => {
+                let prefix = table
+                    .decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                table.decor_mut().set_prefix(format!("{comments}{prefix}"));
+            }
+            None => {
+                let trailing = self.document.trailing().as_str().unwrap_or("").to_string();
+                self.document.set_trailing(format!("{comments}{trailing}"));
+            }
+        }
     }
 
     /// Takes the key at `path` out; returns its whole entry as TOML text (key, value and their
@@ -664,6 +734,31 @@ impl TomlDoc {
     }
 }
 
+/// The comment lines on `key`'s entry in `table`: those above it, and the one after its value
+/// (as a line of its own), each ending in a newline; empty when there are none.
+fn entry_comments(table: &dyn TableLike, key: &str) -> String {
+    let Some((found, item)) = table.get_key_value(key) else {
+        return String::new();
+    };
+    let mut comments = String::new();
+    let above = found.leaf_decor().prefix().and_then(|p| p.as_str()).unwrap_or("");
+    for line in above.lines().map(str::trim).filter(|l| l.starts_with('#')) {
+        comments.push_str(line);
+        comments.push('\n');
+    }
+    let after = item
+        .as_value()
+        .and_then(|v| v.decor().suffix())
+        .and_then(|s| s.as_str())
+        .map(str::trim)
+        .unwrap_or("");
+    if after.starts_with('#') {
+        comments.push_str(after);
+        comments.push('\n');
+    }
+    comments
+}
+
 fn header_table_mut<'a>(root: &'a mut Table, path: &[String]) -> Option<&'a mut Table> {
     let mut current = root;
     for name in path {
@@ -798,6 +893,33 @@ mod tests {
         let mut doc = TomlDoc::parse(&without).unwrap();
         doc.reinsert(&path(&["build", "jobs"]), &deleted).unwrap();
         assert_eq!(doc.finish(), text);
+    }
+
+    #[test]
+    fn the_users_comments_on_a_removed_key_stay() {
+        let text = "[build]\njobs = 2\n\n[env]\n# mine, above\nA = \"1\" # mine, after\nB = \"2\"\n# below\n";
+        // Above the next key of the table.
+        let mut doc = TomlDoc::parse(text).unwrap();
+        assert!(doc.remove_key(&path(&["env", "A"])));
+        assert_eq!(
+            doc.finish(),
+            "[build]\njobs = 2\n\n[env]\n# mine, above\n# mine, after\nB = \"2\"\n# below\n"
+        );
+        // After the table's last key: above the next table, or at the end of the file.
+        let mut doc = TomlDoc::parse("[env]\n# about a\nA = \"1\" # why\n\n[build]\njobs = 2\n").unwrap();
+        assert!(doc.remove_key(&path(&["env", "A"])));
+        assert_eq!(doc.finish(), "[env]\n# about a\n# why\n\n[build]\njobs = 2\n");
+        let mut doc = TomlDoc::parse(text).unwrap();
+        assert!(doc.remove_key(&path(&["env", "B"])));
+        assert!(doc.remove_key(&path(&["env", "A"])));
+        assert_eq!(
+            doc.finish(),
+            "[build]\njobs = 2\n\n[env]\n# mine, above\n# mine, after\n# below\n"
+        );
+        // Nothing to keep: the key goes alone.
+        let mut doc = TomlDoc::parse("[env]\nA = \"1\"\nB = \"2\"\n").unwrap();
+        assert!(doc.remove_key(&path(&["env", "A"])));
+        assert_eq!(doc.finish(), "[env]\nB = \"2\"\n");
     }
 
     #[test]
