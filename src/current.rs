@@ -289,6 +289,7 @@ impl Current {
                 ("build.jobs", "build.jobs"),
                 ("env.RUST_TEST_THREADS", "test threads"),
                 ("build.rustc-wrapper", "build.rustc-wrapper"),
+                (CHAIN_KEY, CHAIN_KEY),
             ]
             .into_iter()
             .chain(PROFILE_KEYS.iter().map(|k| (*k, *k)));
@@ -692,6 +693,9 @@ pub(crate) fn missing_program(
     (!on_path).then_some("not on PATH")
 }
 
+/// The governor's chained wrapper in `.cargo/config.toml`, as a dotted key.
+const CHAIN_KEY: &str = "env.MEMSAFE_RUSTC_WRAPPER";
+
 /// Whether a wrapper setting names memsafe (by name or path), which memsafe never chains to.
 pub(crate) fn is_memsafe(program: &str, ours: &str) -> bool {
     let stem = Path::new(program)
@@ -916,6 +920,21 @@ impl crate::plan::Plan {
                 governor.chain = Some(chain);
                 governor.chain_in_repo = setting.in_repo;
             }
+        }
+        // A chained wrapper the user wrote in the repo's config, or changed there by hand since
+        // memsafe wrote it, is the user's choice: the governor runs it, `regen` keeps it, and
+        // `remove` puts it in `build.rustc-wrapper`.
+        if let Some(setting) = current
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.setting == CHAIN_KEY && s.in_repo)
+            && let Value::String(program) = &setting.value
+            && !program.trim().is_empty()
+            && !is_memsafe(program, &governor.program)
+        {
+            governor.chain = Some(program.clone());
+            governor.chain_in_repo = true;
         }
         if let Some(reason) = self.reason_mut("build.rustc-wrapper") {
             reason.value.clone_from(&governor.program);

@@ -13,6 +13,8 @@
 //! nothing but memsafe's keys was in it. A script is rewritten or deleted only while its bytes
 //! are exactly what memsafe last wrote.
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::merge::MergeError;
@@ -138,11 +140,12 @@ struct Moved {
 
 /// With the governor on, the wrapper a repo had (sccache, say) is moved to the governor's
 /// chained wrapper, and memsafe stands in `build.rustc-wrapper`. When the governor goes (`remove`,
-/// `--governor off`) after the user changed that chained wrapper by hand, the wrapper they
-/// changed it to is the one they want cargo to run: it goes to `build.rustc-wrapper`, where
-/// the older original would otherwise come back, and the chained key goes with memsafe.
-/// `None` unless both keys are released, memsafe's wrapper is still memsafe's, and the
-/// chained one is now a string of the user's.
+/// `--governor off`) after the user changed that chained wrapper (by hand, kept since by
+/// `regen`), the wrapper they changed it to is the one they want cargo to run: it goes to
+/// `build.rustc-wrapper`, where the older original would otherwise come back, and the chained
+/// key goes with memsafe. `None` unless both keys are released, memsafe's wrapper is still
+/// memsafe's, and the chained one is a string other than the wrapper the repo had (or, where
+/// the repo had none, other than what memsafe wrote).
 fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], doc: &Doc) -> Option<Moved> {
     if file != FileId::CargoConfig {
         return None;
@@ -159,8 +162,27 @@ fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], do
     let (wrapper, chain) = (released_set(&to)?, released_set(&from)?);
     let (wrapper_now, _) = doc.get(&to)?;
     let (chain_now, raw) = doc.get(&from)?;
-    let theirs = Some(&chain_now) != chain.written_value().as_ref()
-        && chain_now.as_str().is_some_and(|s| !s.trim().is_empty());
+    let before = match &wrapper.original {
+        Some(raw) => TomlDoc::parse(&format!("k = {raw}"))
+            .ok()
+            .and_then(|doc| doc.get(&["k".to_string()]))
+            .map(|found| found.value),
+        None => chain.written_value(),
+    };
+    // memsafe writes a relative wrapper path of the repo's resolved against the project
+    // folder: that is still the repo's own wrapper.
+    let same = |now: &str, before: &str| {
+        now == before
+            || (Path::new(before).is_relative()
+                && Path::new(now).is_absolute()
+                && Path::new(now).ends_with(before))
+    };
+    let theirs = match (chain_now.as_str(), before.as_ref().and_then(Value::as_str)) {
+        (Some(now), _) if now.trim().is_empty() => false,
+        (Some(now), Some(before)) => !same(now, before),
+        (Some(_), None) => Some(&chain_now) != before.as_ref(),
+        (None, _) => false,
+    };
     (theirs && Some(wrapper_now) == wrapper.written_value()).then_some(Moved { from, to, raw })
 }
 

@@ -152,6 +152,15 @@ fn a_chained_wrapper_changed_by_hand_goes_back_in_place_of_the_older_one() {
         );
         assert_ne!(edited, config);
         ctx.write("p/.cargo/config.toml", &edited);
+        // It is the user's choice now: the plan runs it, and `regen` keeps it.
+        let plan = ok(&ctx, &with_hw(&["plan"]));
+        assert!(
+            plan.contains("memsafe runs /opt/sccache-2 after admitting each rustc"),
+            "{plan}"
+        );
+        let output = ok(&ctx, &with_hw(&["regen"]));
+        assert!(!output.contains("set back"), "{output}");
+        assert_eq!(ctx.read("p/.cargo/config.toml"), edited);
         let args = if undo[0] == "remove" {
             undo.to_vec()
         } else {
