@@ -163,16 +163,26 @@ pub(crate) const WALK_EVERY: u32 = 4;
 /// and what the linker starts fit; more are read by path).
 const KEEP_OPEN: usize = 16;
 
-/// The anonymous memory in the text of `/proc/<pid>/statm` (`size resident shared ...`, in
-/// pages): `resident - shared`, since the kernel counts as shared the file-backed and the
-/// shared-memory pages, and as resident those plus the anonymous ones. `None` when the text
-/// is not that, or when nothing is resident: a zombie, whose memory is gone (its `statm` is all
-/// zeros).
-pub(crate) fn parse_statm_anon(text: &[u8], page: u64) -> Option<u64> {
+/// What `/proc/<pid>/statm` says (`size resident shared ...`, in pages), in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Statm {
+    /// `resident - shared`: the kernel counts as shared the file-backed and the shared-memory
+    /// pages, and as resident those plus the anonymous ones.
+    pub anon: u64,
+    /// The file-backed and shared-memory pages.
+    pub shared: u64,
+}
+
+/// Reads a `statm` text. `None` when it is not that, or when nothing is resident: a zombie,
+/// whose memory is gone (its `statm` is all zeros).
+pub(crate) fn parse_statm(text: &[u8], page: u64) -> Option<Statm> {
     let mut fields = std::str::from_utf8(text).ok()?.split_ascii_whitespace().skip(1);
     let resident: u64 = fields.next()?.parse().ok()?;
     let shared: u64 = fields.next()?.parse().ok()?;
-    (resident > 0).then(|| resident.saturating_sub(shared).saturating_mul(page))
+    (resident > 0).then(|| Statm {
+        anon: resident.saturating_sub(shared).saturating_mul(page),
+        shared: shared.saturating_mul(page),
+    })
 }
 
 /// The size of a memory page, in bytes.
@@ -197,6 +207,9 @@ struct Followed {
     statm: Option<std::fs::File>,
     /// `RssShmem` at the last walk.
     shmem: u64,
+    /// Its `statm`'s shared pages at the last walk (bytes): shared memory it lets go of since
+    /// shows as a drop there, and stops counting.
+    shared: u64,
 }
 
 /// The memory of a process tree that cannot be reclaimed: the sum of [`Usage::bytes`] over
@@ -271,10 +284,17 @@ impl TreeReader {
                 None if nth >= KEEP_OPEN => None,
                 None => open(),
             };
+            // The shared pages now, beside the `status` just read.
+            let shared = statm
+                .as_ref()
+                .filter(|file| read_from_start(file, &mut self.text).is_ok())
+                .and_then(|_| parse_statm(&self.text, self.page))
+                .map_or(0, |statm| statm.shared);
             self.followed.push(Followed {
                 pid,
                 statm,
                 shmem: usage.shmem,
+                shared,
             });
         }
         sum
@@ -289,9 +309,13 @@ impl TreeReader {
                 continue;
             };
             if read_from_start(statm, &mut self.text).is_ok()
-                && let Some(anon) = parse_statm_anon(&self.text, self.page)
+                && let Some(now) = parse_statm(&self.text, self.page)
             {
-                sum += anon + process.shmem;
+                // The shared memory of the last walk, less what the shared pages dropped by
+                // since: memory unmapped is not counted on, beside the anonymous memory that
+                // may have taken its place.
+                let let_go = process.shared.saturating_sub(now.shared);
+                sum += now.anon + process.shmem.saturating_sub(let_go);
             }
         }
         sum
@@ -716,7 +740,7 @@ mod tests {
         std::fs::write(&rustc_children, "200 ").unwrap();
         // Between walks, what the last walk found is read from its `statm`: rustc's growth
         // shows at once, with the shared memory the walk read in its `status`.
-        set_statm(proc.path(), 100, 448, 0);
+        set_statm(proc.path(), 100, 448, 64);
         for _ in 1..WALK_EVERY {
             assert_eq!(reader.bytes(), (448 + 64) << 10);
         }
@@ -788,22 +812,38 @@ mod tests {
     }
 
     #[test]
-    fn statm_gives_the_anonymous_memory_in_bytes() {
+    fn statm_gives_the_anonymous_and_shared_memory_in_bytes() {
         // resident 1000 pages, of which 300 file-backed or shared.
+        let statm = |anon, shared| Some(Statm { anon, shared });
         assert_eq!(
-            parse_statm_anon(b"5000 1000 300 10 0 800 0\n", 4096),
-            Some(700 * 4096)
+            parse_statm(b"5000 1000 300 10 0 800 0\n", 4096),
+            statm(700 * 4096, 300 * 4096)
         );
         assert_eq!(
-            parse_statm_anon(b"5000 1000 300 10 0 800 0\n", 65536),
-            Some(700 * 65536)
+            parse_statm(b"5000 1000 300 10 0 800 0\n", 65536),
+            statm(700 * 65536, 300 * 65536)
         );
         // A zombie: nothing resident, not even its shared memory of the last walk.
-        assert_eq!(parse_statm_anon(b"0 0 0 0 0 0 0\n", 4096), None);
-        assert_eq!(parse_statm_anon(b"5000 10 300\n", 4096), Some(0));
-        assert_eq!(parse_statm_anon(b"5000\n", 4096), None);
-        assert_eq!(parse_statm_anon(b"a b c\n", 4096), None);
-        assert_eq!(parse_statm_anon(&[0xff, b' ', b'1'], 4096), None);
+        assert_eq!(parse_statm(b"0 0 0 0 0 0 0\n", 4096), None);
+        assert_eq!(parse_statm(b"5000 10 300\n", 4096), statm(0, 300 * 4096));
+        assert_eq!(parse_statm(b"5000\n", 4096), None);
+        assert_eq!(parse_statm(b"a b c\n", 4096), None);
+        assert_eq!(parse_statm(&[0xff, b' ', b'1'], 4096), None);
+    }
+
+    #[test]
+    fn shared_memory_let_go_between_walks_is_not_counted_beside_what_took_its_place() {
+        // rustc (100) holds 640 kB of shared memory at the walk...
+        let proc = fake_proc(&[(100, 1, 64, 640, 1)], true);
+        let mut reader = TreeReader::new(proc.path().to_path_buf(), 100);
+        assert_eq!(reader.bytes(), (64 + 640) << 10);
+        // ... unmaps it, and takes as much anonymous memory before the next walk: 704, not
+        // 1344.
+        set_statm(proc.path(), 100, 704, 0);
+        assert_eq!(reader.bytes(), 704 << 10);
+        // Shared memory it keeps is still counted between walks.
+        set_statm(proc.path(), 100, 64, 640);
+        assert_eq!(reader.bytes(), (64 + 640) << 10);
     }
 
     #[test]
