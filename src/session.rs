@@ -271,7 +271,7 @@ pub(crate) fn last_build(root: &Path) -> Option<Vec<crate::governor::history::Re
         .collect();
     let target = target_dir(root, &cwd, |name| std::env::var(name).ok(), &configs);
     let records = history::History::load_in(&paths.history, &target).ok()?.records;
-    Some(history::last_build(&records, &target)).filter(|build| !build.is_empty())
+    Some(history::last_build(&records, &target, root)).filter(|build| !build.is_empty())
 }
 
 /// The project's target folder, as cargo finds it: `CARGO_TARGET_DIR`, else

@@ -494,7 +494,7 @@ mod tests {
         Place {
             unit: Some(hash.into()),
             deps: deps.iter().map(|d| (*d).to_string()).collect(),
-            script_of: None,
+            ..Place::default()
         }
     }
 

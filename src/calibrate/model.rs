@@ -59,6 +59,11 @@ pub struct Place {
     /// for the first to be built and run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_of: Option<String>,
+    /// The folder of the package, for a package of the workspace being built (cargo sets
+    /// `CARGO_PRIMARY_PACKAGE` for those, and `CARGO_MANIFEST_DIR`): tells whose build a
+    /// target folder shared by several projects holds. Dependencies have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_dir: Option<String>,
 }
 
 /// What `calibrate` records in memsafe.toml (its `[calibration]` table).

@@ -228,6 +228,13 @@ pub(crate) fn place_of(args: &[OsString], env: impl Fn(&str) -> Option<String>) 
             .filter(|unit| !unit.is_empty()),
         deps,
         script_of,
+        package_dir: env("CARGO_PRIMARY_PACKAGE")
+            .and(env("CARGO_MANIFEST_DIR"))
+            .map(|dir| {
+                crate::project::normalize(Path::new(&dir))
+                    .to_string_lossy()
+                    .into_owned()
+            }),
     }
 }
 

@@ -145,11 +145,15 @@ pub(crate) fn invocations(build: &[Record]) -> Vec<crate::calibrate::Invocation>
         .collect()
 }
 
-/// The last governed build in `target` (a project's target folder): the records whose
-/// `--out-dir` lies in it and that generated code (not `cargo check`'s), grouped into builds (compilations with no gap of more than
-/// [`BUILD_GAP_MS`] between them), the most recent group with at least [`MIN_BUILD`]
-/// compilations, in start order. Empty when there is none.
-pub(crate) fn last_build(records: &[Record], target: &Path) -> Vec<Record> {
+/// The last governed build in `target` (a project's target folder) of the project at `root`:
+/// the records whose `--out-dir` lies in it and that generated code (not `cargo check`'s),
+/// grouped into builds (compilations with no gap of more than [`BUILD_GAP_MS`] between them),
+/// the most recent group with at least [`MIN_BUILD`] compilations that built the project's
+/// own packages, in start order. A target folder may be shared by several projects
+/// (`CARGO_TARGET_DIR`): a group whose packages (the records' `package_dir`) all lie outside
+/// `root` is another project's; one without any (an older history) is taken as it is. Empty
+/// when there is none.
+pub(crate) fn last_build(records: &[Record], target: &Path, root: &Path) -> Vec<Record> {
     let mut mine: Vec<&Record> = records
         .iter()
         .filter(|r| !r.metadata_only)
@@ -170,10 +174,17 @@ pub(crate) fn last_build(records: &[Record], target: &Path) -> Vec<Record> {
         }
         end = end.max(record.at_ms);
     }
+    let ours = |build: &Vec<&Record>| {
+        let mut packages = build
+            .iter()
+            .filter_map(|r| r.place.package_dir.as_deref())
+            .peekable();
+        packages.peek().is_none() || packages.any(|dir| Path::new(dir).starts_with(root))
+    };
     builds
         .into_iter()
         .rev()
-        .find(|build| build.len() >= MIN_BUILD)
+        .find(|build| build.len() >= MIN_BUILD && ours(build))
         .map(|build| build.into_iter().cloned().collect())
         .unwrap_or_default()
 }
@@ -545,7 +556,7 @@ mod tests {
         records.push(at("build_script", "/p/target/debug/build/x-1", 50, 5));
         // A rebuild of two crates an hour later: too few to stand for the project.
         records.extend((0..2).map(|i| at(&format!("b{i}"), mine, 3_600 + i, 5)));
-        let build = last_build(&records, Path::new("/p/target"));
+        let build = last_build(&records, Path::new("/p/target"), Path::new("/p"));
         assert_eq!(build.len(), 13, "{build:?}");
         assert!(
             build
@@ -558,15 +569,41 @@ mod tests {
             metadata_only: true,
             ..at(&format!("k{i}"), mine, 5_000 + i, 5)
         }));
-        assert_eq!(last_build(&records, Path::new("/p/target")).len(), 13);
+        assert_eq!(
+            last_build(&records, Path::new("/p/target"), Path::new("/p")).len(),
+            13
+        );
         // A second full build later wins; a gap over a minute splits builds.
         records.extend((0..10).map(|i| at(&format!("c{i}"), mine, 7_200 + i * 30, 20)));
-        let build = last_build(&records, Path::new("/p/target"));
+        let build = last_build(&records, Path::new("/p/target"), Path::new("/p"));
         assert_eq!(build.len(), 10);
         assert!(build.iter().all(|r| r.key.krate.starts_with('c')));
-        assert!(last_build(&records, Path::new("/nowhere")).is_empty());
+        assert!(last_build(&records, Path::new("/nowhere"), Path::new("/p")).is_empty());
         // `/p/target2` is not inside `/p/target`.
-        assert!(last_build(&records, Path::new("/p/targ")).is_empty());
+        assert!(last_build(&records, Path::new("/p/targ"), Path::new("/p")).is_empty());
+        // A target folder shared with another project `/q`: its build, later, with its own
+        // packages marked, is not `/p`'s; `/p`'s marked build is.
+        let package = |dir: &str, r: Record| Record {
+            place: crate::calibrate::Place {
+                package_dir: Some(dir.into()),
+                ..r.place.clone()
+            },
+            ..r
+        };
+        records.push(package("/p/app", at("app", mine, 7_300, 5)));
+        records.extend((0..12).map(|i| at(&format!("q{i}"), mine, 9_000 + i, 5)));
+        records.push(package("/q", at("q", mine, 9_012, 5)));
+        let build = last_build(&records, Path::new("/p/target"), Path::new("/p"));
+        assert_eq!(build.len(), 11, "{build:?}");
+        assert!(build.iter().any(|r| r.key.krate == "app"));
+        assert_eq!(
+            last_build(&records, Path::new("/p/target"), Path::new("/q")).len(),
+            13
+        );
+        // `/pq` is not inside `/p`: neither marked build is its own, and the unmarked one of
+        // an older history (at 0 s) is all it gets.
+        let build = last_build(&records, Path::new("/p/target"), Path::new("/pq"));
+        assert_eq!(build[0].key.krate, "a0", "{build:?}");
     }
 
     #[test]

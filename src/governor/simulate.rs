@@ -439,7 +439,7 @@ mod tests {
         let place = |unit: &str, deps: &[&str]| Place {
             unit: Some(unit.into()),
             deps: deps.iter().map(|d| (*d).to_string()).collect(),
-            script_of: None,
+            ..Place::default()
         };
         let build = [
             record("b", "lib", 250, 1000, Some(800), place("b1", &["a1"])),
