@@ -162,13 +162,12 @@ fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], do
     let (wrapper, chain) = (released_set(&to)?, released_set(&from)?);
     let (wrapper_now, _) = doc.get(&to)?;
     let (chain_now, raw) = doc.get(&from)?;
-    let before = match &wrapper.original {
-        Some(raw) => TomlDoc::parse(&format!("k = {raw}"))
-            .ok()
-            .and_then(|doc| doc.get(&["k".to_string()]))
-            .map(|found| found.value),
-        None => chain.written_value(),
-    };
+    let original = wrapper.original.as_ref().and_then(|raw| {
+        TomlDoc::parse(&format!("k = {raw}"))
+            .ok()?
+            .get(&["k".to_string()])
+            .map(|found| found.value)
+    });
     // memsafe writes a relative wrapper path of the repo's resolved against the project
     // folder: that is still the repo's own wrapper.
     let same = |now: &str, before: &str| {
@@ -177,11 +176,19 @@ fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], do
                 && Path::new(now).is_absolute()
                 && Path::new(now).ends_with(before))
     };
-    let theirs = match (chain_now.as_str(), before.as_ref().and_then(Value::as_str)) {
-        (Some(now), _) if now.trim().is_empty() => false,
-        (Some(now), Some(before)) => !same(now, before),
-        (Some(_), None) => Some(&chain_now) != before.as_ref(),
-        (None, _) => false,
+    let theirs = match chain_now.as_str() {
+        // Empty, or memsafe itself, which must not stay cargo's wrapper after it is gone.
+        Some(now) if now.trim().is_empty() || Path::new(now).file_stem().is_some_and(|s| s == "memsafe") => {
+            false
+        }
+        // Changed by hand since memsafe last wrote it.
+        Some(_) if Some(&chain_now) != chain.written_value().as_ref() => true,
+        // Kept by `regen` since: theirs when it is not the wrapper the repo had.
+        Some(now) => original
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|before| !same(now, before)),
+        None => false,
     };
     (theirs && Some(wrapper_now) == wrapper.written_value()).then_some(Moved { from, to, raw })
 }

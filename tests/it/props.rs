@@ -213,11 +213,18 @@ proptest! {
     ) {
         let presets = [Preset::Safe, Preset::Balanced, Preset::Fast];
         let mut plan = common::plan(16.0, 8, presets[preset]);
-        // The governor off, on, and on chained to a wrapper of the user's.
+        // The governor off, on, and on chained to a wrapper of the user's: as the plan chains
+        // it, the one in the document when it has one (a string), else one from elsewhere
+        // (`$CARGO_HOME`'s).
+        let in_document = merge::toml::TomlDoc::parse(&document)
+            .ok()
+            .and_then(|doc| doc.get(&["build".to_string(), "rustc-wrapper".to_string()]))
+            .and_then(|found| found.value.as_str().map(str::to_owned))
+            .filter(|w| !w.is_empty());
         plan.governor = (governor > 0).then(|| memsafe::plan::Governor {
             program: "/opt/memsafe/memsafe".into(),
-            chain: (governor == 2).then(|| "sccache".into()),
-            chain_in_repo: governor == 2,
+            chain: (governor == 2).then(|| in_document.clone().unwrap_or_else(|| "sccache".into())),
+            chain_in_repo: governor == 2 && in_document.is_some(),
         });
         for file in [FileId::Manifest, FileId::CargoConfig] {
             // Documents can clash with memsafe's keys (`[profile.dev] debug` holding a table),
