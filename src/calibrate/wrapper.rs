@@ -44,7 +44,7 @@ pub(crate) fn measure_into(
     let invocation = measured.invocation(key, args, clock, code);
     append_log(log, &invocation);
     // The governor learns from calibrate's build as from a governed one.
-    crate::governor::learn(program, args, &invocation);
+    crate::governor::learn(program, args, &invocation, status.killed());
     leave_as(status)
 }
 
@@ -65,6 +65,14 @@ pub(crate) fn append_log(log: &Path, invocation: &super::Invocation) {
 pub struct ChildStatus {
     pub code: Option<i32>,
     pub signal: Option<i32>,
+}
+
+impl ChildStatus {
+    /// Killed by `SIGKILL`, the signal the OOM killer (and a memory cgroup over its limit)
+    /// ends a process with.
+    pub fn killed(self) -> bool {
+        self.code.is_none() && self.signal == Some(9)
+    }
 }
 
 impl From<std::process::ExitStatus> for ChildStatus {

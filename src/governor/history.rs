@@ -104,6 +104,12 @@ pub(crate) struct Record {
     /// (starting, waiting, sampling, the ledger), up to the moment it recorded this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_cpu_us: Option<u64>,
+    /// Killed by `SIGKILL` (the OOM killer's signal) before it could end: its peak is what it
+    /// had reached, less than it needed. Predictions learn from it (the next build does not
+    /// take the crate for a light one again); a plan's model of a build, which needs whole
+    /// compilations, leaves it out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub killed: bool,
 }
 
 /// Whether rustc's arguments ask for metadata only: an `--emit` without `link` (what
@@ -156,7 +162,7 @@ pub(crate) fn invocations(build: &[Record]) -> Vec<crate::calibrate::Invocation>
 pub(crate) fn last_build(records: &[Record], target: &Path, root: &Path) -> Vec<Record> {
     let mut mine: Vec<&Record> = records
         .iter()
-        .filter(|r| !r.metadata_only)
+        .filter(|r| !r.metadata_only && !r.killed)
         .filter(|r| {
             r.out_dir
                 .as_deref()
@@ -280,6 +286,7 @@ pub(crate) fn parse_for(text: &str, key: &Key) -> History {
                     place: crate::calibrate::Place::default(),
                     cpu_ms: None,
                     own_cpu_us: None,
+                    killed: false,
                 }),
                 None => history.bad_lines += 1,
             }
@@ -445,6 +452,7 @@ mod tests {
             place: crate::calibrate::Place::default(),
             cpu_ms: None,
             own_cpu_us: None,
+            killed: false,
         }
     }
 
@@ -604,6 +612,32 @@ mod tests {
         // an older history (at 0 s) is all it gets.
         let build = last_build(&records, Path::new("/p/target"), Path::new("/pq"));
         assert_eq!(build[0].key.krate, "a0", "{build:?}");
+    }
+
+    #[test]
+    fn a_killed_compilation_teaches_predictions_and_stays_out_of_a_build() {
+        let heavy = key("heavy", "1");
+        let killed = Record {
+            killed: true,
+            out_dir: Some("/p/target/debug/deps".into()),
+            ..record(&heavy, 900)
+        };
+        // Killed at 900 MiB: the next prediction is at least that, not the default.
+        assert_eq!(
+            predict(std::slice::from_ref(&killed), &heavy),
+            ((900u64 << 20) * SAFETY_PERCENT / 100, Basis::Same)
+        );
+        // A build of the project around it leaves it out (its profile stops at the kill).
+        let mut records: Vec<Record> = (0..12)
+            .map(|i| Record {
+                out_dir: Some("/p/target/debug/deps".into()),
+                ..record(&key(&format!("c{i}"), "1"), 10)
+            })
+            .collect();
+        records.push(killed);
+        let build = last_build(&records, Path::new("/p/target"), Path::new("/p"));
+        assert_eq!(build.len(), 12);
+        assert!(build.iter().all(|r| !r.killed));
     }
 
     #[test]

@@ -141,21 +141,23 @@ pub(crate) fn out_dir_of(args: &[OsString]) -> Option<String> {
 /// A compilation `memsafe calibrate`'s wrapper measured, recorded in the governor's history
 /// as a governed one would be, so that the governor predicts from calibrate's measurements
 /// too. Silent: a history that cannot be written only means the governor learns less.
-pub(crate) fn learn(program: &OsString, args: &[OsString], invocation: &Invocation) {
+pub(crate) fn learn(program: &OsString, args: &[OsString], invocation: &Invocation, killed: bool) {
     if let (Some(key), Ok(paths)) = (Key::of(program, args), Paths::from_env()) {
-        record(&paths, key, args, invocation);
+        record(&paths, key, args, invocation, killed);
     }
 }
 
 /// Appends `invocation` (rustc `args`) to the history at `paths`, when it says what the crate
-/// takes: it succeeded (one that failed may have stopped early) and something was measured
-/// (a child too short for the sampler's first sample has no anonymous peak: its `ru_maxrss`).
-fn record(paths: &Paths, key: Key, args: &[OsString], invocation: &Invocation) {
+/// takes: it succeeded (one that failed may have stopped early), or was `killed` by
+/// `SIGKILL` (the OOM killer: what it had reached is still the least it needs), and something
+/// was measured (a child too short for the sampler's first sample has no anonymous peak: its
+/// `ru_maxrss`).
+fn record(paths: &Paths, key: Key, args: &[OsString], invocation: &Invocation, killed: bool) {
     let peak_bytes = invocation
         .anon_peak_bytes
         .filter(|&bytes| bytes > 0)
         .unwrap_or(invocation.peak_bytes);
-    if invocation.exit_code != 0 || peak_bytes == 0 {
+    if (invocation.exit_code != 0 && !killed) || peak_bytes == 0 {
         return;
     }
     let record = Record {
@@ -169,6 +171,7 @@ fn record(paths: &Paths, key: Key, args: &[OsString], invocation: &Invocation) {
         place: invocation.place.clone(),
         cpu_ms: invocation.cpu_ms,
         own_cpu_us: crate::measure::own_cpu_us(),
+        killed,
     };
     let _ = history::append(&paths.history, &record);
 }
@@ -313,7 +316,7 @@ fn governed(
     let code = exit_code_for(status, Platform::current());
     if let Some(args) = record_in {
         let invocation = measured.invocation(key, args, clock, code);
-        record(paths, key.clone(), args, &invocation);
+        record(paths, key.clone(), args, &invocation, status.killed());
         if let Some(log) = log {
             crate::calibrate::append_log(log, &invocation);
         }

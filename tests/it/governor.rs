@@ -125,6 +125,27 @@ fn a_rustc_killed_by_a_signal_ends_the_governed_wrapper_by_the_same_signal() {
     assert_eq!(output.stderr, STDERR.as_bytes());
     // No core file of memsafe's own.
     assert!(!ctx.exists("core"));
+    // The history learns what the killed compilation had reached, marked killed; a
+    // compilation that failed otherwise (exit 3) teaches nothing.
+    let history = ctx.read("gov/governor-history.jsonl");
+    let records: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{history}");
+    assert_eq!(records[0]["crate"], "foo");
+    assert_eq!(records[0]["killed"], true);
+    assert!(records[0]["peak_bytes"].as_u64().unwrap() > 0, "{history}");
+    let failed = fake_rustc(&ctx, 3);
+    let output = wrapper(
+        &ctx,
+        &failed,
+        &["--crate-name", "bar", "--crate-type", "lib", "src/lib.rs"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(ctx.read("gov/governor-history.jsonl"), history);
 }
 
 #[test]
