@@ -274,31 +274,63 @@ pub(crate) fn last_build(root: &Path) -> Option<Vec<crate::governor::history::Re
     Some(history::last_build(&records, &target, root)).filter(|build| !build.is_empty())
 }
 
-/// The project's target folder, as cargo finds it: `CARGO_TARGET_DIR`, else
-/// `CARGO_BUILD_TARGET_DIR` (`env`; relative to the current folder `cwd`), else the
-/// `build.target-dir` of the last of `configs` (the config files' paths and texts, lowest
-/// first) that sets one, relative to the folder holding that file's `.cargo`; else `target`
-/// in the project. A config file that does not parse, or sets an empty folder, is passed over
-/// (cargo would stop on it). The folder is normalized (`.`, `..` and doubled separators
-/// resolved without touching the disk), as the governor records where compilations write.
+/// Where the project's compilations write, as cargo finds it: its build folder, which is its
+/// target folder unless `build.build-dir` says otherwise.
+///
+/// The target folder: `CARGO_TARGET_DIR`, else `CARGO_BUILD_TARGET_DIR` (`env`; relative to
+/// the current folder `cwd`), else the `build.target-dir` of the last of `configs` (the config
+/// files' paths and texts, lowest first) that sets one, relative to the folder holding that
+/// file's `.cargo`; else `target` in the project. The build folder, set the same ways
+/// (`CARGO_BUILD_BUILD_DIR`, `build.build-dir`), may hold cargo's templates:
+/// `{workspace-root}` (`root`) and `{cargo-cache-home}` are filled in; from any other (a hash
+/// of the workspace's path, which only cargo computes) on, the folder is cut, and the
+/// governed builds found below what is left are told apart by their packages
+/// ([`crate::governor::history::last_build`]). A config file that does not parse, or sets an
+/// empty folder, is passed over (cargo would stop on it). The folder is normalized (`.`, `..`
+/// and doubled separators resolved without touching the disk), as the governor records where
+/// compilations write.
 pub(crate) fn target_dir(
     root: &Path,
     cwd: &Path,
     env: impl Fn(&str) -> Option<String>,
     configs: &[(PathBuf, String)],
 ) -> PathBuf {
-    let found = ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
-        .into_iter()
-        .find_map(|name| env(name).filter(|dir| !dir.is_empty()))
-        .map(|dir| cwd.join(dir))
-        .or_else(|| {
-            configs.iter().rev().find_map(|(path, text)| {
-                let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
-                let dir = doc.get("build")?.get("target-dir")?.as_str()?.to_owned();
-                let base = path.parent()?.parent()?;
-                (!dir.is_empty()).then(|| base.join(dir))
+    let cargo_home = env("CARGO_HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|home| Path::new(&home).join(".cargo")));
+    // cargo's templates filled in, and the folder cut where only cargo can fill one: up to
+    // the last whole folder before it.
+    let fill = |dir: String| {
+        let mut filled = dir.replace("{workspace-root}", &root.to_string_lossy());
+        if let Some(home) = &cargo_home {
+            filled = filled.replace("{cargo-cache-home}", &home.to_string_lossy());
+        }
+        match filled.find('{').map(|at| &filled[..at]) {
+            Some(cut) if cut.ends_with(['/', '\\']) => cut.to_string(),
+            Some(cut) => Path::new(cut)
+                .parent()
+                .map_or_else(String::new, |p| p.to_string_lossy().into_owned()),
+            None => filled,
+        }
+    };
+    let set = |variables: &[&str], key: &str| {
+        variables
+            .iter()
+            .find_map(|name| env(name).filter(|dir| !dir.is_empty()))
+            .map(|dir| cwd.join(fill(dir)))
+            .or_else(|| {
+                configs.iter().rev().find_map(|(path, text)| {
+                    let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
+                    let dir = doc.get("build")?.get(key)?.as_str()?.to_owned();
+                    let base = path.parent()?.parent()?;
+                    (!dir.is_empty()).then(|| base.join(fill(dir)))
+                })
             })
-        })
+    };
+    let build = set(&["CARGO_BUILD_BUILD_DIR"], "build-dir");
+    let found = build
+        .or_else(|| set(&["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"], "target-dir"))
         .unwrap_or_else(|| root.join("target"));
     crate::project::normalize(&found)
 }
@@ -399,8 +431,32 @@ mod tests {
         );
         let env_dotted = |name: &str| (name == "CARGO_TARGET_DIR").then(|| "../t/.".to_owned());
         assert_eq!(
-            target_dir(root, cwd, env_dotted, &[own]).as_os_str(),
+            target_dir(root, cwd, env_dotted, std::slice::from_ref(&own)).as_os_str(),
             "/w/project/t"
         );
+        // `build.build-dir` is where the compilations write, over any target folder, with
+        // cargo's templates filled in, and cut where only cargo can fill one.
+        let build_dir = |dir: &str| config("/w/project", &format!("[build]\nbuild-dir = \"{dir}\"\n"));
+        let home = |name: &str| (name == "CARGO_HOME").then(|| "/h/.cargo".to_owned());
+        for (dir, expected) in [
+            ("bd", "/w/project/bd"),
+            ("{workspace-root}/b", "/w/project/b"),
+            (
+                "{cargo-cache-home}/build/{workspace-path-hash}",
+                "/h/.cargo/build",
+            ),
+            (
+                "{cargo-cache-home}/build/x{workspace-path-hash}",
+                "/h/.cargo/build",
+            ),
+        ] {
+            assert_eq!(
+                target_dir(root, cwd, home, &[own.clone(), build_dir(dir)]).as_os_str(),
+                expected,
+                "{dir}"
+            );
+        }
+        let build_env = |name: &str| (name == "CARGO_BUILD_BUILD_DIR").then(|| "/abs/bd".to_owned());
+        assert_eq!(target_dir(root, cwd, build_env, &[own]), Path::new("/abs/bd"));
     }
 }
