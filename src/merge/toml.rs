@@ -437,15 +437,7 @@ impl TomlDoc {
         if let Some(next) = next
             && let Some(mut next_key) = table.key_mut(&next)
         {
-            let prefix = next_key
-                .leaf_decor()
-                .prefix()
-                .and_then(|p| p.as_str())
-                .unwrap_or("")
-                .to_string();
-            next_key
-                .leaf_decor_mut()
-                .set_prefix(format!("{comments}{prefix}"));
+            prepend(next_key.leaf_decor_mut(), &comments);
             return true;
         }
         self.comments_after_table(parents, &comments);
@@ -470,15 +462,7 @@ impl TomlDoc {
             });
         }
         match next.and_then(|(_, at)| header_table_mut(self.document.as_table_mut(), &at)) {
-            Some(table) => {
-                let prefix = table
-                    .decor()
-                    .prefix()
-                    .and_then(|p| p.as_str())
-                    .unwrap_or("")
-                    .to_string();
-                table.decor_mut().set_prefix(format!("{comments}{prefix}"));
-            }
+            Some(table) => prepend(table.decor_mut(), comments),
             None => {
                 let trailing = self.document.trailing().as_str().unwrap_or("").to_string();
                 self.document.set_trailing(format!("{comments}{trailing}"));
@@ -734,6 +718,12 @@ impl TomlDoc {
     }
 }
 
+/// Puts `comments` (whole lines) before what `decor` has before its key or header.
+fn prepend(decor: &mut toml_edit::Decor, comments: &str) {
+    let prefix = decor.prefix().and_then(|p| p.as_str()).unwrap_or("").to_string();
+    decor.set_prefix(format!("{comments}{prefix}"));
+}
+
 /// The comment lines on `key`'s entry in `table`: those above it, and the one after its value
 /// (as a line of its own), each ending in a newline; empty when there are none.
 fn entry_comments(table: &dyn TableLike, key: &str) -> String {
@@ -897,29 +887,34 @@ mod tests {
 
     #[test]
     fn the_users_comments_on_a_removed_key_stay() {
+        // `text` with the keys of `[env]` named taken out, one after the other.
+        let removed = |text: &str, keys: &[&str]| {
+            let mut doc = TomlDoc::parse(text).unwrap();
+            for key in keys {
+                assert!(doc.remove_key(&path(&["env", key])), "{key}");
+            }
+            doc.finish()
+        };
         let text = "[build]\njobs = 2\n\n[env]\n# mine, above\nA = \"1\" # mine, after\nB = \"2\"\n# below\n";
         // Above the next key of the table.
-        let mut doc = TomlDoc::parse(text).unwrap();
-        assert!(doc.remove_key(&path(&["env", "A"])));
         assert_eq!(
-            doc.finish(),
+            removed(text, &["A"]),
             "[build]\njobs = 2\n\n[env]\n# mine, above\n# mine, after\nB = \"2\"\n# below\n"
         );
         // After the table's last key: above the next table, or at the end of the file.
-        let mut doc = TomlDoc::parse("[env]\n# about a\nA = \"1\" # why\n\n[build]\njobs = 2\n").unwrap();
-        assert!(doc.remove_key(&path(&["env", "A"])));
-        assert_eq!(doc.finish(), "[env]\n# about a\n# why\n\n[build]\njobs = 2\n");
-        let mut doc = TomlDoc::parse(text).unwrap();
-        assert!(doc.remove_key(&path(&["env", "B"])));
-        assert!(doc.remove_key(&path(&["env", "A"])));
         assert_eq!(
-            doc.finish(),
+            removed("[env]\n# about a\nA = \"1\" # why\n\n[build]\njobs = 2\n", &["A"]),
+            "[env]\n# about a\n# why\n\n[build]\njobs = 2\n"
+        );
+        assert_eq!(
+            removed(text, &["B", "A"]),
             "[build]\njobs = 2\n\n[env]\n# mine, above\n# mine, after\n# below\n"
         );
         // Nothing to keep: the key goes alone.
-        let mut doc = TomlDoc::parse("[env]\nA = \"1\"\nB = \"2\"\n").unwrap();
-        assert!(doc.remove_key(&path(&["env", "A"])));
-        assert_eq!(doc.finish(), "[env]\nB = \"2\"\n");
+        assert_eq!(
+            removed("[env]\nA = \"1\"\nB = \"2\"\n", &["A"]),
+            "[env]\nB = \"2\"\n"
+        );
     }
 
     #[test]

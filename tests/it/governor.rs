@@ -105,14 +105,16 @@ fn a_rustc_killed_by_a_signal_ends_the_governed_wrapper_by_the_same_signal() {
         "bin/rustc",
         &format!("#!/bin/sh\nprintf '%s' '{STDOUT}'\nprintf '%s' '{STDERR}' >&2\nkill -KILL $$\n"),
     );
-    let rustc = executable(&ctx.path("bin/rustc"));
-    let output = wrapper(
-        &ctx,
-        &rustc,
-        &["--crate-name", "foo", "--crate-type", "lib", "src/lib.rs"],
-    )
-    .output()
-    .unwrap();
+    let compile = |rustc: &Path, krate: &str| {
+        wrapper(
+            &ctx,
+            rustc,
+            &["--crate-name", krate, "--crate-type", "lib", "src/lib.rs"],
+        )
+        .output()
+        .unwrap()
+    };
+    let output = compile(&executable(&ctx.path("bin/rustc")), "foo");
     // cargo then reports `signal: 9, SIGKILL`, as without memsafe, not an exit status of 137.
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&output.status),
@@ -136,14 +138,7 @@ fn a_rustc_killed_by_a_signal_ends_the_governed_wrapper_by_the_same_signal() {
     assert_eq!(records[0]["crate"], "foo");
     assert_eq!(records[0]["killed"], true);
     assert!(records[0]["peak_bytes"].as_u64().unwrap() > 0, "{history}");
-    let failed = fake_rustc(&ctx, 3);
-    let output = wrapper(
-        &ctx,
-        &failed,
-        &["--crate-name", "bar", "--crate-type", "lib", "src/lib.rs"],
-    )
-    .output()
-    .unwrap();
+    let output = compile(&fake_rustc(&ctx, 3), "bar");
     assert_eq!(output.status.code(), Some(3));
     assert_eq!(ctx.read("gov/governor-history.jsonl"), history);
 }
