@@ -270,24 +270,30 @@ impl TreeReader {
                 continue;
             };
             sum += usage.bytes();
-            let open = || std::fs::File::open(self.proc_root.join(pid.to_string()).join("statm")).ok();
+            // Its `statm`, read once here (the text stays in `self.text`): a file kept open since
+            // an earlier walk is still this process's unless that one ended and its pid went to
+            // a new one (then the old file reads nothing, and the new one's is opened).
+            let text = &mut self.text;
+            let proc_root = &self.proc_root;
+            let open = |text: &mut Vec<u8>| {
+                std::fs::File::open(proc_root.join(pid.to_string()).join("statm"))
+                    .ok()
+                    .filter(|file| read_from_start(file, text).is_ok())
+            };
             let statm = match before.iter().position(|known| known.pid == pid) {
-                // Kept open since an earlier walk: still this process's, unless that one ended
-                // and its pid went to a new one (then the old file reads nothing).
                 Some(index) => match before.swap_remove(index).statm {
-                    Some(file) if read_from_start(&file, &mut self.text).is_ok() => Some(file),
-                    Some(_) => open(),
+                    Some(file) if read_from_start(&file, text).is_ok() => Some(file),
+                    Some(_) => open(text),
                     None => None,
                 },
                 // Beyond the first few processes (a build script's tree, say), each is read by
                 // path: the open files must not eat into a low descriptor limit.
                 None if nth >= KEEP_OPEN => None,
-                None => open(),
+                None => open(text),
             };
             // The shared pages now, beside the `status` just read.
             let shared = statm
                 .as_ref()
-                .filter(|file| read_from_start(file, &mut self.text).is_ok())
                 .and_then(|_| parse_statm(&self.text, self.page))
                 .map_or(0, |statm| statm.shared);
             self.followed.push(Followed {
