@@ -298,33 +298,39 @@ pub(crate) fn target_dir(
     let cargo_home = env("CARGO_HOME")
         .filter(|home| !home.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|home| Path::new(&home).join(".cargo")));
+        .or_else(|| {
+            ["HOME", "USERPROFILE"]
+                .into_iter()
+                .find_map(|name| env(name).filter(|home| !home.is_empty()))
+                .map(|home| Path::new(&home).join(".cargo"))
+        });
     // cargo's templates filled in, and the folder cut where only cargo can fill one: up to
-    // the last whole folder before it.
-    let fill = |dir: String| {
+    // the last whole folder before it (none when that leaves nothing: the folder is not known).
+    let fill = |dir: String| -> Option<String> {
         let mut filled = dir.replace("{workspace-root}", &root.to_string_lossy());
         if let Some(home) = &cargo_home {
             filled = filled.replace("{cargo-cache-home}", &home.to_string_lossy());
         }
-        match filled.find('{').map(|at| &filled[..at]) {
+        let kept = match filled.find('{').map(|at| &filled[..at]) {
             Some(cut) if cut.ends_with(['/', '\\']) => cut.to_string(),
             Some(cut) => Path::new(cut)
                 .parent()
                 .map_or_else(String::new, |p| p.to_string_lossy().into_owned()),
             None => filled,
-        }
+        };
+        (!kept.is_empty()).then_some(kept)
     };
     let set = |variables: &[&str], key: &str| {
         variables
             .iter()
             .find_map(|name| env(name).filter(|dir| !dir.is_empty()))
-            .map(|dir| cwd.join(fill(dir)))
+            .and_then(|dir| fill(dir).map(|dir| cwd.join(dir)))
             .or_else(|| {
                 configs.iter().rev().find_map(|(path, text)| {
                     let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
                     let dir = doc.get("build")?.get(key)?.as_str()?.to_owned();
                     let base = path.parent()?.parent()?;
-                    (!dir.is_empty()).then(|| base.join(fill(dir)))
+                    fill(dir).map(|dir| base.join(dir))
                 })
             })
     };
@@ -456,6 +462,18 @@ mod tests {
                 "{dir}"
             );
         }
+        // A home that cannot be told leaves nothing before the template: the build folder is
+        // not known, and the target folder is looked in.
+        let no_home = |_: &str| None;
+        assert_eq!(
+            target_dir(
+                root,
+                cwd,
+                no_home,
+                &[own.clone(), build_dir("{cargo-cache-home}/b")]
+            ),
+            Path::new("/w/project/out")
+        );
         let build_env = |name: &str| (name == "CARGO_BUILD_BUILD_DIR").then(|| "/abs/bd".to_owned());
         assert_eq!(target_dir(root, cwd, build_env, &[own]), Path::new("/abs/bd"));
     }

@@ -13,8 +13,6 @@
 //! nothing but memsafe's keys was in it. A script is rewritten or deleted only while its bytes
 //! are exactly what memsafe last wrote.
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use crate::merge::MergeError;
@@ -128,6 +126,11 @@ impl Doc {
     }
 }
 
+/// The governor's chained wrapper in `.cargo/config.toml`.
+fn chain_path() -> Vec<String> {
+    ["env", crate::governor::CHAIN_ENV].map(String::from).to_vec()
+}
+
 /// The user's wrapper moved back into place (see [`moved_wrapper`]).
 struct Moved {
     /// The key it moves from: the governor's chained wrapper.
@@ -140,17 +143,16 @@ struct Moved {
 
 /// With the governor on, the wrapper a repo had (sccache, say) is moved to the governor's
 /// chained wrapper, and memsafe stands in `build.rustc-wrapper`. When the governor goes (`remove`,
-/// `--governor off`) after the user changed that chained wrapper (by hand, kept since by
-/// `regen`), the wrapper they changed it to is the one they want cargo to run: it goes to
-/// `build.rustc-wrapper`, where the older original would otherwise come back, and the chained
-/// key goes with memsafe. `None` unless both keys are released, memsafe's wrapper is still
-/// memsafe's, and the chained one is a string other than the wrapper the repo had (or, where
-/// the repo had none, other than what memsafe wrote).
+/// `--governor off`) after the user changed that chained wrapper by hand, the wrapper they
+/// changed it to is the one they want cargo to run: it goes to `build.rustc-wrapper`, where
+/// the older original would otherwise come back, and the chained key goes with memsafe.
+/// `None` unless both keys are released, memsafe's wrapper is still memsafe's, and the
+/// chained one is a string of the user's (not empty, not memsafe).
 fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], doc: &Doc) -> Option<Moved> {
     if file != FileId::CargoConfig {
         return None;
     }
-    let from: Vec<String> = ["env", crate::governor::CHAIN_ENV].map(String::from).to_vec();
+    let from = chain_path();
     let to: Vec<String> = ["build", "rustc-wrapper"].map(String::from).to_vec();
     let released_set = |path: &[String]| {
         let released = wants.iter().any(|(k, w)| k.path == path && *w == Want::Release);
@@ -162,33 +164,17 @@ fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], do
     let (wrapper, chain) = (released_set(&to)?, released_set(&from)?);
     let (wrapper_now, _) = doc.get(&to)?;
     let (chain_now, raw) = doc.get(&from)?;
-    let original = wrapper.original.as_ref().and_then(|raw| {
-        TomlDoc::parse(&format!("k = {raw}"))
-            .ok()?
-            .get(&["k".to_string()])
-            .map(|found| found.value)
-    });
-    // memsafe writes a relative wrapper path of the repo's resolved against the project
-    // folder: that is still the repo's own wrapper.
-    let same = |now: &str, before: &str| {
-        now == before
-            || (Path::new(before).is_relative()
-                && Path::new(now).is_absolute()
-                && Path::new(now).ends_with(before))
-    };
-    let theirs = match chain_now.as_str() {
-        // Empty, or memsafe itself, which must not stay cargo's wrapper after it is gone.
-        Some(now) if now.trim().is_empty() || Path::new(now).file_stem().is_some_and(|s| s == "memsafe") => {
+    let theirs = match (chain_now.as_str(), wrapper.written_value()) {
+        // Empty, or memsafe itself, which must not stay cargo's wrapper once it is gone.
+        (Some(now), Some(Value::String(ours)))
+            if now.trim().is_empty() || crate::current::is_memsafe(now, &ours) =>
+        {
             false
         }
-        // Changed by hand since memsafe last wrote it.
-        Some(_) if Some(&chain_now) != chain.written_value().as_ref() => true,
-        // Kept by `regen` since: theirs when it is not the wrapper the repo had.
-        Some(now) => original
-            .as_ref()
-            .and_then(Value::as_str)
-            .is_some_and(|before| !same(now, before)),
-        None => false,
+        // Changed by hand since memsafe wrote it (a `regen` that kept it keeps it so: see
+        // `keyed`).
+        (Some(_), _) => Some(&chain_now) != chain.written_value().as_ref(),
+        (None, _) => false,
     };
     (theirs && Some(wrapper_now) == wrapper.written_value()).then_some(Moved { from, to, raw })
 }
@@ -372,11 +358,23 @@ pub fn keyed(
                 }
                 doc.set(&key.path, value, &mut tables)?;
                 let written = doc.get(&key.path).map_or_else(|| value.clone(), |(v, _)| v);
+                // The plan took the user's hand edit of the chained wrapper for its own
+                // (`Plan::with_current`): it stays recorded as an edit, so that every later
+                // run, and `remove`, still know it is the user's.
+                let adopted = key.path == chain_path()
+                    && previous.is_some_and(|p| p.change == Change::Set)
+                    && current_value.is_some()
+                    && current_value == Some(written.clone())
+                    && current_value != previous.and_then(KeyRecord::written_value);
+                let written = match previous {
+                    Some(p) if adopted => p.written.clone(),
+                    _ => Some(text_of(&written)),
+                };
                 keys.push(KeyRecord {
                     path: key.path.clone(),
                     change: Change::Set,
                     original,
-                    written: Some(text_of(&written)),
+                    written,
                     container,
                     ..KeyRecord::default()
                 });

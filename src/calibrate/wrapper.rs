@@ -124,9 +124,10 @@ pub fn exit_code_for(status: ChildStatus, platform: Platform) -> i32 {
 /// Leaves the way the wrapped child did: with its exit code ([`exit_code_for`], [`exit_with`]),
 /// or, on Unix, killed by the same signal, so that cargo says `signal: 9, SIGKILL: kill` of a
 /// rustc the OOM killer ended, as it would without memsafe, not `exit status: 137`. The signal
-/// is set back to its default action and unblocked first, and memsafe's own core file is
-/// turned off (the child's is the one worth having). Where the signal does not end memsafe
-/// after all, it leaves with 128 + the signal, as a shell reports it.
+/// is set back to its default action and unblocked first, and memsafe's core size limit set
+/// to 0 (the child's core is the one worth having; a `core_pattern` that pipes to a program
+/// may still take one). Where the signal does not end memsafe after all, it leaves with
+/// 128 + the signal, as a shell reports it.
 pub(crate) fn leave_as(status: ChildStatus) -> ExitCode {
     #[cfg(unix)]
     if let (None, Some(signal)) = (status.code, status.signal)

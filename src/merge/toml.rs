@@ -444,29 +444,37 @@ impl TomlDoc {
         true
     }
 
-    /// Puts `comments` after the content of the `[table]` at `path`: above the table that
-    /// follows it in the file, or at the end of the file.
+    /// Puts `comments` after the content of the table at `path`: above the header that
+    /// follows it in the file (an array of tables' too), or at the end of the file. A table
+    /// without a header of its own (dotted, or the top of the file) counts as its nearest
+    /// parent with one; keys at the top of the file come before the first header.
     fn comments_after_table(&mut self, path: &[String], comments: &str) {
         let root = self.document.as_table_mut();
-        let position = header_table_mut(root, path).and_then(|t| t.position());
-        let mut next: Option<(isize, Vec<String>)> = None;
-        if let Some(position) = position {
-            visit_tables(root, &mut Vec::new(), &mut |at, table| {
-                if let Some(p) = table.position()
-                    && p > position
-                    && !table.is_implicit()
-                    && next.as_ref().is_none_or(|(best, _)| p < *best)
-                {
-                    next = Some((p, at.to_vec()));
+        let position = (0..=path.len())
+            .rev()
+            .find_map(|len| header_table_mut(root, &path[..len]).and_then(|t| t.position()));
+        let mut next: Option<isize> = None;
+        visit_tables(root, &mut Vec::new(), &mut |_, table| {
+            if let Some(p) = table.position()
+                && !table.is_implicit()
+                && position.is_none_or(|after| p > after)
+                && next.is_none_or(|best| p < best)
+            {
+                next = Some(p);
+            }
+        });
+        let mut placed = false;
+        if let Some(next) = next {
+            visit_tables(root, &mut Vec::new(), &mut |_, table| {
+                if !placed && table.position() == Some(next) && !table.is_implicit() {
+                    prepend(table.decor_mut(), comments);
+                    placed = true;
                 }
             });
         }
-        match next.and_then(|(_, at)| header_table_mut(self.document.as_table_mut(), &at)) {
-            Some(table) => prepend(table.decor_mut(), comments),
-            None => {
-                let trailing = self.document.trailing().as_str().unwrap_or("").to_string();
-                self.document.set_trailing(format!("{comments}{trailing}"));
-            }
+        if !placed {
+            let trailing = self.document.trailing().as_str().unwrap_or("").to_string();
+            self.document.set_trailing(format!("{comments}{trailing}"));
         }
     }
 
@@ -910,6 +918,14 @@ mod tests {
             removed(text, &["B", "A"]),
             "[build]\njobs = 2\n\n[env]\n# mine, above\n# mine, after\n# below\n"
         );
+        // A key at the top of the file, dotted or not: above the first header.
+        let mut doc = TomlDoc::parse("build.jobs = 2 # old\n[package]\nname = \"x\"\n").unwrap();
+        assert!(doc.remove_key(&path(&["build", "jobs"])));
+        assert_eq!(doc.finish(), "# old\n[package]\nname = \"x\"\n");
+        // The next header may open an array of tables.
+        let mut doc = TomlDoc::parse("[env]\nA = \"1\" # why\n[[bin]]\nname = \"b\"\n").unwrap();
+        assert!(doc.remove_key(&path(&["env", "A"])));
+        assert_eq!(doc.finish(), "[env]\n# why\n[[bin]]\nname = \"b\"\n");
         // Nothing to keep: the key goes alone.
         assert_eq!(
             removed("[env]\nA = \"1\"\nB = \"2\"\n", &["A"]),

@@ -120,6 +120,8 @@ impl TestContext {
             .env("MEMSAFE_GOVERNOR_DIR", self.dir.path().join(".governor"))
             // The project's own target folder, whatever the test run's environment says.
             .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .env_remove("CARGO_BUILD_BUILD_DIR")
             .stdin(Stdio::null());
         command
     }

@@ -125,8 +125,6 @@ fn a_rustc_killed_by_a_signal_ends_the_governed_wrapper_by_the_same_signal() {
     );
     assert_eq!(output.stdout, STDOUT.as_bytes());
     assert_eq!(output.stderr, STDERR.as_bytes());
-    // No core file of memsafe's own.
-    assert!(!ctx.exists("core"));
     // The history learns what the killed compilation had reached, marked killed; a
     // compilation that failed otherwise (exit 3) teaches nothing.
     let history = ctx.read("gov/governor-history.jsonl");

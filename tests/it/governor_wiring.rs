@@ -148,19 +148,22 @@ fn a_chained_wrapper_changed_by_hand_goes_back_in_place_of_the_older_one() {
         let config = ctx.read("p/.cargo/config.toml");
         let edited = config.replace(
             "MEMSAFE_RUSTC_WRAPPER = \"sccache\"",
-            "MEMSAFE_RUSTC_WRAPPER = '/opt/sccache-2'",
+            "MEMSAFE_RUSTC_WRAPPER = '/usr/bin/env'",
         );
         assert_ne!(edited, config);
         ctx.write("p/.cargo/config.toml", &edited);
         // It is the user's choice now: the plan runs it, and `regen` keeps it.
         let plan = ok(&ctx, &with_hw(&["plan"]));
         assert!(
-            plan.contains("memsafe runs /opt/sccache-2 after admitting each rustc"),
+            plan.contains("memsafe runs /usr/bin/env after admitting each rustc"),
             "{plan}"
         );
-        let output = ok(&ctx, &with_hw(&["regen"]));
-        assert!(!output.contains("set back"), "{output}");
-        assert_eq!(ctx.read("p/.cargo/config.toml"), edited);
+        for _ in 0..2 {
+            let output = ok(&ctx, &with_hw(&["regen"]));
+            assert!(!output.contains("set back"), "{output}");
+            assert_eq!(ctx.read("p/.cargo/config.toml"), edited);
+            ok(&ctx, &with_hw(&["check"]));
+        }
         let args = if undo[0] == "remove" {
             undo.to_vec()
         } else {
@@ -169,7 +172,7 @@ fn a_chained_wrapper_changed_by_hand_goes_back_in_place_of_the_older_one() {
         let output = ok(&ctx, &args);
         assert!(
             output.contains(
-                "your `env.MEMSAFE_RUSTC_WRAPPER = '/opt/sccache-2'` goes back to `build.rustc-wrapper`"
+                "your `env.MEMSAFE_RUSTC_WRAPPER = '/usr/bin/env'` goes back to `build.rustc-wrapper`"
             ),
             "{undo:?}: {output}"
         );
@@ -177,11 +180,28 @@ fn a_chained_wrapper_changed_by_hand_goes_back_in_place_of_the_older_one() {
         // older `sccache`, and no key left that nothing reads.
         let config = ctx.read("p/.cargo/config.toml");
         assert!(
-            config.starts_with("[build]\nrustc-wrapper = '/opt/sccache-2'  # shared cache\n"),
+            config.starts_with("[build]\nrustc-wrapper = '/usr/bin/env'  # shared cache\n"),
             "{undo:?}: {config}"
         );
         assert!(!config.contains("MEMSAFE_RUSTC_WRAPPER"), "{undo:?}: {config}");
         assert!(!config.contains("sccache\""), "{undo:?}: {config}");
+    }
+}
+
+#[test]
+fn a_relative_wrapper_of_the_repos_comes_back_as_it_was_written() {
+    for wrapper in ["./tools/wrap", "../tools/wrap"] {
+        let ctx = project();
+        let original = format!("[build]\nrustc-wrapper = \"{wrapper}\"\n");
+        ctx.write("p/.cargo/config.toml", &original);
+        ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+        // Chained resolved against the project folder, as cargo resolves it ...
+        let config = ctx.read("p/.cargo/config.toml");
+        assert!(config.contains("MEMSAFE_RUSTC_WRAPPER = \"/"), "{config}");
+        ok(&ctx, &with_hw(&["regen"]));
+        // ... and given back as the repo wrote it: not this machine's path.
+        ok(&ctx, &["remove"]);
+        assert_eq!(ctx.read("p/.cargo/config.toml"), original, "{wrapper}");
     }
 }
 
