@@ -903,7 +903,9 @@ impl crate::plan::Plan {
                     Some(root)
                         if setting.in_repo && relative.is_relative() && program.contains(['/', '\\']) =>
                     {
-                        root.join(relative).display().to_string()
+                        crate::project::normalize(&root.join(relative))
+                            .display()
+                            .to_string()
                     }
                     _ => program.clone(),
                 };

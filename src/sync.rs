@@ -93,10 +93,12 @@ impl Doc {
         }
     }
 
-    fn remove(&mut self, path: &[String]) {
+    /// Takes the key at `path` out; the user's comments on its lines stay, memsafe's own
+    /// (lines of `own`, its header in a file it created) go with it.
+    fn remove(&mut self, path: &[String], own: &str) {
         match self {
             Doc::Toml(doc) => {
-                doc.remove_key(path);
+                doc.remove_key_but(path, own);
             }
             Doc::Json(doc) => {
                 doc.remove(path);
@@ -104,9 +106,9 @@ impl Doc {
         }
     }
 
-    fn remove_empty(&mut self, tables: &[Vec<String>]) {
+    fn remove_empty(&mut self, tables: &[Vec<String>], own: &str) {
         match self {
-            Doc::Toml(doc) => doc.remove_empty_tables(tables),
+            Doc::Toml(doc) => doc.remove_empty_tables_but(tables, own),
             Doc::Json(doc) => doc.remove_empty_objects(tables),
         }
     }
@@ -124,6 +126,11 @@ impl Doc {
             Doc::Json(doc) => doc.finish(),
         }
     }
+}
+
+/// cargo's wrapper in `.cargo/config.toml`, where memsafe stands with the governor on.
+fn wrapper_path() -> Vec<String> {
+    ["build", "rustc-wrapper"].map(String::from).to_vec()
 }
 
 /// The governor's chained wrapper in `.cargo/config.toml`.
@@ -153,7 +160,7 @@ fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], do
         return None;
     }
     let from = chain_path();
-    let to: Vec<String> = ["build", "rustc-wrapper"].map(String::from).to_vec();
+    let to = wrapper_path();
     let released_set = |path: &[String]| {
         let released = wants.iter().any(|(k, w)| k.path == path && *w == Want::Release);
         let record = old_keys
@@ -334,6 +341,21 @@ pub fn keyed(
         match want {
             Want::Set(value) => {
                 let original = match previous {
+                    // A wrapper the user wrote in memsafe's place is theirs from now on: memsafe
+                    // chains it, and `remove` puts it back, not the one it first took over.
+                    Some(p)
+                        if p.change == Change::Set
+                            && key.path == wrapper_path()
+                            && current_value != p.written_value()
+                            && current_value.as_ref().and_then(Value::as_str).is_some_and(|now| {
+                                !now.trim().is_empty()
+                                    && !value
+                                        .as_str()
+                                        .is_some_and(|ours| crate::current::is_memsafe(now, ours))
+                            }) =>
+                    {
+                        current.as_ref().map(|(_, raw)| raw.clone())
+                    }
                     Some(p) if p.change == Change::Set => p.original.clone(),
                     _ => current.as_ref().map(|(_, raw)| raw.clone()),
                 };
@@ -388,7 +410,7 @@ pub fn keyed(
                         {
                             doc.restore(&key.path, &moved.raw)?;
                         } else if let Some(moved) = moved.as_ref().filter(|m| key.path == m.from) {
-                            doc.remove(&key.path);
+                            doc.remove(&key.path, header);
                             events.push(Event::Note(format!(
                                 "your `{shown} = {}` goes back to `{}`, where cargo runs it itself",
                                 moved.raw,
@@ -397,7 +419,7 @@ pub fn keyed(
                         } else if current_value.is_some() && current_value == previous.written_value() {
                             match &previous.original {
                                 Some(raw) => doc.restore(&key.path, raw)?,
-                                None => doc.remove(&key.path),
+                                None => doc.remove(&key.path, header),
                             }
                             let parent = &key.path[..key.path.len() - 1];
                             if let Some(container) = &previous.container
@@ -507,7 +529,7 @@ pub fn keyed(
     }
 
     // Tables memsafe created that hold nothing now go; those still standing stay memsafe's.
-    doc.remove_empty(&tables);
+    doc.remove_empty(&tables, header);
     let created = previous.is_some_and(|p| p.created);
     let empty = doc.has_no_values();
     let after = doc.finish();

@@ -64,19 +64,49 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Whether `chain` names the program running now: memsafe's own name (`memsafe`,
+/// `cargo-memsafe`), or a path or a name on PATH that leads to this same file.
+fn is_this_program(chain: &OsStr) -> bool {
+    let text = chain.to_string_lossy();
+    if crate::current::is_memsafe(&text, "") {
+        return true;
+    }
+    let Ok(me) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return false;
+    };
+    let path = Path::new(chain);
+    let found = if text.contains(['/', '\\']) {
+        Some(path.to_path_buf())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(chain))
+                .find(|file| file.is_file())
+        })
+    };
+    found
+        .and_then(|file| std::fs::canonicalize(file).ok())
+        .is_some_and(|file| file == me)
+}
+
 /// Wrapper mode: `memsafe <rustc> <args...>` under cargo (`args` without memsafe's own name).
 pub(crate) fn wrap(args: &[OsString]) -> ExitCode {
     let Some((program, rest)) = args.split_first() else {
         return ExitCode::from(2);
     };
-    let chain = std::env::var_os(CHAIN_ENV).filter(|c| !c.is_empty());
+    // Inside another memsafe (chained to itself by mistake), or chained to this very program
+    // (by another name, a link): the chain is not followed, or each memsafe would start the
+    // next one without end.
+    let inside = std::env::var_os(INSIDE_ENV).is_some();
+    let chain = std::env::var_os(CHAIN_ENV)
+        .filter(|c| !c.is_empty() && !inside)
+        .filter(|c| !is_this_program(c));
     let line = command_line(chain.as_deref(), program, rest);
     let mut command = Command::new(&line[0]);
-    command.args(&line[1..]);
-    if !is_compilation(rest) || std::env::var_os(INSIDE_ENV).is_some() {
+    command.args(&line[1..]).env(INSIDE_ENV, "1");
+    if !is_compilation(rest) || inside {
         return run_plain(&mut command, &line[0]);
     }
-    command.env(INSIDE_ENV, "1");
     let Some(key) = Key::of(program, rest) else {
         return run_plain(&mut command, &line[0]);
     };

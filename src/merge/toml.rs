@@ -414,13 +414,23 @@ impl TomlDoc {
     /// with it: they go above the next key of its `[table]`, or, after its last key, above
     /// the next table (or at the end of the file).
     pub fn remove_key(&mut self, path: &[String]) -> bool {
+        self.remove_key_but(path, "")
+    }
+
+    /// [`TomlDoc::remove_key`], where the comment lines that are lines of `own` (memsafe's own
+    /// header in a file it created) go with the key.
+    pub fn remove_key_but(&mut self, path: &[String], own: &str) -> bool {
         let Some((key, parents)) = path.split_last() else {
             return false;
         };
         let Some(table) = table_mut(self.document.as_table_mut(), parents) else {
             return false;
         };
-        let comments = entry_comments(table, key);
+        let comments: String = entry_comments(table, key)
+            .lines()
+            .filter(|line| !own.lines().any(|mine| mine.trim() == *line))
+            .map(|line| format!("{line}\n"))
+            .collect();
         let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
         let next = keys
             .iter()
@@ -651,6 +661,18 @@ impl TomlDoc {
     /// Takes out the tables in `tables` (memsafe created them) that hold nothing now and carry
     /// no comment, innermost first.
     pub fn remove_empty_tables(&mut self, tables: &[Vec<String>]) {
+        self.remove_empty_tables_but(tables, "");
+    }
+
+    /// [`TomlDoc::remove_empty_tables`], where comment lines above a table that are lines of
+    /// `own` (memsafe's header in a file it created) do not keep it.
+    pub fn remove_empty_tables_but(&mut self, tables: &[Vec<String>], own: &str) {
+        let theirs = |prefix: &str| {
+            prefix
+                .lines()
+                .map(str::trim)
+                .any(|line| line.starts_with('#') && !own.lines().any(|mine| mine.trim() == line))
+        };
         let mut sorted: Vec<&Vec<String>> = tables.iter().collect();
         sorted.sort_by_key(|t| std::cmp::Reverse(t.len()));
         for path in sorted {
@@ -667,7 +689,7 @@ impl TomlDoc {
                             .decor()
                             .prefix()
                             .and_then(|p| p.as_str())
-                            .is_none_or(|p| !p.contains('#'))
+                            .is_none_or(|p| !theirs(p))
                 }
                 Some(Item::Value(Value::InlineTable(table))) => table.is_empty(),
                 _ => false,
@@ -683,7 +705,7 @@ impl TomlDoc {
                     .decor()
                     .prefix()
                     .and_then(|p| p.as_str())
-                    .is_none_or(|p| !p.contains('#'))
+                    .is_none_or(|p| !theirs(p))
             {
                 // Only sub-tables are left in it: no header of its own.
                 table.set_implicit(true);

@@ -97,6 +97,36 @@ fn sleeper() -> Child {
 }
 
 #[test]
+fn a_chain_to_memsafe_itself_is_not_followed() {
+    let ctx = TestContext::new();
+    std::fs::create_dir_all(ctx.path("bin")).unwrap();
+    let rustc = fake_rustc(&ctx, 3);
+    // memsafe by its path, and by a link of another name found on PATH: each memsafe would
+    // start the next one without end.
+    let link = ctx.path("bin/ms");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_memsafe"), &link).unwrap();
+    for chain in [env!("CARGO_BIN_EXE_memsafe"), "ms"] {
+        for args in [
+            &["--crate-name", "foo", "--crate-type", "lib", "src/lib.rs"][..],
+            &["-vV"][..],
+        ] {
+            let output = wrapper(&ctx, &rustc, args)
+                .env("MEMSAFE_RUSTC_WRAPPER", chain)
+                .env("PATH", ctx.path("bin"))
+                .output()
+                .unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(3),
+                "{chain} {args:?}: {}",
+                text(&output.stderr)
+            );
+            assert_eq!(output.stdout, STDOUT.as_bytes());
+        }
+    }
+}
+
+#[test]
 fn a_rustc_killed_by_a_signal_ends_the_governed_wrapper_by_the_same_signal() {
     let ctx = TestContext::new();
     std::fs::create_dir_all(ctx.path("bin")).unwrap();

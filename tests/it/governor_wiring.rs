@@ -189,6 +189,43 @@ fn a_chained_wrapper_changed_by_hand_goes_back_in_place_of_the_older_one() {
 }
 
 #[test]
+fn a_wrapper_written_in_memsafes_place_is_chained_from_then_on_and_given_back() {
+    let ctx = project();
+    ctx.write(
+        "p/.cargo/config.toml",
+        "[build]\nrustc-wrapper = \"sccache\"  # shared cache\n",
+    );
+    ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+    let config = ctx.read("p/.cargo/config.toml");
+    let edited = config.replace(
+        &format!("rustc-wrapper = \"{}\"", program()),
+        "rustc-wrapper = \"/usr/bin/env\"",
+    );
+    assert_ne!(edited, config);
+    ctx.write("p/.cargo/config.toml", &edited);
+    // memsafe takes its place back and chains the user's wrapper, then and at every run after.
+    for _ in 0..3 {
+        ok(&ctx, &with_hw(&["regen"]));
+        let config = ctx.read("p/.cargo/config.toml");
+        assert!(
+            config.contains("MEMSAFE_RUSTC_WRAPPER = \"/usr/bin/env\""),
+            "{config}"
+        );
+        assert!(
+            config.contains(&format!("rustc-wrapper = \"{}\"", program())),
+            "{config}"
+        );
+        ok(&ctx, &with_hw(&["check"]));
+    }
+    // `remove` gives back the user's newest wrapper, with the line's comment.
+    ok(&ctx, &["remove"]);
+    assert_eq!(
+        ctx.read("p/.cargo/config.toml"),
+        "[build]\nrustc-wrapper = \"/usr/bin/env\"  # shared cache\n"
+    );
+}
+
+#[test]
 fn a_relative_wrapper_of_the_repos_comes_back_as_it_was_written() {
     for wrapper in ["./tools/wrap", "../tools/wrap"] {
         let ctx = project();

@@ -155,6 +155,30 @@ fn a_value_changed_by_hand_is_kept_and_named_the_rest_is_undone() {
 }
 
 #[test]
+fn a_comment_of_the_users_keeps_a_created_file_and_nothing_of_memsafes() {
+    let ctx = TestContext::new();
+    ctx.cargo_new("p");
+    let init = [
+        "init", "--yes", "--ram", "8", "--cpus", "4", "--editor", "helix", "--script", "none",
+    ];
+    assert_eq!(run(&ctx, &init).0, 0);
+    let helix = ctx.read("p/.helix/languages.toml");
+    assert!(helix.starts_with("# Managed by memsafe"), "{helix}");
+    // The user adds a comment above memsafe's first key and one at the end.
+    let edited = helix.replacen("numThreads", "# mine, above\nnumThreads", 1) + "# mine, at the end\n";
+    ctx.write("p/.helix/languages.toml", &edited);
+    let (code, output) = run(&ctx, &["remove"]);
+    assert_eq!(code, 0, "{output}");
+    // Their comments stay; memsafe's header and keys go, and its tables but the one that a
+    // comment of theirs now sits above (the comment goes after its key's table: above the next
+    // header).
+    assert_eq!(
+        ctx.read("p/.helix/languages.toml"),
+        "# mine, above\n\n[language-server.rust-analyzer.config.cachePriming]\n# mine, at the end\n"
+    );
+}
+
+#[test]
 fn remove_without_a_record_is_an_error() {
     let ctx = TestContext::new();
     ctx.cargo_new("p");
