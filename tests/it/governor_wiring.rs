@@ -135,17 +135,24 @@ fn an_existing_wrapper_is_taken_over_chained_and_given_back_byte_for_byte() {
     assert_eq!(ctx.files(), start, "remove after on left something behind");
 }
 
+/// A project whose config ran `sccache` as cargo's wrapper, with the governor turned on over it:
+/// the project and its config now.
+fn governed_over_sccache() -> (TestContext, String) {
+    let ctx = project();
+    ctx.write(
+        "p/.cargo/config.toml",
+        "[build]\nrustc-wrapper = \"sccache\"  # shared cache\n",
+    );
+    ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+    let config = ctx.read("p/.cargo/config.toml");
+    (ctx, config)
+}
+
 #[test]
 fn a_chained_wrapper_changed_by_hand_goes_back_in_place_of_the_older_one() {
     for undo in [&["remove"][..], &["regen", "--governor", "off"][..]] {
-        let ctx = project();
-        ctx.write(
-            "p/.cargo/config.toml",
-            "[build]\nrustc-wrapper = \"sccache\"  # shared cache\n",
-        );
-        ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
+        let (ctx, config) = governed_over_sccache();
         // The user points the governor at another wrapper.
-        let config = ctx.read("p/.cargo/config.toml");
         let edited = config.replace(
             "MEMSAFE_RUSTC_WRAPPER = \"sccache\"",
             "MEMSAFE_RUSTC_WRAPPER = '/usr/bin/env'",
@@ -190,13 +197,7 @@ fn a_chained_wrapper_changed_by_hand_goes_back_in_place_of_the_older_one() {
 
 #[test]
 fn a_wrapper_written_in_memsafes_place_is_chained_from_then_on_and_given_back() {
-    let ctx = project();
-    ctx.write(
-        "p/.cargo/config.toml",
-        "[build]\nrustc-wrapper = \"sccache\"  # shared cache\n",
-    );
-    ok(&ctx, &with_hw(&["init", "--yes", "--governor", "on"]));
-    let config = ctx.read("p/.cargo/config.toml");
+    let (ctx, config) = governed_over_sccache();
     let edited = config.replace(
         &format!("rustc-wrapper = \"{}\"", program()),
         "rustc-wrapper = \"/usr/bin/env\"",
