@@ -271,7 +271,12 @@ pub(crate) fn last_build(root: &Path) -> Option<Vec<crate::governor::history::Re
         .collect();
     let target = target_dir(root, &cwd, |name| std::env::var(name).ok(), &configs);
     let records = history::History::load_in(&paths.history, &target).ok()?.records;
-    Some(history::last_build(&records, &target, root)).filter(|build| !build.is_empty())
+    // A package is the project's when it belongs to this workspace, not to one nested in it.
+    let ours = |dir: &Path| {
+        crate::project::find(dir)
+            .is_ok_and(|project| crate::project::normalize(&project.root) == crate::project::normalize(root))
+    };
+    Some(history::last_build(&records, &target, ours)).filter(|build| !build.is_empty())
 }
 
 /// Where the project's compilations write, as cargo finds it: its build folder, which is its

@@ -151,15 +151,15 @@ pub(crate) fn invocations(build: &[Record]) -> Vec<crate::calibrate::Invocation>
         .collect()
 }
 
-/// The last governed build in `target` (a project's target folder) of the project at `root`:
-/// the records whose `--out-dir` lies in it and that generated code (not `cargo check`'s),
+/// The last governed build in `target` (a project's target folder) of one project: the
+/// records whose `--out-dir` lies in it and that generated code (not `cargo check`'s),
 /// grouped into builds (compilations with no gap of more than [`BUILD_GAP_MS`] between them),
-/// the most recent group with at least [`MIN_BUILD`] compilations that built the project's
-/// own packages, in start order. A target folder may be shared by several projects
-/// (`CARGO_TARGET_DIR`): a group whose packages (the records' `package_dir`) all lie outside
-/// `root` is another project's; one without any (an older history) is taken as it is. Empty
+/// the most recent group with at least [`MIN_BUILD`] compilations that built one of the
+/// project's own packages, in start order. A target folder may be shared by several projects
+/// (`CARGO_TARGET_DIR`): a group none of whose packages (the records' `package_dir`) is
+/// `ours` is another project's; one without any (an older history) is taken as it is. Empty
 /// when there is none.
-pub(crate) fn last_build(records: &[Record], target: &Path, root: &Path) -> Vec<Record> {
+pub(crate) fn last_build(records: &[Record], target: &Path, ours: impl Fn(&Path) -> bool) -> Vec<Record> {
     let mut mine: Vec<&Record> = records
         .iter()
         .filter(|r| !r.metadata_only && !r.killed)
@@ -180,17 +180,17 @@ pub(crate) fn last_build(records: &[Record], target: &Path, root: &Path) -> Vec<
         }
         end = end.max(record.at_ms);
     }
-    let ours = |build: &Vec<&Record>| {
+    let theirs_only = |build: &Vec<&Record>| {
         let mut packages = build
             .iter()
             .filter_map(|r| r.place.package_dir.as_deref())
             .peekable();
-        packages.peek().is_none() || packages.any(|dir| Path::new(dir).starts_with(root))
+        packages.peek().is_some() && !packages.any(|dir| ours(Path::new(dir)))
     };
     builds
         .into_iter()
         .rev()
-        .find(|build| build.len() >= MIN_BUILD && ours(build))
+        .find(|build| build.len() >= MIN_BUILD && !theirs_only(build))
         .map(|build| build.into_iter().cloned().collect())
         .unwrap_or_default()
 }
@@ -546,6 +546,11 @@ mod tests {
         assert!(!metadata_only(&os(&["--crate-name", "a"])));
     }
 
+    /// The packages of a project at `root`: its folder and those below.
+    fn under(root: &'static str) -> impl Fn(&Path) -> bool {
+        move |dir: &Path| dir.starts_with(root)
+    }
+
     #[test]
     fn the_last_build_is_the_latest_group_of_enough_compilations_in_the_target_folder() {
         // (crate, out-dir, start s, duration s)
@@ -564,7 +569,7 @@ mod tests {
         records.push(at("build_script", "/p/target/debug/build/x-1", 50, 5));
         // A rebuild of two crates an hour later: too few to stand for the project.
         records.extend((0..2).map(|i| at(&format!("b{i}"), mine, 3_600 + i, 5)));
-        let build = last_build(&records, Path::new("/p/target"), Path::new("/p"));
+        let build = last_build(&records, Path::new("/p/target"), under("/p"));
         assert_eq!(build.len(), 13, "{build:?}");
         assert!(
             build
@@ -578,17 +583,17 @@ mod tests {
             ..at(&format!("k{i}"), mine, 5_000 + i, 5)
         }));
         assert_eq!(
-            last_build(&records, Path::new("/p/target"), Path::new("/p")).len(),
+            last_build(&records, Path::new("/p/target"), under("/p")).len(),
             13
         );
         // A second full build later wins; a gap over a minute splits builds.
         records.extend((0..10).map(|i| at(&format!("c{i}"), mine, 7_200 + i * 30, 20)));
-        let build = last_build(&records, Path::new("/p/target"), Path::new("/p"));
+        let build = last_build(&records, Path::new("/p/target"), under("/p"));
         assert_eq!(build.len(), 10);
         assert!(build.iter().all(|r| r.key.krate.starts_with('c')));
-        assert!(last_build(&records, Path::new("/nowhere"), Path::new("/p")).is_empty());
+        assert!(last_build(&records, Path::new("/nowhere"), under("/p")).is_empty());
         // `/p/target2` is not inside `/p/target`.
-        assert!(last_build(&records, Path::new("/p/targ"), Path::new("/p")).is_empty());
+        assert!(last_build(&records, Path::new("/p/targ"), under("/p")).is_empty());
         // A target folder shared with another project `/q`: its build, later, with its own
         // packages marked, is not `/p`'s; `/p`'s marked build is.
         let package = |dir: &str, r: Record| Record {
@@ -601,16 +606,16 @@ mod tests {
         records.push(package("/p/app", at("app", mine, 7_300, 5)));
         records.extend((0..12).map(|i| at(&format!("q{i}"), mine, 9_000 + i, 5)));
         records.push(package("/q", at("q", mine, 9_012, 5)));
-        let build = last_build(&records, Path::new("/p/target"), Path::new("/p"));
+        let build = last_build(&records, Path::new("/p/target"), under("/p"));
         assert_eq!(build.len(), 11, "{build:?}");
         assert!(build.iter().any(|r| r.key.krate == "app"));
         assert_eq!(
-            last_build(&records, Path::new("/p/target"), Path::new("/q")).len(),
+            last_build(&records, Path::new("/p/target"), under("/q")).len(),
             13
         );
         // `/pq` is not inside `/p`: neither marked build is its own, and the unmarked one of
         // an older history (at 0 s) is all it gets.
-        let build = last_build(&records, Path::new("/p/target"), Path::new("/pq"));
+        let build = last_build(&records, Path::new("/p/target"), under("/pq"));
         assert_eq!(build[0].key.krate, "a0", "{build:?}");
     }
 
@@ -635,7 +640,7 @@ mod tests {
             })
             .collect();
         records.push(killed);
-        let build = last_build(&records, Path::new("/p/target"), Path::new("/p"));
+        let build = last_build(&records, Path::new("/p/target"), under("/p"));
         assert_eq!(build.len(), 12);
         assert!(build.iter().all(|r| !r.killed));
     }

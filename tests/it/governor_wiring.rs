@@ -663,6 +663,31 @@ fn a_target_folder_set_in_the_folder_the_plan_runs_in_is_found_as_cargo_finds_it
     assert_eq!(planned_jobs(&ctx).0, guessed);
 }
 
+#[test]
+fn a_build_of_a_project_nested_in_this_one_is_not_this_ones() {
+    // `p/nested` is a project of its own inside `p` (not a member), and both build into one
+    // shared target folder (`p`'s config applies in `p/nested` too).
+    let ctx = project();
+    ctx.cargo_new("p/nested");
+    std::fs::create_dir_all(ctx.path("p/.cargo")).unwrap();
+    ctx.write("p/.cargo/config.toml", "[build]\ntarget-dir = \"target\"\n");
+    let (guessed, _) = planned_jobs(&ctx);
+    governed_history_in(&ctx, "p/target/debug/deps", 20_000, 30, 300);
+    // The compilations of nested's own package, as cargo marks them.
+    let nested = ctx.path("p/nested").to_string_lossy().into_owned();
+    let history = ctx.read(".governor/governor-history.jsonl");
+    let marked: String = history
+        .lines()
+        .map(|line| line.replacen('{', &format!("{{\"package_dir\":{nested:?},"), 1) + "\n")
+        .collect();
+    ctx.write(".governor/governor-history.jsonl", &marked);
+    assert_eq!(planned_jobs(&ctx).0, guessed, "p took nested's build for its own");
+    // nested's own plan measures from it.
+    let (measured, why) = planned_jobs_in(&ctx, "p/nested");
+    assert!(why.contains("last governed build (30 compilations"), "{why}");
+    assert!(measured > guessed);
+}
+
 /// The line the fake wrapper logged for the compilation of crate `p`.
 fn compile_line(log: &std::path::Path) -> String {
     let calls = std::fs::read_to_string(log).unwrap();
