@@ -601,15 +601,24 @@ impl Current {
     }
 }
 
+/// cargo's home folder from the environment `env` gives: `CARGO_HOME`, else `.cargo` in the
+/// user's home (`HOME`, or `USERPROFILE` on Windows); `None` when none is set.
+pub(crate) fn cargo_home(env: impl Fn(&str) -> Option<String>) -> Option<std::path::PathBuf> {
+    let set = |name: &str| env(name).filter(|value| !value.is_empty());
+    set("CARGO_HOME").map(std::path::PathBuf::from).or_else(|| {
+        ["HOME", "USERPROFILE"]
+            .into_iter()
+            .find_map(set)
+            .map(|home| Path::new(&home).join(".cargo"))
+    })
+}
+
 /// The cargo config files that apply in `root`, lowest first, each with its name as shown to
 /// the user: `$CARGO_HOME/config.toml`, then `.cargo/config.toml` (or `.cargo/config`) in
 /// each folder from the top down to `root`.
 pub(crate) fn config_files(root: &Path) -> Vec<(std::path::PathBuf, String)> {
     let mut config_paths = Vec::new();
-    if let Some(home) = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-    {
+    if let Some(home) = cargo_home(|name| std::env::var(name).ok()) {
         config_paths.push((home.join("config.toml"), "$CARGO_HOME/config.toml".to_string()));
     }
     let mut folders: Vec<&Path> = root.ancestors().collect();

@@ -300,15 +300,7 @@ pub(crate) fn target_dir(
     env: impl Fn(&str) -> Option<String>,
     configs: &[(PathBuf, String)],
 ) -> PathBuf {
-    let cargo_home = env("CARGO_HOME")
-        .filter(|home| !home.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            ["HOME", "USERPROFILE"]
-                .into_iter()
-                .find_map(|name| env(name).filter(|home| !home.is_empty()))
-                .map(|home| Path::new(&home).join(".cargo"))
-        });
+    let cargo_home = crate::current::cargo_home(&env);
     // cargo's templates filled in, and the folder cut where only cargo can fill one: up to
     // the last whole folder before it (none when that leaves nothing: the folder is not known).
     let fill = |dir: String| -> Option<String> {

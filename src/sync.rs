@@ -98,7 +98,7 @@ impl Doc {
     fn remove(&mut self, path: &[String], own: &str) {
         match self {
             Doc::Toml(doc) => {
-                doc.remove_key_but(path, own);
+                doc.remove_key(path, own);
             }
             Doc::Json(doc) => {
                 doc.remove(path);
@@ -108,7 +108,7 @@ impl Doc {
 
     fn remove_empty(&mut self, tables: &[Vec<String>], own: &str) {
         match self {
-            Doc::Toml(doc) => doc.remove_empty_tables_but(tables, own),
+            Doc::Toml(doc) => doc.remove_empty_tables(tables, own),
             Doc::Json(doc) => doc.remove_empty_objects(tables),
         }
     }
@@ -138,24 +138,15 @@ fn chain_path() -> Vec<String> {
     ["env", crate::governor::CHAIN_ENV].map(String::from).to_vec()
 }
 
-/// The user's wrapper moved back into place (see [`moved_wrapper`]).
-struct Moved {
-    /// The key it moves from: the governor's chained wrapper.
-    from: Vec<String>,
-    /// The key it moves to: cargo's `build.rustc-wrapper`.
-    to: Vec<String>,
-    /// Its value's TOML text, as the user wrote it.
-    raw: String,
-}
-
 /// With the governor on, the wrapper a repo had (sccache, say) is moved to the governor's
 /// chained wrapper, and memsafe stands in `build.rustc-wrapper`. When the governor goes (`remove`,
 /// `--governor off`) after the user changed that chained wrapper by hand, the wrapper they
 /// changed it to is the one they want cargo to run: it goes to `build.rustc-wrapper`, where
 /// the older original would otherwise come back, and the chained key goes with memsafe.
-/// `None` unless both keys are released, memsafe's wrapper is still memsafe's, and the
-/// chained one is a string of the user's (not empty, not memsafe).
-fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], doc: &Doc) -> Option<Moved> {
+/// The user's wrapper's TOML text, as they wrote it; `None` unless both keys are released,
+/// memsafe's wrapper is still memsafe's, and the chained one is a string of the user's (not
+/// empty, not memsafe).
+fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], doc: &Doc) -> Option<String> {
     if file != FileId::CargoConfig {
         return None;
     }
@@ -183,7 +174,7 @@ fn moved_wrapper(file: FileId, wants: &[(Key, Want)], old_keys: &[KeyRecord], do
         (Some(_), _) => Some(&chain_now) != chain.written_value().as_ref(),
         (None, _) => false,
     };
-    (theirs && Some(wrapper_now) == wrapper.written_value()).then_some(Moved { from, to, raw })
+    (theirs && Some(wrapper_now) == wrapper.written_value()).then_some(raw)
 }
 
 /// Whether anything but comments that memsafe wrote itself is in `text`: a comment of the
@@ -380,11 +371,11 @@ pub fn keyed(
                 }
                 doc.set(&key.path, value, &mut tables)?;
                 let written = doc.get(&key.path).map_or_else(|| value.clone(), |(v, _)| v);
-                // The plan took the user's hand edit of the chained wrapper for its own
-                // (`Plan::with_current`): it stays recorded as an edit, so that every later
-                // run, and `remove`, still know it is the user's.
-                let adopted = key.path == chain_path()
-                    && previous.is_some_and(|p| p.change == Change::Set)
+                // The plan took a hand edit of the user's for its own (`Plan::with_current`
+                // keeps a stricter value of theirs, and a chained wrapper they changed): it
+                // stays recorded as an edit, so that every later run, and `remove`, still know
+                // it is the user's.
+                let adopted = previous.is_some_and(|p| p.change == Change::Set)
                     && current_value.is_some()
                     && current_value == Some(written.clone())
                     && current_value != previous.and_then(KeyRecord::written_value);
@@ -406,15 +397,14 @@ pub fn keyed(
                 match previous.change {
                     Change::Set => {
                         if let Some(moved) = &moved
-                            && key.path == moved.to
+                            && key.path == wrapper_path()
                         {
-                            doc.restore(&key.path, &moved.raw)?;
-                        } else if let Some(moved) = moved.as_ref().filter(|m| key.path == m.from) {
+                            doc.restore(&key.path, moved)?;
+                        } else if let Some(moved) = moved.as_ref().filter(|_| key.path == chain_path()) {
                             doc.remove(&key.path, header);
                             events.push(Event::Note(format!(
-                                "your `{shown} = {}` goes back to `{}`, where cargo runs it itself",
-                                moved.raw,
-                                display_path(file, &moved.to)
+                                "your `{shown} = {moved}` goes back to `{}`, where cargo runs it itself",
+                                display_path(file, &wrapper_path())
                             )));
                         } else if current_value.is_some() && current_value == previous.written_value() {
                             match &previous.original {

@@ -180,12 +180,13 @@ pub(crate) fn last_build(records: &[Record], target: &Path, ours: impl Fn(&Path)
         }
         end = end.max(record.at_ms);
     }
+    // Each package folder once (`ours` may read its manifests).
     let theirs_only = |build: &Vec<&Record>| {
-        let mut packages = build
+        let packages: std::collections::BTreeSet<&str> = build
             .iter()
             .filter_map(|r| r.place.package_dir.as_deref())
-            .peekable();
-        packages.peek().is_some() && !packages.any(|dir| ours(Path::new(dir)))
+            .collect();
+        !packages.is_empty() && !packages.iter().any(|dir| ours(Path::new(dir)))
     };
     builds
         .into_iter()

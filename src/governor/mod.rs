@@ -83,12 +83,20 @@ pub(crate) fn is_wrapper_call(
 
 /// Whether PATH finds an executable file named `name` (on Windows, `name.exe` too).
 pub(crate) fn on_path(name: &OsStr) -> bool {
-    let Some(paths) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&paths).any(|dir| {
+    find_on_path(name).is_some()
+}
+
+/// The file PATH finds first for `name` (on Windows, `name.exe` too).
+pub(crate) fn find_on_path(name: &OsStr) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths).find_map(|dir| {
         let file = dir.join(name);
-        file.is_file() || (cfg!(windows) && file.with_extension("exe").is_file())
+        let exe = file.with_extension("exe");
+        if file.is_file() {
+            Some(file)
+        } else {
+            (cfg!(windows) && exe.is_file()).then_some(exe)
+        }
     })
 }
 

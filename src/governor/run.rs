@@ -78,11 +78,7 @@ fn is_this_program(chain: &OsStr) -> bool {
     let found = if text.contains(['/', '\\']) {
         Some(path.to_path_buf())
     } else {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(chain))
-                .find(|file| file.is_file())
-        })
+        super::find_on_path(chain)
     };
     found
         .and_then(|file| std::fs::canonicalize(file).ok())

@@ -412,14 +412,9 @@ impl TomlDoc {
     ///
     /// Comments of the user's on the key's lines (above it, or after its value) are not lost
     /// with it: they go above the next key of its `[table]`, or, after its last key, above
-    /// the next table (or at the end of the file).
-    pub fn remove_key(&mut self, path: &[String]) -> bool {
-        self.remove_key_but(path, "")
-    }
-
-    /// [`TomlDoc::remove_key`], where the comment lines that are lines of `own` (memsafe's own
-    /// header in a file it created) go with the key.
-    pub fn remove_key_but(&mut self, path: &[String], own: &str) -> bool {
+    /// the next table (or at the end of the file). Comment lines that are lines of `own`
+    /// (memsafe's header in a file it created) go with the key.
+    pub fn remove_key(&mut self, path: &[String], own: &str) -> bool {
         let Some((key, parents)) = path.split_last() else {
             return false;
         };
@@ -659,14 +654,8 @@ impl TomlDoc {
     }
 
     /// Takes out the tables in `tables` (memsafe created them) that hold nothing now and carry
-    /// no comment, innermost first.
-    pub fn remove_empty_tables(&mut self, tables: &[Vec<String>]) {
-        self.remove_empty_tables_but(tables, "");
-    }
-
-    /// [`TomlDoc::remove_empty_tables`], where comment lines above a table that are lines of
-    /// `own` (memsafe's header in a file it created) do not keep it.
-    pub fn remove_empty_tables_but(&mut self, tables: &[Vec<String>], own: &str) {
+    /// no comment but lines of `own` (memsafe's header in a file it created), innermost first.
+    pub fn remove_empty_tables(&mut self, tables: &[Vec<String>], own: &str) {
         let theirs = |prefix: &str| {
             prefix
                 .lines()
@@ -921,7 +910,7 @@ mod tests {
         let removed = |text: &str, keys: &[&str]| {
             let mut doc = TomlDoc::parse(text).unwrap();
             for key in keys {
-                assert!(doc.remove_key(&path(&["env", key])), "{key}");
+                assert!(doc.remove_key(&path(&["env", key]), ""), "{key}");
             }
             doc.finish()
         };
@@ -942,11 +931,11 @@ mod tests {
         );
         // A key at the top of the file, dotted or not: above the first header.
         let mut doc = TomlDoc::parse("build.jobs = 2 # old\n[package]\nname = \"x\"\n").unwrap();
-        assert!(doc.remove_key(&path(&["build", "jobs"])));
+        assert!(doc.remove_key(&path(&["build", "jobs"]), ""));
         assert_eq!(doc.finish(), "# old\n[package]\nname = \"x\"\n");
         // The next header may open an array of tables.
         let mut doc = TomlDoc::parse("[env]\nA = \"1\" # why\n[[bin]]\nname = \"b\"\n").unwrap();
-        assert!(doc.remove_key(&path(&["env", "A"])));
+        assert!(doc.remove_key(&path(&["env", "A"]), ""));
         assert_eq!(doc.finish(), "[env]\n# why\n[[bin]]\nname = \"b\"\n");
         // Nothing to keep: the key goes alone.
         assert_eq!(
@@ -987,7 +976,7 @@ mod tests {
         assert!(!ours.ends_with('\n'), "no final newline, as before: {ours:?}");
         let mut doc = TomlDoc::parse(&ours).unwrap();
         doc.delete(&path(&["profile", "dev", "package", "*", "debug"]), true);
-        doc.remove_empty_tables(&created);
+        doc.remove_empty_tables(&created, "");
         assert_eq!(doc.finish(), text);
     }
 }
