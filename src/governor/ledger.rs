@@ -5,9 +5,12 @@
 //! exclusive lock on `ledger.lock` next to it. Why one file rather than a file per entry:
 //! admission needs a consistent view of every entry at once, which one read under the lock
 //! gives; the file is small (one entry per live wrapper, a few dozen at most); and the shared
-//! notice time lives in the same place. Every rewrite goes to a temporary file that is then
-//! renamed over `ledger.json`, so a wrapper killed in the middle leaves the old file whole, and
-//! a reader that takes no lock still sees one whole version. The lock is an advisory `flock`
+//! notice time lives in the same place. Every reader and writer holds the lock, so the file is
+//! rewritten in place, in one write from its start (padded with spaces when the new text is
+//! shorter, which JSON allows): a rename over it, on ext4, starts a disk write of the new file
+//! and frees the old one, twice a compilation (measured: about a tenth of the wrapper's CPU).
+//! A writer killed in the middle of its one write can leave a torn file, which the next access
+//! moves aside as corrupt: the ledger is throwaway state. The lock is an advisory `flock`
 //! (std's `File::lock`), which the OS releases when its holder dies, even by SIGKILL.
 //!
 //! Every access prunes the entries whose process is gone: a wrapper killed with SIGKILL (or
@@ -17,7 +20,7 @@
 //! seconds).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -193,20 +196,18 @@ impl LedgerDir {
         super::lock_within(&lock, super::LOCK_DEADLINE)
             .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
         let file = self.file();
-        let bytes = match std::fs::read(&file) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot read `{}`", file.display()));
-            }
-        };
+        let mut open = self.open_ledger()?;
+        let mut bytes = Vec::new();
+        open.read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        let length = bytes.len();
         let parsed = String::from_utf8(bytes)
             .map_err(|_| "not UTF-8".to_string())
             .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()));
         // The ledger is throwaway state (who runs and waits now): a corrupt one is moved aside,
         // for someone to look at, and the governor starts afresh, saying so once.
-        let (mut ledger, before) = match parsed {
-            Ok(ledger) => (ledger.clone(), ledger),
+        let (mut ledger, before, length) = match parsed {
+            Ok(ledger) => (ledger.clone(), ledger, length),
             Err(error) => {
                 let aside = self.dir.join(format!("{LEDGER_FILE}.corrupt"));
                 std::fs::rename(&file, &aside).with_context(|| {
@@ -221,12 +222,14 @@ impl LedgerDir {
                     file.display(),
                     aside.display()
                 );
+                open = self.open_ledger()?;
                 (
                     Ledger::default(),
                     Ledger {
                         version: u32::MAX,
                         ..Ledger::default()
                     },
+                    0,
                 )
             }
         };
@@ -234,22 +237,53 @@ impl LedgerDir {
         let result = change(&mut ledger);
         if ledger != before {
             ledger.version = VERSION;
-            self.write(&ledger)?;
+            write_over(&mut open, &ledger, length)
+                .with_context(|| format!("cannot write `{}`", file.display()))?;
         }
         drop(lock);
         Ok(result)
     }
 
-    /// Writes the whole ledger: a temporary file, then a rename over the old one. Called with
-    /// the lock held, so one temporary name is enough.
-    fn write(&self, ledger: &Ledger) -> Result<()> {
+    /// The ledger's file, opened to read and write, created when missing; never through a
+    /// link (the folder is this user's, checked by [`LedgerDir::open`]).
+    fn open_ledger(&self) -> Result<File> {
         let file = self.file();
-        let temporary = self.dir.join(format!("{LEDGER_FILE}.tmp"));
-        let text = serde_json::to_string_pretty(ledger).context("cannot serialise the ledger")?;
-        std::fs::write(&temporary, text + "\n")
-            .with_context(|| format!("cannot write `{}`", temporary.display()))?;
-        std::fs::rename(&temporary, &file).with_context(|| format!("cannot replace `{}`", file.display()))
+        let mut options = File::options();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        options
+            .open(&file)
+            .with_context(|| format!("cannot open `{}`", file.display()))
     }
+}
+
+/// Past this many bytes of padding, the file is cut to its text instead of padded.
+const MAX_PADDING: usize = 64 * 1024;
+
+/// Writes `ledger` over `file`, whose old text was `old_length` bytes long: one write from the
+/// start, padded with spaces to the old length (JSON ends in any whitespace), so that the file
+/// is whole after every write; cut to its text only when the padding would pass
+/// [`MAX_PADDING`].
+fn write_over(file: &mut File, ledger: &Ledger, old_length: usize) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(ledger)
+        .map_err(io::Error::other)?
+        .into_bytes();
+    text.push(b'\n');
+    let length = text.len();
+    let cut = old_length > length + MAX_PADDING;
+    if !cut {
+        text.resize(old_length.max(length), b' ');
+    }
+    file.seek(io::SeekFrom::Start(0))?;
+    file.write_all(&text)?;
+    if cut {
+        file.set_len(length as u64)?;
+    }
+    Ok(())
 }
 
 /// How a waiting wrapper hears the doorbell ([`LedgerDir::ring`]).
@@ -728,7 +762,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ledger = LedgerDir::open(dir.path()).unwrap();
         ledger.update_with(|_| true, |_| ()).unwrap();
-        assert!(!ledger.file().exists());
+        assert_eq!(std::fs::read(ledger.file()).unwrap(), b"");
         ledger
             .update_with(|_| true, |l| l.entries.push(entry(5, None)))
             .unwrap();
@@ -743,6 +777,34 @@ mod tests {
                 .entries
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_shorter_ledger_is_padded_in_place_and_cut_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(dir.path()).unwrap();
+        ledger
+            .update_with(
+                |_| true,
+                |l| l.entries.extend((1..=3).map(|pid| entry(pid, None))),
+            )
+            .unwrap();
+        let full = std::fs::read(ledger.file()).unwrap().len();
+        ledger
+            .update_with(|_| true, |l| l.entries.retain(|e| e.pid == 2))
+            .unwrap();
+        let text = std::fs::read_to_string(ledger.file()).unwrap();
+        assert_eq!(text.len(), full, "padded to the old length, not cut");
+        assert!(text.ends_with(' '));
+        assert_eq!(Ledger::parse(&text).unwrap().entries, [entry(2, None)]);
+        // A file far longer than its text (a hand-made one, say) is cut to the text.
+        let mut long = text.clone();
+        long.push_str(&" ".repeat(MAX_PADDING + 10));
+        std::fs::write(ledger.file(), &long).unwrap();
+        ledger.update_with(|_| true, |l| l.entries.clear()).unwrap();
+        let text = std::fs::read_to_string(ledger.file()).unwrap();
+        assert!(text.ends_with("}\n"), "cut to the text: {text:?}");
+        assert!(Ledger::parse(&text).unwrap().entries.is_empty());
     }
 
     #[cfg(unix)]
