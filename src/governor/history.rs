@@ -237,9 +237,27 @@ impl History {
         Ok(History::parse(&mine))
     }
 
-    /// [`History::load`] as [`parse_for`] reads it, for predicting `key`.
+    /// [`History::load`] as [`LineSorter`] sorts it, for predicting `key`: read a piece at a
+    /// time (every compilation reads this file, and it grows to about 1 MiB: read whole, the
+    /// buffer's fresh pages cost more than the reading).
     pub(crate) fn load_for(path: &Path, key: &Key) -> io::Result<History> {
-        read_text(path).map(|text| parse_for(&text, key))
+        use std::io::BufRead;
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
+            Err(error) => return Err(error),
+        };
+        let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+        let sorter = LineSorter::new(key);
+        let mut history = History::default();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                return Ok(history);
+            }
+            sorter.take(&String::from_utf8_lossy(&line), &mut history);
+        }
     }
 }
 
@@ -254,29 +272,48 @@ fn read_text(path: &Path) -> io::Result<String> {
     }
 }
 
-/// The history as [`predict`] needs it for `key`, read cheaply (every compilation reads it,
-/// and it grows to about 1 MiB): a line of this crate is parsed whole; of another crate with
-/// this rustc only its peak is taken (the 90th percentile needs nothing else), found by text;
-/// other lines are only checked to look like a record. A line that fails counts as bad.
-pub(crate) fn parse_for(text: &str, key: &Key) -> History {
-    let json = |text: &str| serde_json::to_string(text).unwrap_or_default();
-    let krate = format!("\"crate\":{},", json(&key.krate));
-    let rustc = format!("\"rustc\":{},", json(&key.rustc));
-    let mut history = History::default();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if line.contains(&krate) {
+/// What [`History::load_for`] looks for in each line, made once for all of them: the history
+/// as [`predict`] needs it for one key, read cheaply. A line of this crate is parsed whole; of
+/// another crate with this rustc only its peak is taken (the 90th percentile needs nothing
+/// else), found by text; other lines are only checked to look like a record. A line that
+/// fails counts as bad.
+struct LineSorter<'a> {
+    rustc_path: &'a str,
+    /// `"crate":"<name>",` as the history writes it.
+    krate: String,
+    /// `"rustc":"<path>",`.
+    rustc: String,
+}
+
+impl<'a> LineSorter<'a> {
+    fn new(key: &'a Key) -> LineSorter<'a> {
+        let json = |text: &str| serde_json::to_string(text).unwrap_or_default();
+        LineSorter {
+            rustc_path: &key.rustc,
+            krate: format!("\"crate\":{},", json(&key.krate)),
+            rustc: format!("\"rustc\":{},", json(&key.rustc)),
+        }
+    }
+
+    /// Adds what `line` gives to `history`, or counts it bad.
+    fn take(&self, line: &str, history: &mut History) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        if line.contains(&self.krate) {
             match serde_json::from_str(line) {
                 Ok(record) => history.records.push(record),
                 Err(_) => history.bad_lines += 1,
             }
-        } else if line.contains(&rustc) {
+        } else if line.contains(&self.rustc) {
             match number_after(line, "\"peak_bytes\":") {
                 Some(peak_bytes) => history.records.push(Record {
                     key: Key {
                         krate: String::new(),
                         kind: String::new(),
                         metadata: None,
-                        rustc: key.rustc.clone(),
+                        rustc: self.rustc_path.to_owned(),
                     },
                     peak_bytes,
                     duration_ms: 0,
@@ -295,7 +332,6 @@ pub(crate) fn parse_for(text: &str, key: &Key) -> History {
             history.bad_lines += 1;
         }
     }
-    history
 }
 
 /// The unsigned number right after `label` in `line`.
@@ -479,6 +515,10 @@ mod tests {
             .collect();
         text.push_str("not json\n");
         let whole = History::parse(&text);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        std::fs::write(&path, &text).unwrap();
+        let parse_for = |_: &str, key: &Key| History::load_for(&path, key).unwrap();
         for asked in [key("syn", "a"), key("syn", "z"), key("new", "1"), key("c3", "1")] {
             let cheap = parse_for(&text, &asked);
             assert_eq!(
@@ -496,6 +536,49 @@ mod tests {
         assert_eq!(
             predict(&parse_for(&text, &other).records, &other),
             predict(&whole.records, &other)
+        );
+    }
+
+    #[test]
+    fn a_long_history_is_read_whole_in_pieces() {
+        // Past the reader's 64 KiB: lines cross its pieces' edges; one line is not UTF-8.
+        let records: Vec<Record> = (0..2_000u64)
+            .map(|i| record(&key(&format!("crate_{}", i % 97), "1"), 10 + i % 300))
+            .collect();
+        let mut bytes: Vec<u8> = records
+            .iter()
+            .flat_map(|r| {
+                serde_json::to_string(r)
+                    .unwrap()
+                    .into_bytes()
+                    .into_iter()
+                    .chain([b'\n'])
+            })
+            .collect();
+        assert!(bytes.len() > 3 * 64 * 1024);
+        bytes.extend_from_slice(b"{\"crate\":\"\xff\"}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        std::fs::write(&path, &bytes).unwrap();
+        let whole = History::parse(&String::from_utf8_lossy(&bytes));
+        for asked in [key("crate_5", "1"), key("crate_96", "1"), key("unseen", "1")] {
+            let streamed = History::load_for(&path, &asked).unwrap();
+            assert_eq!(streamed.records.len(), 2_000, "every line of this rustc counts");
+            assert_eq!(
+                streamed.records.iter().filter(|r| r.key == asked).count(),
+                whole.records.iter().filter(|r| r.key == asked).count()
+            );
+            assert_eq!(
+                predict(&streamed.records, &asked),
+                predict(&whole.records, &asked)
+            );
+        }
+        assert_eq!(
+            History::load_for(&dir.path().join("missing"), &key("a", "1"))
+                .unwrap()
+                .records
+                .len(),
+            0
         );
     }
 
