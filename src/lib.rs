@@ -102,6 +102,20 @@ pub fn completions(shell: cli::Shell) -> String {
 /// The whole program: parse the arguments, run, print an error once, return the exit code.
 /// `cargo-memsafe` calls it too: cargo runs it as `cargo-memsafe memsafe ARGS`, so a first
 /// argument `memsafe` is dropped there.
+/// memsafe's commands and their aliases, and `help`: a first argument that is one of them is
+/// never taken for a rustc (a test checks the list against clap's).
+const COMMANDS: &[&str] = &[
+    "init",
+    "plan",
+    "regen",
+    "check",
+    "remove",
+    "calibrate",
+    "governor",
+    "completions",
+    "help",
+];
+
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
     // Under `memsafe calibrate`, cargo runs memsafe as RUSTC_WRAPPER: `memsafe <rustc> ARGS`.
     if let Some(log) = std::env::var_os(calibrate::LOG_ENV)
@@ -109,17 +123,12 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
     {
         return calibrate::wrap(&args[1..], std::path::Path::new(&log));
     }
-    let mut command = <Cli as clap::CommandFactory>::command();
-    // cargo runs memsafe as RUSTC_WRAPPER (the governor): `memsafe <rustc> ARGS`.
-    let commands: Vec<String> = command
-        .get_subcommands()
-        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
-        .chain(["help"])
-        .map(String::from)
-        .collect();
-    if governor::is_wrapper_call(&args, &commands, std::path::Path::is_file, governor::on_path) {
+    // cargo runs memsafe as RUSTC_WRAPPER (the governor): `memsafe <rustc> ARGS`, once per
+    // compilation, so clap's command is not even built then.
+    if governor::is_wrapper_call(&args, COMMANDS, std::path::Path::is_file, governor::on_path) {
         return governor::wrap(&args[1..]);
     }
+    let mut command = <Cli as clap::CommandFactory>::command();
     let mut args = args;
     if args.len() > 1 && args[1] == "memsafe" && is_cargo_subcommand(&args[0]) {
         args.remove(1);
@@ -150,4 +159,21 @@ fn is_cargo_subcommand(program: &std::ffi::OsStr) -> bool {
     std::path::Path::new(program)
         .file_stem()
         .is_some_and(|stem| stem.to_string_lossy().starts_with("cargo-memsafe"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_wrapper_test_knows_every_command() {
+        let command = <super::Cli as clap::CommandFactory>::command();
+        let mut from_clap: Vec<&str> = command
+            .get_subcommands()
+            .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
+            .chain(["help"])
+            .collect();
+        let mut listed = super::COMMANDS.to_vec();
+        from_clap.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(listed, from_clap);
+    }
 }

@@ -58,7 +58,7 @@ pub(crate) const DIR_ENV: &str = "MEMSAFE_GOVERNOR_DIR";
 /// The tests are given, so that tests run them on fakes.
 pub(crate) fn is_wrapper_call(
     args: &[OsString],
-    commands: &[String],
+    commands: &[&str],
     is_file: impl Fn(&Path) -> bool,
     on_path: impl Fn(&OsStr) -> bool,
 ) -> bool {
@@ -219,8 +219,8 @@ mod tests {
         args.iter().map(OsString::from).collect()
     }
 
-    fn commands() -> Vec<String> {
-        ["init", "plan", "governor", "help"].map(String::from).to_vec()
+    fn commands() -> Vec<&'static str> {
+        vec!["init", "plan", "governor", "help"]
     }
 
     #[test]
