@@ -17,8 +17,6 @@
 //! The child inherits stdin, stdout and stderr: its output reaches cargo untouched.
 
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use crate::calibrate::ChildStatus;
 
@@ -69,10 +67,13 @@ impl Measured {
     }
 }
 
-/// Runs `command` to its end. When `live` is given, the child's memory now is stored in it
-/// while it runs (Linux and Windows; elsewhere it stays as it is).
+/// What is done with each sample of a running child's memory, in the thread that samples it.
+pub(crate) type OnSample = Box<dyn FnMut(u64) + Send>;
+
+/// Runs `command` to its end. When `on_sample` is given, it gets each sample of the child's
+/// memory now while it runs (Linux, macOS and Windows; elsewhere it is never called).
 #[cfg(unix)]
-pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::io::Result<Measured> {
+pub(crate) fn run(command: &mut Command, on_sample: Option<OnSample>) -> std::io::Result<Measured> {
     let child = command.spawn()?;
     let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
     #[cfg(target_os = "linux")]
@@ -80,13 +81,16 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
         "/proc",
         child.id(),
         crate::procmem::EVERY,
-        live.unwrap_or_default(),
+        on_sample.unwrap_or_else(|| Box::new(|_| {})),
     );
     #[cfg(target_os = "macos")]
-    let sampler =
-        crate::procmem::Sampler::footprint(child.id(), crate::procmem::EVERY, live.unwrap_or_default());
+    let sampler = crate::procmem::Sampler::footprint(
+        child.id(),
+        crate::procmem::EVERY,
+        on_sample.unwrap_or_else(|| Box::new(|_| {})),
+    );
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-    drop(live);
+    drop(on_sample);
     // Wait for the end without reaping (WNOWAIT), stop the sampler, then reap: the pid cannot
     // be reused by another process while the sampler still reads it.
     #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -175,21 +179,20 @@ fn micros(time: &libc::timeval) -> u64 {
 const WINDOWS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[cfg(windows)]
-pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::io::Result<Measured> {
-    use std::sync::atomic::Ordering;
+pub(crate) fn run(command: &mut Command, on_sample: Option<OnSample>) -> std::io::Result<Measured> {
     let (mut child, job) = crate::windows::spawn_in_job(command)?;
-    let job = job.map(Arc::new);
+    let job = job.map(std::sync::Arc::new);
     // A thread reads the job's memory now until the child ends (the channel closes).
-    let watcher = match (&job, live) {
-        (Some(job), Some(live)) => {
-            let job = Arc::clone(job);
+    let watcher = match (&job, on_sample) {
+        (Some(job), Some(mut on_sample)) => {
+            let job = std::sync::Arc::clone(job);
             let (stop, stopped) = std::sync::mpsc::channel::<()>();
             let thread = std::thread::Builder::new()
                 .name("memsafe-job-watcher".into())
                 .spawn(move || {
                     loop {
                         if let Some(bytes) = job.bytes_in_use() {
-                            live.store(bytes, Ordering::Relaxed);
+                            on_sample(bytes);
                         }
                         match stopped.recv_timeout(WINDOWS_EVERY) {
                             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -221,9 +224,9 @@ pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::i
 }
 
 #[cfg(not(any(unix, windows)))]
-pub(crate) fn run(command: &mut Command, live: Option<Arc<AtomicU64>>) -> std::io::Result<Measured> {
+pub(crate) fn run(command: &mut Command, on_sample: Option<OnSample>) -> std::io::Result<Measured> {
     // No peak measurement here: 0 means "not measured".
-    drop(live);
+    drop(on_sample);
     let status = command.status()?;
     Ok(Measured {
         status: status.into(),

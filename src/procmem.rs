@@ -442,48 +442,44 @@ impl Sampler {
     /// Starts sampling `root` under `proc_root` (`/proc`) every `every`; the first sample is
     /// taken at once.
     ///
-    /// Every sample is also stored in `current`, for a reader in another thread that wants
-    /// the memory now rather than the peak (the governor).
+    /// Every sample is also given to `on_sample`, in the sampler's thread, for a user that
+    /// wants the memory now rather than the peak (the governor, which reports it to the
+    /// ledger from there rather than from a thread of its own).
     pub(crate) fn start(
         proc_root: impl Into<PathBuf>,
         root: u32,
         every: Duration,
-        current: Arc<AtomicU64>,
+        on_sample: crate::measure::OnSample,
     ) -> Sampler {
         let mut reader = TreeReader::new(proc_root.into(), root);
-        Sampler::start_with(move || reader.bytes(), every, current)
+        Sampler::start_with(move || reader.bytes(), every, on_sample)
     }
 
     /// As [`Sampler::start`], for `pid` alone, not the processes below it (cargo itself,
     /// whose children are the compilations measured one by one).
     pub(crate) fn start_process(proc_root: impl Into<PathBuf>, pid: u32, every: Duration) -> Sampler {
         let proc_root = proc_root.into();
-        Sampler::start_with(move || process_bytes(&proc_root, pid), every, Arc::default())
+        Sampler::start_with(move || process_bytes(&proc_root, pid), every, Box::new(|_| {}))
     }
 
     /// macOS: samples the physical footprint of `root` and the processes below it
     /// ([`macos::tree_footprint`]).
     #[cfg(target_os = "macos")]
-    pub(crate) fn footprint(root: u32, every: Duration, current: Arc<AtomicU64>) -> Sampler {
-        Sampler::start_with(move || macos::tree_footprint(root), every, current)
+    pub(crate) fn footprint(root: u32, every: Duration, on_sample: crate::measure::OnSample) -> Sampler {
+        Sampler::start_with(move || macos::tree_footprint(root), every, on_sample)
     }
 
     /// Samples what `read` returns every `every`, in a thread of its own.
     fn start_with(
         mut read: impl FnMut() -> u64 + Send + 'static,
         every: Duration,
-        current: Arc<AtomicU64>,
+        mut on_sample: crate::measure::OnSample,
     ) -> Sampler {
         let peak = Arc::new(AtomicU64::new(0));
         let profile = Arc::new(Mutex::new(Profile::default()));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let thread = {
-            let (peak, current, profile, stop) = (
-                Arc::clone(&peak),
-                Arc::clone(&current),
-                Arc::clone(&profile),
-                Arc::clone(&stop),
-            );
+            let (peak, profile, stop) = (Arc::clone(&peak), Arc::clone(&profile), Arc::clone(&stop));
             let clock = std::time::Instant::now();
             std::thread::Builder::new()
                 .name("memsafe-sampler".into())
@@ -491,8 +487,8 @@ impl Sampler {
                     let (lock, wake) = &*stop;
                     loop {
                         let bytes = read();
-                        current.store(bytes, Ordering::Relaxed);
                         peak.fetch_max(bytes, Ordering::Relaxed);
+                        on_sample(bytes);
                         if let Ok(mut profile) = profile.lock() {
                             let at = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
                             profile.record(at, bytes);
@@ -912,7 +908,13 @@ mod tests {
     fn the_sampler_keeps_the_peak_of_the_sum() {
         let proc = fake_proc(BUILD, true);
         let current = Arc::new(AtomicU64::new(0));
-        let sampler = Sampler::start(proc.path(), 100, Duration::from_millis(1), Arc::clone(&current));
+        let latest = Arc::clone(&current);
+        let sampler = Sampler::start(
+            proc.path(),
+            100,
+            Duration::from_millis(1),
+            Box::new(move |bytes| latest.store(bytes, Ordering::Relaxed)),
+        );
         // The first sample is taken at once; wait for it by polling, not by sleeping a guess.
         while sampler.peak() == 0 {
             std::thread::yield_now();

@@ -8,9 +8,6 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, ExitCode};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::admit::{self, Step};
@@ -316,22 +313,9 @@ fn governed(
             .name("memsafe-bell".into())
             .spawn(move || drop(bell));
     }
-    // Run, reporting growth past the reservation from a thread of its own.
-    let live = Arc::new(AtomicU64::new(0));
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let reporter = {
-        let (ledger, live) = (ledger.clone(), Arc::clone(&live));
-        std::thread::Builder::new()
-            .name("memsafe-governor".into())
-            .spawn(move || report_loop(&ledger, pid, predicted, &live, &stopped))
-            .ok()
-    };
+    // Run, reporting growth past the reservation from the sampler's thread.
     let clock = Instant::now();
-    let measured = crate::measure::run(command, Some(live));
-    drop(stop);
-    if let Some(reporter) = reporter {
-        let _ = reporter.join();
-    }
+    let measured = crate::measure::run(command, Some(reporter(ledger.clone(), pid, predicted)));
     let _ = ledger.update(|l| l.entries.retain(|e| e.pid != pid));
     ledger.ring();
     let measured = match measured {
@@ -350,19 +334,15 @@ fn governed(
     leave_as(status)
 }
 
-/// While the compilation runs: every [`admit::RAISE_EVERY_MS`], write its memory to the ledger
-/// when [`admit::report`] says so; ends when `stopped` closes.
-fn report_loop(ledger: &LedgerDir, pid: u32, mut reserved: u64, live: &AtomicU64, stopped: &Receiver<()>) {
+/// While the compilation runs, given each sample of its memory: writes it to the ledger when
+/// [`admit::report`] says so (growth past the reservation at most every
+/// [`admit::RAISE_EVERY_MS`], a refresh every [`admit::REFRESH_EVERY_MS`]).
+fn reporter(ledger: LedgerDir, pid: u32, mut reserved: u64) -> crate::measure::OnSample {
     let mut last_write = now_ms();
-    loop {
-        match stopped.recv_timeout(Duration::from_millis(admit::RAISE_EVERY_MS)) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
-        let current = live.load(Ordering::Relaxed);
+    Box::new(move |current| {
         let now = now_ms();
         let Some(new) = admit::report(reserved, current, last_write, now) else {
-            continue;
+            return;
         };
         let written = ledger.update(|l| {
             if let Some(entry) = l.entries.iter_mut().find(|e| e.pid == pid) {
@@ -375,7 +355,7 @@ fn report_loop(ledger: &LedgerDir, pid: u32, mut reserved: u64, live: &AtomicU64
             reserved = new;
             last_write = now;
         }
-    }
+    })
 }
 
 #[cfg(test)]

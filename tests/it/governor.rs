@@ -51,7 +51,15 @@ fn now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
 
+/// The ledger, read under its lock, as every wrapper reads it (they rewrite it in place).
 fn ledger(ctx: &TestContext) -> serde_json::Value {
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(ctx.path("gov/ledger.lock"))
+        .unwrap();
+    lock.lock().unwrap();
     serde_json::from_str(&ctx.read("gov/ledger.json")).unwrap()
 }
 
@@ -371,6 +379,89 @@ fn a_compilation_that_does_not_fit_waits_until_the_running_one_ends() {
     assert!(text(&output.stderr).ends_with(STDERR), "{}", text(&output.stderr));
     assert_eq!(ledger(&ctx)["entries"], serde_json::json!([]));
     assert_eq!(history(&ctx)[0]["crate"], "foo");
+}
+
+/// A program that allocates `MiB` MiB and touches every page, then reads the ledger (its
+/// parent is the wrapper) until the wrapper's entry reserves at least 150 MiB: it prints
+/// the reservation and exits 0, or exits 3 after 60 s.
+#[cfg(target_os = "linux")]
+const GROW: &str = r#"
+use std::time::{Duration, Instant};
+fn main() {
+    let mib: usize = std::env::args().nth(1).unwrap().parse().unwrap();
+    let ledger = std::env::args().nth(2).unwrap();
+    let mut block = vec![1u8; mib << 20];
+    std::hint::black_box(&mut block);
+    let me = format!("\"pid\": {},", std::os::unix::process::parent_id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(&ledger).unwrap_or_default();
+        let reserved = text.split_once(&me).and_then(|(_, entry)| {
+            let (_, after) = entry.split_once("\"reserved_bytes\": ")?;
+            after.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok()
+        });
+        if let Some(bytes) = reserved.filter(|b| *b >= 150 << 20) {
+            println!("reserved {} MiB", bytes >> 20);
+            std::hint::black_box(&block);
+            std::process::exit(0);
+        }
+        std::thread::yield_now();
+    }
+    std::process::exit(3);
+}
+"#;
+
+/// A compilation that grows past its reservation has it raised while it runs, so that the
+/// next admission sees it: the prediction here is 11 MiB (a history of 10 MiB), the program
+/// touches 200 MiB and waits to see its wrapper's entry say so.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_compilation_growing_past_its_reservation_has_it_raised_while_it_runs() {
+    let ctx = TestContext::new();
+    ctx.write("grow.rs", GROW);
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let compiled = Command::new(rustc)
+        .args(["-O", "-o", "grow", "grow.rs"])
+        .current_dir(ctx.dir.path())
+        .output()
+        .unwrap();
+    assert!(compiled.status.success(), "{}", text(&compiled.stderr));
+    let record = serde_json::json!({
+        "crate": "grow", "kind": "lib", "metadata": "1", "rustc": ctx.path("bin/rustc"),
+        "peak_bytes": 10u64 << 20, "duration_ms": 100, "at_ms": now_ms(),
+    });
+    ctx.write("gov/governor-history.jsonl", &format!("{record}\n"));
+    ctx.write(
+        "bin/rustc",
+        &format!(
+            "#!/bin/sh\nexec '{}' 200 '{}'\n",
+            ctx.path("grow").display(),
+            ctx.path("gov/ledger.json").display()
+        ),
+    );
+    let rustc = executable(&ctx.path("bin/rustc"));
+    let output = wrapper(
+        &ctx,
+        &rustc,
+        &["--crate-name", "grow", "--crate-type", "lib", "-C", "metadata=1"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let shown = text(&output.stdout);
+    let mib: u64 = shown
+        .trim()
+        .strip_prefix("reserved ")
+        .and_then(|s| s.strip_suffix(" MiB"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!((150..=260).contains(&mib), "{shown}");
+    // The history learns the peak.
+    let records = history(&ctx);
+    assert!(
+        records[1]["peak_bytes"].as_u64().unwrap() >= 190 << 20,
+        "{records:?}"
+    );
 }
 
 #[cfg(target_os = "linux")]
