@@ -136,25 +136,9 @@ impl LedgerDir {
     /// removed and the file made anew, never followed or waited on (a pipe with no reader
     /// would block the open). `None` when that cannot be done: the waiters' polls remain.
     fn bell_file(&self) -> Option<File> {
-        let bell = self.dir.join(BELL_FILE);
-        if let Ok(found) = std::fs::symlink_metadata(&bell)
-            && !found.is_file()
-        {
-            let _ = if found.is_dir() {
-                std::fs::remove_dir(&bell)
-            } else {
-                std::fs::remove_file(&bell)
-            };
-        }
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-        }
-        let file = options.open(&bell).ok()?;
-        file.metadata().ok()?.is_file().then_some(file)
+        open_own_file(&self.dir.join(BELL_FILE), &mut options).ok()
     }
 
     /// What the doorbell looks like now: its size and modification time (`None` before it
@@ -244,20 +228,44 @@ impl LedgerDir {
         Ok(result)
     }
 
-    /// The ledger's file, opened to read and write, created when missing; never through a
-    /// link (the folder is this user's, checked by [`LedgerDir::open`]).
+    /// The ledger's file, opened to read and write, created when missing, as
+    /// [`open_own_file`] opens it.
     fn open_ledger(&self) -> Result<File> {
         let file = self.file();
         let mut options = File::options();
         options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.custom_flags(libc::O_NOFOLLOW);
-        }
-        options
-            .open(&file)
-            .with_context(|| format!("cannot open `{}`", file.display()))
+        open_own_file(&file, &mut options).with_context(|| format!("cannot open `{}`", file.display()))
+    }
+}
+
+/// Opens `path`, a file of memsafe's in its own folder, with `options` (which create it):
+/// anything else there by that name (a link, a pipe, a folder) is removed and the file made
+/// anew, never followed or waited on (a pipe with no writer would block a read for ever). A
+/// file with other names too (a hard link) is unlinked first: it is written in place.
+fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
+    #[cfg(unix)]
+    let shared = |found: &std::fs::Metadata| std::os::unix::fs::MetadataExt::nlink(found) > 1;
+    #[cfg(not(unix))]
+    let shared = |_: &std::fs::Metadata| false;
+    if let Ok(found) = std::fs::symlink_metadata(path)
+        && (!found.is_file() || shared(&found))
+    {
+        let _ = if found.is_dir() {
+            std::fs::remove_dir(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::other("not a file"))
     }
 }
 
@@ -639,6 +647,42 @@ mod tests {
         assert!(std::fs::symlink_metadata(&bell).unwrap().is_file());
         ledger.ring();
         assert_eq!(std::fs::read(&bell).unwrap(), b".");
+    }
+
+    /// The same for the ledger: a link is not followed (its target stays as it was), nor
+    /// written through a hard link; a pipe is not read (that would wait for ever), a folder
+    /// is not kept; each becomes the file.
+    #[cfg(unix)]
+    #[test]
+    fn whatever_stands_in_the_ledger_s_place_is_replaced_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(&dir.path().join("gov")).unwrap();
+        let file = ledger.file();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, &file).unwrap();
+        let add = |pid| {
+            ledger
+                .update_with(|_| true, |l| l.entries.push(entry(pid, None)))
+                .unwrap();
+        };
+        add(1);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert!(std::fs::symlink_metadata(&file).unwrap().is_file());
+        std::fs::remove_file(&file).unwrap();
+        std::fs::hard_link(&victim, &file).unwrap();
+        add(4);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        std::fs::remove_file(&file).unwrap();
+        let fifo = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo creates a pipe there.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        add(2);
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        add(3);
+        let written = Ledger::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(written.entries, [entry(3, None)]);
     }
 
     /// A bell replaced while a waiter listens: the waiter's next wait watches the new file (and
