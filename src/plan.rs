@@ -467,7 +467,7 @@ impl Plan {
         };
         let source = match measured {
             Some(calibration) => format!(
-                "{}; {} (the model: src/calibrate/model.rs)",
+                "{}; {} (the model: docs/measurements.md, M10 and M11)",
                 calibration.words(),
                 estimate_words(calibration, jobs)
             ),
