@@ -104,6 +104,29 @@ fn sleeper() -> Child {
     Command::new("sleep").arg("30").spawn().unwrap()
 }
 
+/// `command`'s output, or `None` when it has not ended within `limit`: then it and every
+/// process it started (its process group) are killed.
+fn output_within(command: &mut Command, limit: Duration) -> Option<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+    let child = command
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = libc::pid_t::try_from(child.id()).unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    match receiver.recv_timeout(limit) {
+        Ok(output) => Some(output.unwrap()),
+        Err(_) => {
+            // SAFETY: signals the process group this test started.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            None
+        }
+    }
+}
+
 #[test]
 fn a_chain_to_memsafe_itself_is_not_followed() {
     let ctx = TestContext::new();
@@ -118,11 +141,12 @@ fn a_chain_to_memsafe_itself_is_not_followed() {
             &["--crate-name", "foo", "--crate-type", "lib", "src/lib.rs"][..],
             &["-vV"][..],
         ] {
-            let output = wrapper(&ctx, &rustc, args)
+            let mut command = wrapper(&ctx, &rustc, args);
+            command
                 .env("MEMSAFE_RUSTC_WRAPPER", chain)
-                .env("PATH", ctx.path("bin"))
-                .output()
-                .unwrap();
+                .env("PATH", ctx.path("bin"));
+            let output = output_within(&mut command, Duration::from_secs(60))
+                .unwrap_or_else(|| panic!("{chain} {args:?}: memsafe started memsafe without end"));
             assert_eq!(
                 output.status.code(),
                 Some(3),
