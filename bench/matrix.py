@@ -89,11 +89,13 @@ def main():
         row.update(cap_gib=cap, configuration=configuration, run=number)
         rows.append(row)
         print(f"cap {cap} GiB {configuration} run {number}: {jobs} jobs, peak {row['peak_mib']} MiB, "
-              f"{row['wall_s']} s{', KILLED' if row['out_of_memory'] else ''}", flush=True)
+              f"{row['wall_s']} s, CPU {row['cpu_s']} s, {row['major_faults']} major faults"
+              f"{', KILLED' if row['out_of_memory'] else ''}", flush=True)
         if options.out:
             with open(options.out, "w", newline="") as file:
                 writer = csv.DictWriter(file, fieldnames=["cap_gib", "configuration", "run", "jobs", "peak_mib",
-                                                          "wall_s", "out_of_memory"], extrasaction="ignore")
+                                                          "wall_s", "out_of_memory", "cpu_s", "major_faults"],
+                                        extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(rows)
 

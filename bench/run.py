@@ -32,6 +32,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,15 @@ class Cgroup:
                 return int(value)
         return 0
 
+    def major_faults(self):
+        """Pages read back from disk by the group's processes (page cache evicted, then needed)."""
+        key = "pgmajfault" if self.v2 else "total_pgmajfault"
+        for line in (self.path / "memory.stat").read_text().split("\n"):
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+        return 0
+
     def oom_kills(self):
         if self.v2:
             for line in (self.path / "memory.events").read_text().split("\n"):
@@ -105,6 +115,7 @@ def run_build(label, cap_bytes, jobs, env_extra, config_args, project=None):
     command = ["cargo", "build", "--tests", "--offline", "--jobs", str(jobs)] + config_args
     peak = 0
     start = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cgroup_procs = group.path / "cgroup.procs"
 
     def enter_cgroup():
@@ -122,7 +133,10 @@ def run_build(label, cap_bytes, jobs, env_extra, config_args, project=None):
         time.sleep(0.1)
     reader.join()
     wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     oom = group.oom_kills() > 0 or process.returncode != 0
+    major_faults = group.major_faults()
     group.remove()
     stderr = b"".join(stderr_chunks).decode(errors="replace")
     if process.returncode != 0 and "SIGKILL" not in stderr and "signal: 9" not in stderr:
@@ -134,6 +148,9 @@ def run_build(label, cap_bytes, jobs, env_extra, config_args, project=None):
         "peak_mib": round(peak / (1 << 20)),
         "wall_s": round(wall, 1),
         "out_of_memory": oom,
+        # CPU time of cargo and every process it waited for (rustc, the linker, a wrapper).
+        "cpu_s": round(cpu, 1),
+        "major_faults": major_faults,
     }
 
 
