@@ -2,7 +2,8 @@
 """The governor on machines not at hand: `memsafe governor simulate`, checked against real
 builds on this machine first.
 
-1. Calibrates the project once (`memsafe calibrate`, uncapped, `--cpus 8`), with the
+1. Calibrates the project once (`memsafe calibrate`, uncapped, `--cpus 8` or
+   `--calibrate-cpus`), with the
    governor's history in a folder of its own (`MEMSAFE_GOVERNOR_DIR`): calibrate's build is
    the recorded build the simulator replays (each compilation's CPU time, memory profile and
    place in cargo's graph).
@@ -16,7 +17,7 @@ builds on this machine first.
 
 Usage: sudo python3 bench/simulate.py [--project bench/mdbook-app] [--fixed 1,2,4,8]
        [--governor-caps 0.8,1.1] [--cpus 8,16,32] [--memory 4GiB,8GiB,16GiB] [--out FILE.csv]
-       [--reuse-calibration] [--skip-real]
+       [--reuse-calibration] [--calibrate-cpus N] [--skip-real]
 """
 
 import argparse
@@ -58,6 +59,10 @@ def main():
     parser.add_argument("--memory", default="4GiB,8GiB,16GiB")
     parser.add_argument("--out", default=None, help="the validation table as CSV")
     parser.add_argument("--reuse-calibration", action="store_true")
+    parser.add_argument("--calibrate-cpus", type=int, default=8,
+                        help="the CPUs the calibration plans for, so its job count (8: as the other benchmarks "
+                             "emulate; this machine's own count records each compilation's CPU time as a "
+                             "machine of that many CPUs runs it, without 8 jobs sharing 2 cores)")
     parser.add_argument("--skip-real", action="store_true", help="only the larger machines")
     options = parser.parse_args()
     project = Path(options.project).resolve()
@@ -70,7 +75,7 @@ def main():
         history.mkdir(parents=True)
         os.environ["MEMSAFE_GOVERNOR_DIR"] = str(history)
         print(f"calibrating {project.name} ...", flush=True)
-        run.calibrate(8, project)
+        run.calibrate(options.calibrate_cpus, project)
     calibration = tomllib.loads((project / "memsafe.toml").read_text())["calibration"]
     cargo_bytes = calibration.get("cargo_bytes", 100 * MIB)
     cpus_here = os.cpu_count()
