@@ -99,12 +99,9 @@ pub fn completions(shell: cli::Shell) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The whole program: parse the arguments, run, print an error once, return the exit code.
-/// `cargo-memsafe` calls it too: cargo runs it as `cargo-memsafe memsafe ARGS`, so a first
-/// argument `memsafe` is dropped there.
 /// memsafe's commands and their aliases, and `help`: a first argument that is one of them is
 /// never taken for a rustc (a test checks the list against clap's).
-const COMMANDS: &[&str] = &[
+pub const COMMANDS: &[&str] = &[
     "init",
     "plan",
     "regen",
@@ -116,6 +113,9 @@ const COMMANDS: &[&str] = &[
     "help",
 ];
 
+/// The whole program: parse the arguments, run, print an error once, return the exit code.
+/// `cargo-memsafe` calls it too: cargo runs it as `cargo-memsafe memsafe ARGS`, so a first
+/// argument `memsafe` is dropped there.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
     // Under `memsafe calibrate`, cargo runs memsafe as RUSTC_WRAPPER: `memsafe <rustc> ARGS`.
     if let Some(log) = std::env::var_os(calibrate::LOG_ENV)

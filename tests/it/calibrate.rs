@@ -522,14 +522,7 @@ fn main() {
 #[test]
 fn the_anonymous_peak_of_a_child_that_touches_200_mib_is_recorded_within_10_percent() {
     let ctx = TestContext::new();
-    ctx.write("allocate.rs", ALLOCATE);
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let compiled = std::process::Command::new(rustc)
-        .args(["-O", "-o", "allocate", "allocate.rs"])
-        .current_dir(ctx.dir.path())
-        .output()
-        .unwrap();
-    assert!(compiled.status.success(), "{}", text(&compiled.stderr));
+    ctx.compile_program("allocate", ALLOCATE);
     // `; exit $?` after it: the shell forks the program instead of becoming it.
     let output = wrapped(&ctx, "./allocate 200; code=$?; echo after; exit $code");
     assert_eq!(output.status.code(), Some(7), "{}", text(&output.stderr));

@@ -110,6 +110,25 @@ impl TestContext {
         self
     }
 
+    /// Compiles the one-file Rust program `source` (optimized) to `name` in the test folder,
+    /// with the rustc that builds the tests; returns its path.
+    pub(crate) fn compile_program(&self, name: &str, source: &str) -> PathBuf {
+        let file = format!("{name}.rs");
+        self.write(&file, source);
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let compiled = Command::new(rustc)
+            .args(["-O", "-o", name, &file])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            compiled.status.success(),
+            "{}",
+            String::from_utf8_lossy(&compiled.stderr)
+        );
+        self.path(name)
+    }
+
     /// The memsafe binary, run in `relative`, without a terminal.
     pub(crate) fn memsafe(&self, relative: &str) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_memsafe"));

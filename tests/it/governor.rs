@@ -442,14 +442,7 @@ fn main() {
 #[test]
 fn a_compilation_growing_past_its_reservation_has_it_raised_while_it_runs() {
     let ctx = TestContext::new();
-    ctx.write("grow.rs", GROW);
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let compiled = Command::new(rustc)
-        .args(["-O", "-o", "grow", "grow.rs"])
-        .current_dir(ctx.dir.path())
-        .output()
-        .unwrap();
-    assert!(compiled.status.success(), "{}", text(&compiled.stderr));
+    let grow = ctx.compile_program("grow", GROW);
     let record = serde_json::json!({
         "crate": "grow", "kind": "lib", "metadata": "1", "rustc": ctx.path("bin/rustc"),
         "peak_bytes": 10u64 << 20, "duration_ms": 100, "at_ms": now_ms(),
@@ -459,7 +452,7 @@ fn a_compilation_growing_past_its_reservation_has_it_raised_while_it_runs() {
         "bin/rustc",
         &format!(
             "#!/bin/sh\nexec '{}' 200 '{}'\n",
-            ctx.path("grow").display(),
+            grow.display(),
             ctx.path("gov/ledger.json").display()
         ),
     );
