@@ -67,7 +67,8 @@ impl Measured {
     }
 }
 
-/// What is done with each sample of a running child's memory, in the thread that samples it.
+/// What is done with each sample of a running child's memory, in the thread that samples it:
+/// it must not wait (for a lock, say), or the samples wait with it and a peak goes unseen.
 pub(crate) type OnSample = Box<dyn FnMut(u64) + Send>;
 
 /// Runs `command` to its end. When `on_sample` is given, it gets each sample of the child's

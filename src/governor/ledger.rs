@@ -7,10 +7,11 @@
 //! gives; the file is small (one entry per live wrapper, a few dozen at most); and the shared
 //! notice time lives in the same place. Every reader and writer holds the lock, so the file is
 //! rewritten in place, in one write from its start (padded with spaces when the new text is
-//! shorter, which JSON allows): a rename over it, on ext4, starts a disk write of the new file
-//! and frees the old one, twice a compilation (measured: about a tenth of the wrapper's CPU).
-//! A writer killed in the middle of its one write can leave a torn file, which the next access
-//! moves aside as corrupt: the ledger is throwaway state. The lock is an advisory `flock`
+//! shorter, which JSON allows): a rename over it, where the folder is on an ext4 disk (not
+//! the tmpfs of `$XDG_RUNTIME_DIR`: under sudo, in CI, in containers), starts a disk write of
+//! the new file and frees the old one, twice a compilation. A writer killed in the middle of
+//! its one write can leave a torn file: torn in the padding, it still reads whole; torn in
+//! the text, the next access moves it aside as corrupt (the ledger is throwaway state). The lock is an advisory `flock`
 //! (std's `File::lock`), which the OS releases when its holder dies, even by SIGKILL.
 //!
 //! Every access prunes the entries whose process is gone: a wrapper killed with SIGKILL (or
@@ -87,7 +88,12 @@ impl Ledger {
         if text.trim().is_empty() {
             return Ok(Ledger::default());
         }
-        serde_json::from_str(text)
+        // The first JSON value: what follows it can only be the padding of a longer older
+        // text, where a write was cut short (see `write_over`).
+        serde_json::Deserializer::from_str(text)
+            .into_iter::<Ledger>()
+            .next()
+            .unwrap_or_else(|| serde_json::from_str(text))
     }
 
     /// Drops the entries whose process is gone, as `alive` says; whether any went.
@@ -161,12 +167,28 @@ impl LedgerDir {
     /// aside to `ledger.json.corrupt` (with one warning) and replaced by an empty one; a lock
     /// not had within [`super::LOCK_DEADLINE`] is an error (the caller runs ungoverned).
     pub(crate) fn update<R>(&self, change: impl FnOnce(&mut Ledger) -> R) -> Result<R> {
-        self.update_with(is_alive, change)
+        self.update_within(super::LOCK_DEADLINE, is_alive, change)
     }
 
-    /// [`LedgerDir::update`] with the liveness test given (tests).
+    /// [`LedgerDir::update`] only if the lock is free now: an error at once otherwise. For a
+    /// caller that must not wait (the sampler, whose next sample is due in milliseconds).
+    pub(crate) fn try_update<R>(&self, change: impl FnOnce(&mut Ledger) -> R) -> Result<R> {
+        self.update_within(std::time::Duration::ZERO, is_alive, change)
+    }
+
+    /// [`LedgerDir::update`] with the liveness test given.
+    #[cfg(test)]
     pub(crate) fn update_with<R>(
         &self,
+        alive: impl FnMut(&Entry) -> bool,
+        change: impl FnOnce(&mut Ledger) -> R,
+    ) -> Result<R> {
+        self.update_within(super::LOCK_DEADLINE, alive, change)
+    }
+
+    fn update_within<R>(
+        &self,
+        deadline: std::time::Duration,
         alive: impl FnMut(&Entry) -> bool,
         change: impl FnOnce(&mut Ledger) -> R,
     ) -> Result<R> {
@@ -177,7 +199,7 @@ impl LedgerDir {
             .write(true)
             .open(&lock_path)
             .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
-        super::lock_within(&lock, super::LOCK_DEADLINE)
+        super::lock_within(&lock, deadline)
             .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
         let file = self.file();
         let mut open = self.open_ledger()?;
@@ -185,13 +207,14 @@ impl LedgerDir {
         open.read_to_end(&mut bytes)
             .with_context(|| format!("cannot read `{}`", file.display()))?;
         let length = bytes.len();
+        let text_length = bytes.trim_ascii_end().len();
         let parsed = String::from_utf8(bytes)
             .map_err(|_| "not UTF-8".to_string())
             .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()));
         // The ledger is throwaway state (who runs and waits now): a corrupt one is moved aside,
         // for someone to look at, and the governor starts afresh, saying so once.
-        let (mut ledger, before, length) = match parsed {
-            Ok(ledger) => (ledger.clone(), ledger, length),
+        let (mut ledger, before, old) = match parsed {
+            Ok(ledger) => (ledger.clone(), ledger, (length, text_length)),
             Err(error) => {
                 let aside = self.dir.join(format!("{LEDGER_FILE}.corrupt"));
                 std::fs::rename(&file, &aside).with_context(|| {
@@ -213,7 +236,7 @@ impl LedgerDir {
                         version: u32::MAX,
                         ..Ledger::default()
                     },
-                    0,
+                    (0, 0),
                 )
             }
         };
@@ -221,7 +244,7 @@ impl LedgerDir {
         let result = change(&mut ledger);
         if ledger != before {
             ledger.version = VERSION;
-            write_over(&mut open, &ledger, length)
+            write_over(&mut open, &ledger, old)
                 .with_context(|| format!("cannot write `{}`", file.display()))?;
         }
         drop(lock);
@@ -250,11 +273,13 @@ fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<
     if let Ok(found) = std::fs::symlink_metadata(path)
         && (!found.is_file() || shared(&found))
     {
-        let _ = if found.is_dir() {
+        // A link to a folder is a folder to Windows' `remove_file`.
+        let removed = if found.is_dir() {
             std::fs::remove_dir(path)
         } else {
-            std::fs::remove_file(path)
+            std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path))
         };
+        drop(removed);
     }
     #[cfg(unix)]
     {
@@ -269,23 +294,26 @@ fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<
     }
 }
 
-/// Past this many bytes of padding, the file is cut to its text instead of padded.
-const MAX_PADDING: usize = 64 * 1024;
+/// Past this many bytes of padding, the file is cut to its text instead of padded: a ledger
+/// of a few entries stays within one page, which one write changes whole.
+const MAX_PADDING: usize = 4096;
 
-/// Writes `ledger` over `file`, whose old text was `old_length` bytes long: one write from the
-/// start, padded with spaces to the old length (JSON ends in any whitespace), so that the file
-/// is whole after every write; cut to its text only when the padding would pass
-/// [`MAX_PADDING`].
-fn write_over(file: &mut File, ledger: &Ledger, old_length: usize) -> io::Result<()> {
+/// Writes `ledger` over `file`, whose old content was `old.0` bytes long, `old.1` of them its
+/// JSON text before the padding: one write from the start, padded with spaces (JSON ends in
+/// any whitespace) so that the file is whole after the write; cut to the text only when the
+/// padding would pass [`MAX_PADDING`], once the write has covered the old text (a writer
+/// killed before the cut leaves a whole file). A write torn inside the padding still reads
+/// whole ([`Ledger::parse`] reads the first JSON value); one torn inside the text is corrupt.
+fn write_over(file: &mut File, ledger: &Ledger, old: (usize, usize)) -> io::Result<()> {
+    let (old_length, old_text) = old;
     let mut text = serde_json::to_string_pretty(ledger)
         .map_err(io::Error::other)?
         .into_bytes();
     text.push(b'\n');
     let length = text.len();
     let cut = old_length > length + MAX_PADDING;
-    if !cut {
-        text.resize(old_length.max(length), b' ');
-    }
+    let padded = if cut { old_text } else { old_length };
+    text.resize(padded.max(length), b' ');
     file.seek(io::SeekFrom::Start(0))?;
     file.write_all(&text)?;
     if cut {
@@ -821,6 +849,21 @@ mod tests {
                 .entries
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_write_torn_in_the_padding_still_reads_whole() {
+        let ledger = Ledger {
+            version: VERSION,
+            last_notice_ms: 7,
+            entries: vec![entry(1, Some(2))],
+        };
+        let text = serde_json::to_string_pretty(&ledger).unwrap();
+        // The new text, then what was left of an older, longer one after it.
+        let torn = format!("{text}\n      \"pid\": 9,\n  }}\n]}}");
+        assert_eq!(Ledger::parse(&torn).unwrap(), ledger);
+        // A write torn inside the text is corrupt.
+        assert!(Ledger::parse(&text[..text.len() / 2]).is_err());
     }
 
     #[test]

@@ -336,7 +336,10 @@ fn governed(
 
 /// While the compilation runs, given each sample of its memory: writes it to the ledger when
 /// [`admit::report`] says so (growth past the reservation at most every
-/// [`admit::RAISE_EVERY_MS`], a refresh every [`admit::REFRESH_EVERY_MS`]).
+/// [`admit::RAISE_EVERY_MS`], a refresh every [`admit::REFRESH_EVERY_MS`]). It runs in the
+/// sampler's thread, so it never waits for the ledger's lock: when another wrapper holds it
+/// (or a build stopped with Ctrl-Z), the write is skipped until the next turn, and the
+/// samples go on.
 fn reporter(ledger: LedgerDir, pid: u32, mut reserved: u64) -> crate::measure::OnSample {
     let mut last_write = now_ms();
     Box::new(move |current| {
@@ -344,7 +347,8 @@ fn reporter(ledger: LedgerDir, pid: u32, mut reserved: u64) -> crate::measure::O
         let Some(new) = admit::report(reserved, current, last_write, now) else {
             return;
         };
-        let written = ledger.update(|l| {
+        last_write = now;
+        let written = ledger.try_update(|l| {
             if let Some(entry) = l.entries.iter_mut().find(|e| e.pid == pid) {
                 entry.reserved_bytes = new;
                 entry.current_bytes = current;
@@ -353,7 +357,6 @@ fn reporter(ledger: LedgerDir, pid: u32, mut reserved: u64) -> crate::measure::O
         });
         if written.is_ok() {
             reserved = new;
-            last_write = now;
         }
     })
 }
