@@ -242,10 +242,8 @@ impl History {
     /// buffer's fresh pages cost more than the reading).
     pub(crate) fn load_for(path: &Path, key: &Key) -> io::Result<History> {
         use std::io::BufRead;
-        let file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
-            Err(error) => return Err(error),
+        let Some(file) = open(path)? else {
+            return Ok(History::default());
         };
         let mut reader = io::BufReader::with_capacity(64 * 1024, file);
         let sorter = LineSorter::new(key);
@@ -253,8 +251,20 @@ impl History {
         let mut line = Vec::new();
         loop {
             line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 {
+            let read = io::Read::take(&mut reader, MAX_LINE).read_until(b'\n', &mut line)?;
+            if read == 0 {
                 return Ok(history);
+            }
+            if !line.ends_with(b"\n") {
+                if read < MAX_LINE as usize {
+                    // The end of the file without a newline: a record being appended now (this
+                    // reader takes no lock), or one cut short; neither says anything yet.
+                    return Ok(history);
+                }
+                // Longer than any record: bad, and the rest of it is passed over unread.
+                history.bad_lines += 1;
+                reader.skip_until(b'\n')?;
+                continue;
             }
             // `from_utf8` first: its check of ASCII is several times faster than the lossy one.
             match std::str::from_utf8(&line) {
@@ -265,15 +275,39 @@ impl History {
     }
 }
 
-fn read_text(path: &Path) -> io::Result<String> {
-    match std::fs::read(path) {
-        // Valid UTF-8 (as memsafe writes it) is taken as it is, without a copy: every
-        // compilation reads this file, and it grows to about 1 MiB.
-        Ok(bytes) => Ok(String::from_utf8(bytes)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+/// The longest line [`History::load_for`] reads: a record is a few hundred bytes.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// The history's file, opened to read; `None` when there is none. Anything but a plain file
+/// there (a pipe, which a read or a write would wait on for ever; a folder) is an error.
+fn open(path: &Path) -> io::Result<Option<std::fs::File>> {
+    open_with(path, std::fs::File::options().read(true))
+}
+
+/// [`open`] with the `options` given (to append, say).
+fn open_with(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<Option<std::fs::File>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    match options.open(path) {
+        Ok(file) if file.metadata()?.is_file() => Ok(Some(file)),
+        Ok(_) => Err(io::Error::other("not a file")),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+fn read_text(path: &Path) -> io::Result<String> {
+    let Some(mut file) = open(path)? else {
+        return Ok(String::new());
+    };
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes)?;
+    // Valid UTF-8 (as memsafe writes it) is taken as it is, without a copy.
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
 }
 
 /// What [`History::load_for`] looks for in each line, made once for all of them: the history
@@ -428,7 +462,9 @@ fn lock(path: &Path) -> io::Result<File> {
 pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
     let lock = lock(path)?;
     let line = serde_json::to_string(record).map_err(io::Error::other)? + "\n";
-    let mut file = File::options().create(true).append(true).open(path)?;
+    let mut options = File::options();
+    options.create(true).append(true);
+    let mut file = open_with(path, &mut options)?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
     file.write_all(line.as_bytes())?;
     let size = file.metadata()?.len();
     drop(file);
@@ -522,9 +558,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(HISTORY_FILE);
         std::fs::write(&path, &text).unwrap();
-        let parse_for = |_: &str, key: &Key| History::load_for(&path, key).unwrap();
         for asked in [key("syn", "a"), key("syn", "z"), key("new", "1"), key("c3", "1")] {
-            let cheap = parse_for(&text, &asked);
+            let cheap = History::load_for(&path, &asked).unwrap();
             assert_eq!(
                 predict(&cheap.records, &asked),
                 predict(&whole.records, &asked),
@@ -538,14 +573,28 @@ mod tests {
             ..key("new", "1")
         };
         assert_eq!(
-            predict(&parse_for(&text, &other).records, &other),
+            predict(&History::load_for(&path, &other).unwrap().records, &other),
             predict(&whole.records, &other)
         );
     }
 
+    /// A pipe in the history's place is an error, never a read that waits for ever.
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_in_the_history_s_place_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo creates a pipe there.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(History::load_for(&path, &key("a", "1")).is_err());
+        assert!(History::load(&path).is_err());
+        assert!(append(&path, &record(&key("a", "1"), 1)).is_err());
+    }
+
     #[test]
     fn a_long_history_is_read_whole_in_pieces() {
-        // Past the reader's 64 KiB: lines cross its pieces' edges; one line is not UTF-8.
+        // Past the reader's 64 KiB: lines cross its pieces' edges.
         let records: Vec<Record> = (0..2_000u64)
             .map(|i| record(&key(&format!("crate_{}", i % 97), "1"), 10 + i % 300))
             .collect();
@@ -560,14 +609,34 @@ mod tests {
             })
             .collect();
         assert!(bytes.len() > 3 * 64 * 1024);
-        bytes.extend_from_slice(b"{\"crate\":\"\xff\"}\n");
+        // A record of crate_5 with a byte that is not UTF-8 in a string: read, the byte
+        // replaced.
+        let odd = serde_json::to_string(&Record {
+            out_dir: Some("/p/@".into()),
+            ..record(&key("crate_5", "1"), 5)
+        })
+        .unwrap()
+        .replace('@', "\u{1}");
+        bytes.extend_from_slice(
+            &odd.into_bytes()
+                .into_iter()
+                .map(|b| if b == 1 { 0xff } else { b })
+                .collect::<Vec<u8>>(),
+        );
+        bytes.push(b'\n');
+        // A line longer than any record: bad, passed over.
+        bytes.extend_from_slice(&vec![b'x'; 70 * 1024]);
+        bytes.push(b'\n');
+        let whole = History::parse(&String::from_utf8_lossy(&bytes));
+        // The end of a record being appended (no newline yet): not read, not bad.
+        bytes.extend_from_slice(b"{\"crate\":\"crate_5\",\"kind\":");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(HISTORY_FILE);
         std::fs::write(&path, &bytes).unwrap();
-        let whole = History::parse(&String::from_utf8_lossy(&bytes));
         for asked in [key("crate_5", "1"), key("crate_96", "1"), key("unseen", "1")] {
             let streamed = History::load_for(&path, &asked).unwrap();
-            assert_eq!(streamed.records.len(), 2_000, "every line of this rustc counts");
+            assert_eq!(streamed.records.len(), 2_001, "every line of this rustc counts");
+            assert_eq!(streamed.bad_lines, 1, "the long line");
             assert_eq!(
                 streamed.records.iter().filter(|r| r.key == asked).count(),
                 whole.records.iter().filter(|r| r.key == asked).count()
