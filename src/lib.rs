@@ -101,6 +101,7 @@ pub fn completions(shell: cli::Shell) -> String {
 
 /// memsafe's commands and their aliases, and `help`: a first argument that is one of them is
 /// never taken for a rustc (a test checks the list against clap's).
+#[doc(hidden)]
 pub const COMMANDS: &[&str] = &[
     "init",
     "plan",

@@ -112,6 +112,7 @@ impl TestContext {
 
     /// Compiles the one-file Rust program `source` (optimized) to `name` in the test folder,
     /// with the rustc that builds the tests; returns its path.
+    #[cfg(target_os = "linux")]
     pub(crate) fn compile_program(&self, name: &str, source: &str) -> PathBuf {
         let file = format!("{name}.rs");
         self.write(&file, source);
