@@ -287,11 +287,23 @@ fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<
         options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     let file = options.open(path)?;
-    if file.metadata()?.is_file() {
-        Ok(file)
-    } else {
-        Err(io::Error::other("not a file"))
+    let opened = file.metadata()?;
+    if !opened.is_file() {
+        return Err(io::Error::other("not a file"));
     }
+    // Linked again between the look and the open: the name is unlinked, and a file of its
+    // own made (once; a second link there is an error).
+    if shared(&opened) {
+        drop(file);
+        std::fs::remove_file(path)?;
+        let file = options.open(path)?;
+        return if shared(&file.metadata()?) {
+            Err(io::Error::other("linked to another file"))
+        } else {
+            Ok(file)
+        };
+    }
+    Ok(file)
 }
 
 /// Past this many bytes of padding, the file is cut to its text instead of padded: a ledger
