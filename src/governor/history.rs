@@ -204,13 +204,11 @@ pub(crate) struct History {
 }
 
 impl History {
+    #[cfg(test)]
     pub(crate) fn parse(text: &str) -> History {
         let mut history = History::default();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match serde_json::from_str(line) {
-                Ok(record) => history.records.push(record),
-                Err(_) => history.bad_lines += 1,
-            }
+        for line in text.lines() {
+            history.take(line);
         }
         history
     }
@@ -218,7 +216,20 @@ impl History {
     /// Reads the history file: a missing file is an empty history; one that cannot be read
     /// is an error (the caller predicts from defaults, and says so once).
     pub(crate) fn load(path: &Path) -> io::Result<History> {
-        read_text(path).map(|text| History::parse(&text))
+        let mut history = History::default();
+        history.bad_lines = each_line(path, |line| history.take(line))?;
+        Ok(history)
+    }
+
+    /// Adds the record `line` holds, or counts it bad; a blank line is nothing.
+    fn take(&mut self, line: &str) {
+        if line.trim().is_empty() {
+            return;
+        }
+        match serde_json::from_str(line) {
+            Ok(record) => self.records.push(record),
+            Err(_) => self.bad_lines += 1,
+        }
     }
 
     /// The records of compilations that wrote into `target` (a project's target folder), for
@@ -228,54 +239,63 @@ impl History {
         let marker = serde_json::to_string(&target.to_string_lossy()).map_err(io::Error::other)?;
         // `"out_dir":"/p/target` without the closing quote: the folder and those below it.
         let marker = format!("\"out_dir\":{}", marker.trim_end_matches('"'));
-        let text = read_text(path)?;
-        let mine: String = text
-            .lines()
-            .filter(|line| line.contains(&marker))
-            .flat_map(|line| [line, "\n"])
-            .collect();
-        Ok(History::parse(&mine))
+        let mut history = History::default();
+        history.bad_lines = each_line(path, |line| {
+            if line.contains(&marker) {
+                history.take(line);
+            }
+        })?;
+        Ok(history)
     }
 
-    /// [`History::load`] as [`LineSorter`] sorts it, for predicting `key`: read a piece at a
-    /// time (every compilation reads this file, and it grows to about 1 MiB: read whole, the
-    /// buffer's fresh pages cost more than the reading).
+    /// [`History::load`] as [`LineSorter`] sorts it, for predicting `key` (every compilation
+    /// reads this file, and it grows to about 1 MiB).
     pub(crate) fn load_for(path: &Path, key: &Key) -> io::Result<History> {
-        use std::io::BufRead;
-        let Some(file) = open(path)? else {
-            return Ok(History::default());
-        };
-        let mut reader = io::BufReader::with_capacity(64 * 1024, file);
         let sorter = LineSorter::new(key);
         let mut history = History::default();
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let read = io::Read::take(&mut reader, MAX_LINE).read_until(b'\n', &mut line)?;
-            if read == 0 {
-                return Ok(history);
+        let too_long = each_line(path, |line| sorter.take(line, &mut history))?;
+        history.bad_lines += too_long;
+        Ok(history)
+    }
+}
+
+/// Calls `each` with every line of the history at `path` (none when there is no file), read
+/// a piece at a time: read whole, a 1 MiB history's fresh buffer pages cost more than the
+/// reading, and a file without newlines would be held whole. A line longer than
+/// [`MAX_LINE`] is passed over unread, and counted (the count is returned); the last line,
+/// when no newline ends it, is left for later: a record being appended now (a reader takes
+/// no lock), or one cut short. Each line is checked as UTF-8 the fast way first, then read
+/// lossily.
+fn each_line(path: &Path, mut each: impl FnMut(&str)) -> io::Result<usize> {
+    use std::io::BufRead;
+    let Some(file) = open(path)? else {
+        return Ok(0);
+    };
+    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::new();
+    let mut too_long = 0;
+    loop {
+        line.clear();
+        let read = io::Read::take(&mut reader, MAX_LINE).read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(too_long);
+        }
+        if !line.ends_with(b"\n") {
+            if read < MAX_LINE as usize {
+                return Ok(too_long);
             }
-            if !line.ends_with(b"\n") {
-                if read < MAX_LINE as usize {
-                    // The end of the file without a newline: a record being appended now (this
-                    // reader takes no lock), or one cut short; neither says anything yet.
-                    return Ok(history);
-                }
-                // Longer than any record: bad, and the rest of it is passed over unread.
-                history.bad_lines += 1;
-                reader.skip_until(b'\n')?;
-                continue;
-            }
-            // `from_utf8` first: its check of ASCII is several times faster than the lossy one.
-            match std::str::from_utf8(&line) {
-                Ok(text) => sorter.take(text, &mut history),
-                Err(_) => sorter.take(&String::from_utf8_lossy(&line), &mut history),
-            }
+            too_long += 1;
+            reader.skip_until(b'\n')?;
+            continue;
+        }
+        match std::str::from_utf8(&line) {
+            Ok(text) => each(text),
+            Err(_) => each(&String::from_utf8_lossy(&line)),
         }
     }
 }
 
-/// The longest line [`History::load_for`] reads: a record is a few hundred bytes.
+/// The longest line read from the history: a record is a few hundred bytes.
 const MAX_LINE: u64 = 64 * 1024;
 
 /// The history's file, opened to read; `None` when there is none. Anything but a plain file
@@ -297,17 +317,6 @@ fn open_with(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<Opti
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
     }
-}
-
-fn read_text(path: &Path) -> io::Result<String> {
-    let Some(mut file) = open(path)? else {
-        return Ok(String::new());
-    };
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(&mut file, &mut bytes)?;
-    // Valid UTF-8 (as memsafe writes it) is taken as it is, without a copy.
-    Ok(String::from_utf8(bytes)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
 }
 
 /// What [`History::load_for`] looks for in each line, made once for all of them: the history
@@ -447,11 +456,10 @@ pub(crate) fn compact(records: Vec<Record>) -> Vec<Record> {
 fn lock(path: &Path) -> io::Result<File> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))?;
+    let lock = super::open_own_file(
+        &dir.join(LOCK_FILE),
+        File::options().create(true).truncate(false).write(true),
+    )?;
     super::lock_within(&lock, super::LOCK_DEADLINE)?;
     Ok(lock)
 }
@@ -463,8 +471,19 @@ pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
     let lock = lock(path)?;
     let line = serde_json::to_string(record).map_err(io::Error::other)? + "\n";
     let mut options = File::options();
-    options.create(true).append(true);
+    options.create(true).append(true).read(true);
     let mut file = open_with(path, &mut options)?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+    // A last line without its newline (cut short, or written by hand) is not glued to this one.
+    let mut last = [b'\n'];
+    if file.metadata()?.len() > 0 {
+        io::Seek::seek(&mut file, io::SeekFrom::End(-1))?;
+        io::Read::read_exact(&mut file, &mut last)?;
+    }
+    let line = if last[0] == b'\n' {
+        line
+    } else {
+        format!("\n{line}")
+    };
     file.write_all(line.as_bytes())?;
     let size = file.metadata()?.len();
     drop(file);
@@ -578,7 +597,7 @@ mod tests {
         );
     }
 
-    /// A pipe in the history's place is an error, never a read that waits for ever.
+    /// A pipe in the history's place is an error, never a read or a write that waits for ever.
     #[cfg(unix)]
     #[test]
     fn a_pipe_in_the_history_s_place_is_not_read() {
@@ -590,6 +609,14 @@ mod tests {
         assert!(History::load_for(&path, &key("a", "1")).is_err());
         assert!(History::load(&path).is_err());
         assert!(append(&path, &record(&key("a", "1"), 1)).is_err());
+        // In the lock's place, a pipe is replaced: appending works.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
+        let lock = std::ffi::CString::new(dir.path().join(LOCK_FILE).to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo creates a pipe there.
+        assert_eq!(unsafe { libc::mkfifo(lock.as_ptr(), 0o600) }, 0);
+        append(&path, &record(&key("a", "1"), 1)).unwrap();
+        assert_eq!(History::load(&path).unwrap().records.len(), 1);
     }
 
     #[test]
@@ -921,5 +948,30 @@ mod tests {
         std::fs::write(&path, format!("garbage\n{line}")).unwrap();
         repair(&path).unwrap();
         assert_eq!(History::load(&path).unwrap(), History::parse(&line));
+        // A last record without its newline: the next one goes on a line of its own, and both
+        // are read.
+        std::fs::write(&path, line.trim_end()).unwrap();
+        append(&path, &record(&k, 9)).unwrap();
+        let history = History::load(&path).unwrap();
+        assert_eq!(history.bad_lines, 0);
+        assert_eq!(history.records.len(), 2);
+    }
+
+    /// A record longer than any memsafe writes is dropped by a repair, so that its warning
+    /// does not come back at every compilation.
+    #[test]
+    fn a_line_too_long_to_read_goes_at_the_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        let long = serde_json::to_string(&Record {
+            out_dir: Some("x".repeat(70 * 1024)),
+            ..record(&key("a", "1"), 5)
+        })
+        .unwrap();
+        std::fs::write(&path, format!("{long}\n")).unwrap();
+        assert_eq!(History::load_for(&path, &key("a", "1")).unwrap().bad_lines, 1);
+        repair(&path).unwrap();
+        let after = History::load_for(&path, &key("a", "1")).unwrap();
+        assert_eq!((after.bad_lines, after.records.len()), (0, 0));
     }
 }
