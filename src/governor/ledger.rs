@@ -144,7 +144,7 @@ impl LedgerDir {
     fn bell_file(&self) -> Option<File> {
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
-        open_own_file(&self.dir.join(BELL_FILE), &mut options).ok()
+        super::open_own_file(&self.dir.join(BELL_FILE), &mut options).ok()
     }
 
     /// What the doorbell looks like now: its size and modification time (`None` before it
@@ -193,12 +193,11 @@ impl LedgerDir {
         change: impl FnOnce(&mut Ledger) -> R,
     ) -> Result<R> {
         let lock_path = self.dir.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
+        let lock = super::open_own_file(
+            &lock_path,
+            File::options().create(true).truncate(false).write(true),
+        )
+        .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
         super::lock_within(&lock, deadline)
             .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
         let file = self.file();
@@ -208,7 +207,7 @@ impl LedgerDir {
             .with_context(|| format!("cannot read `{}`", file.display()))?;
         let length = bytes.len();
         let text_length = bytes.trim_ascii_end().len();
-        let parsed = String::from_utf8(bytes)
+        let parsed = String::from_utf8(bytes.clone())
             .map_err(|_| "not UTF-8".to_string())
             .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()));
         // The ledger is throwaway state (who runs and waits now): a corrupt one is moved aside,
@@ -230,6 +229,7 @@ impl LedgerDir {
                     aside.display()
                 );
                 open = self.open_ledger()?;
+                bytes.clear();
                 (
                     Ledger::default(),
                     Ledger {
@@ -244,8 +244,14 @@ impl LedgerDir {
         let result = change(&mut ledger);
         if ledger != before {
             ledger.version = VERSION;
-            write_over(&mut open, &ledger, old)
-                .with_context(|| format!("cannot write `{}`", file.display()))?;
+            if let Err(error) = write_over(&mut open, &ledger, old) {
+                // A write cut short (the disk full): the old text goes back where it was, in
+                // the space it had, so that no one else's entry is lost.
+                let _ = open
+                    .seek(io::SeekFrom::Start(0))
+                    .and_then(|_| open.write_all(&bytes));
+                return Err(error).with_context(|| format!("cannot write `{}`", file.display()));
+            }
         }
         drop(lock);
         Ok(result)
@@ -257,53 +263,8 @@ impl LedgerDir {
         let file = self.file();
         let mut options = File::options();
         options.read(true).write(true).create(true).truncate(false);
-        open_own_file(&file, &mut options).with_context(|| format!("cannot open `{}`", file.display()))
+        super::open_own_file(&file, &mut options).with_context(|| format!("cannot open `{}`", file.display()))
     }
-}
-
-/// Opens `path`, a file of memsafe's in its own folder, with `options` (which create it):
-/// anything else there by that name (a link, a pipe, a folder) is removed and the file made
-/// anew, never followed or waited on (a pipe with no writer would block a read for ever). A
-/// file with other names too (a hard link) is unlinked first: it is written in place.
-fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
-    #[cfg(unix)]
-    let shared = |found: &std::fs::Metadata| std::os::unix::fs::MetadataExt::nlink(found) > 1;
-    #[cfg(not(unix))]
-    let shared = |_: &std::fs::Metadata| false;
-    if let Ok(found) = std::fs::symlink_metadata(path)
-        && (!found.is_file() || shared(&found))
-    {
-        // A link to a folder is a folder to Windows' `remove_file`.
-        let removed = if found.is_dir() {
-            std::fs::remove_dir(path)
-        } else {
-            std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path))
-        };
-        drop(removed);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
-    let opened = file.metadata()?;
-    if !opened.is_file() {
-        return Err(io::Error::other("not a file"));
-    }
-    // Linked again between the look and the open: the name is unlinked, and a file of its
-    // own made (once; a second link there is an error).
-    if shared(&opened) {
-        drop(file);
-        std::fs::remove_file(path)?;
-        let file = options.open(path)?;
-        return if shared(&file.metadata()?) {
-            Err(io::Error::other("linked to another file"))
-        } else {
-            Ok(file)
-        };
-    }
-    Ok(file)
 }
 
 /// Past this many bytes of padding, the file is cut to its text instead of padded: a ledger
@@ -723,6 +684,23 @@ mod tests {
         add(3);
         let written = Ledger::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert_eq!(written.entries, [entry(3, None)]);
+    }
+
+    /// A pipe in the lock's place (which an open for writing would wait on for ever) is
+    /// replaced, as a pipe in the ledger's place is.
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_in_the_lock_s_place_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(&dir.path().join("gov")).unwrap();
+        let lock = dir.path().join("gov").join(LOCK_FILE);
+        let fifo = std::ffi::CString::new(lock.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo creates a pipe there.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        ledger
+            .update_with(|_| true, |l| l.entries.push(entry(1, None)))
+            .unwrap();
+        assert!(std::fs::symlink_metadata(&lock).unwrap().is_file());
     }
 
     /// A bell replaced while a waiter listens: the waiter's next wait watches the new file (and

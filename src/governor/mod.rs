@@ -129,6 +129,58 @@ pub(crate) fn lock_within(lock: &File, deadline: std::time::Duration) -> io::Res
     }
 }
 
+/// Opens `path`, a file of memsafe's in its own folder, with `options` (which create it):
+/// anything else there by that name (a link, a pipe, a folder) is removed and the file made
+/// anew, never followed or waited on (a pipe with no writer would block a read for ever). A
+/// file with other names too (a hard link) is unlinked first: it is written in place.
+pub(crate) fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
+    #[cfg(unix)]
+    let shared = |found: &std::fs::Metadata| std::os::unix::fs::MetadataExt::nlink(found) > 1;
+    #[cfg(not(unix))]
+    let shared = |_: &std::fs::Metadata| false;
+    if let Ok(found) = std::fs::symlink_metadata(path)
+        && (!found.is_file() || shared(&found))
+    {
+        // A link to a folder is a folder to Windows' `remove_file`.
+        let removed = if found.is_dir() {
+            std::fs::remove_dir(path)
+        } else {
+            std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path))
+        };
+        drop(removed);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    // Made read-only (by hand, or an old tool): this name is memsafe's, in memsafe's folder.
+    let file = match options.open(path) {
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            std::fs::remove_file(path).map_err(|_| error)?;
+            options.open(path)?
+        }
+        opened => opened?,
+    };
+    let opened = file.metadata()?;
+    if !opened.is_file() {
+        return Err(io::Error::other("not a file"));
+    }
+    // Linked again between the look and the open: the name is unlinked, and a file of its
+    // own made (once; a second link there is an error).
+    if shared(&opened) {
+        drop(file);
+        std::fs::remove_file(path)?;
+        let file = options.open(path)?;
+        return if shared(&file.metadata()?) {
+            Err(io::Error::other("linked to another file"))
+        } else {
+            Ok(file)
+        };
+    }
+    Ok(file)
+}
+
 /// Where the governor keeps its files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Paths {
