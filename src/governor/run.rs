@@ -315,7 +315,12 @@ fn governed(
     }
     // Run, reporting growth past the reservation from the sampler's thread.
     let clock = Instant::now();
-    let measured = crate::measure::run(command, Some(reporter(ledger.clone(), pid, predicted)));
+    let running = Entry {
+        state: State::Running,
+        since_ms: now_ms(),
+        ..me.clone()
+    };
+    let measured = crate::measure::run(command, Some(reporter(ledger.clone(), running)));
     let _ = ledger.update(|l| l.entries.retain(|e| e.pid != pid));
     ledger.ring();
     let measured = match measured {
@@ -336,27 +341,33 @@ fn governed(
 
 /// While the compilation runs, given each sample of its memory: writes it to the ledger when
 /// [`admit::report`] says so (growth past the reservation at most every
-/// [`admit::RAISE_EVERY_MS`], a refresh every [`admit::REFRESH_EVERY_MS`]). It runs in the
-/// sampler's thread, so it never waits for the ledger's lock: when another wrapper holds it
-/// (or a build stopped with Ctrl-Z), the write is skipped until the next turn, and the
+/// [`admit::RAISE_EVERY_MS`], a refresh every [`admit::REFRESH_EVERY_MS`]), putting `me`
+/// back when its entry is gone (a ledger found corrupt, or replaced, starts empty). It runs in
+/// the sampler's thread, so it never waits for the ledger's lock: when another wrapper holds
+/// it (or a build stopped with Ctrl-Z), the write is skipped until the next turn, and the
 /// samples go on.
-fn reporter(ledger: LedgerDir, pid: u32, mut reserved: u64) -> crate::measure::OnSample {
+fn reporter(ledger: LedgerDir, mut me: Entry) -> crate::measure::OnSample {
     let mut last_write = now_ms();
     Box::new(move |current| {
         let now = now_ms();
-        let Some(new) = admit::report(reserved, current, last_write, now) else {
+        let Some(new) = admit::report(me.reserved_bytes, current, last_write, now) else {
             return;
         };
         last_write = now;
         let written = ledger.try_update(|l| {
-            if let Some(entry) = l.entries.iter_mut().find(|e| e.pid == pid) {
-                entry.reserved_bytes = new;
-                entry.current_bytes = current;
-                entry.seen_ms = now;
-            }
+            let entry = match l.entries.iter().position(|e| e.pid == me.pid) {
+                Some(index) => &mut l.entries[index],
+                None => {
+                    l.entries.push(me.clone());
+                    l.entries.last_mut().expect("just pushed")
+                }
+            };
+            entry.reserved_bytes = new;
+            entry.current_bytes = current;
+            entry.seen_ms = now;
         });
         if written.is_ok() {
-            reserved = new;
+            me.reserved_bytes = new;
         }
     })
 }

@@ -405,9 +405,10 @@ fn a_compilation_that_does_not_fit_waits_until_the_running_one_ends() {
     assert_eq!(history(&ctx)[0]["crate"], "foo");
 }
 
-/// A program that allocates `MiB` MiB and touches every page, then reads the ledger (its
-/// parent is the wrapper) until the wrapper's entry reserves at least 40 MiB: it prints
-/// the reservation and exits 0, or exits 3 after 60 s.
+/// A program that allocates `MiB` MiB and touches every page (with `wipe` after them, then
+/// empties the ledger), then reads the ledger (its parent is the wrapper) until the wrapper's
+/// entry reserves at least 40 MiB: it prints the reservation and exits 0, or exits 3 after
+/// 60 s.
 #[cfg(target_os = "linux")]
 const GROW: &str = r#"
 use std::time::{Duration, Instant};
@@ -416,6 +417,14 @@ fn main() {
     let ledger = std::env::args().nth(2).unwrap();
     let mut block = vec![1u8; mib << 20];
     std::hint::black_box(&mut block);
+    if std::env::args().nth(3).as_deref() == Some("wipe") {
+        // The ledger starts afresh (found corrupt, or replaced), under its lock.
+        let lock = std::fs::File::options().create(true).truncate(false).write(true)
+            .open(std::path::Path::new(&ledger).with_file_name("ledger.lock")).unwrap();
+        lock.lock().unwrap();
+        std::fs::write(&ledger, "").unwrap();
+        lock.unlock().unwrap();
+    }
     let me = format!("\"pid\": {},", std::os::unix::process::parent_id());
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -520,6 +529,27 @@ fn a_compilation_growing_past_its_reservation_has_it_raised_while_it_runs() {
     assert!(
         records[1]["peak_bytes"].as_u64().unwrap() >= 60 << 20,
         "{records:?}"
+    );
+}
+
+/// A running compilation whose entry is gone from the ledger (a ledger found corrupt or
+/// replaced starts empty) puts it back at its next report, so that admission counts it again.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_running_compilation_puts_its_lost_entry_back() {
+    let ctx = TestContext::new();
+    let grow = ctx.compile_program("grow", GROW);
+    let output = governed_program(
+        &ctx,
+        "grow",
+        &grow,
+        &[Path::new("64"), &ctx.path("gov/ledger.json"), Path::new("wipe")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).starts_with("reserved "),
+        "{}",
+        text(&output.stdout)
     );
 }
 
