@@ -203,13 +203,25 @@ impl LedgerDir {
         let file = self.file();
         let mut open = self.open_ledger()?;
         let mut bytes = Vec::new();
-        open.read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        // Past MAX_LEDGER (hand-made, or an old 2 GB file) it is not read at all: every wrapper
+        // would hold the lock, and that much memory, while it did.
+        let large = open.metadata().map(|m| m.len()).unwrap_or(0) > MAX_LEDGER;
+        if !large {
+            open.read_to_end(&mut bytes)
+                .with_context(|| format!("cannot read `{}`", file.display()))?;
+        }
         let length = bytes.len();
         let text_length = bytes.trim_ascii_end().len();
-        let parsed = String::from_utf8(bytes.clone())
-            .map_err(|_| "not UTF-8".to_string())
-            .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()));
+        let parsed = if large {
+            Err(format!(
+                "larger than {}",
+                crate::hardware::format_size(MAX_LEDGER)
+            ))
+        } else {
+            String::from_utf8(bytes.clone())
+                .map_err(|_| "not UTF-8".to_string())
+                .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()))
+        };
         // The ledger is throwaway state (who runs and waits now): a corrupt one is moved aside,
         // for someone to look at, and the governor starts afresh, saying so once.
         let (mut ledger, before, old) = match parsed {
@@ -266,6 +278,10 @@ impl LedgerDir {
         super::open_own_file(&file, &mut options).with_context(|| format!("cannot open `{}`", file.display()))
     }
 }
+
+/// The largest ledger read: an entry takes about 300 bytes, one for each wrapper running or
+/// waiting now.
+const MAX_LEDGER: u64 = 4 << 20;
 
 /// Past this many bytes of padding, the file is cut to its text instead of padded: a ledger
 /// of a few entries stays within one page, which one write changes whole.
@@ -684,6 +700,28 @@ mod tests {
         add(3);
         let written = Ledger::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert_eq!(written.entries, [entry(3, None)]);
+    }
+
+    /// A ledger too large to be one (hand-made) is moved aside unread.
+    #[test]
+    fn a_ledger_too_large_is_moved_aside_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(dir.path()).unwrap();
+        // A ledger that would parse (its first value), made too long.
+        let valid = Ledger {
+            entries: vec![entry(7, None)],
+            ..Ledger::default()
+        };
+        std::fs::write(ledger.file(), serde_json::to_string(&valid).unwrap()).unwrap();
+        let file = std::fs::File::options().write(true).open(ledger.file()).unwrap();
+        file.set_len(MAX_LEDGER + 1).unwrap();
+        ledger
+            .update_with(|_| true, |l| l.entries.push(entry(1, None)))
+            .unwrap();
+        let written = Ledger::parse(&std::fs::read_to_string(ledger.file()).unwrap()).unwrap();
+        assert_eq!(written.entries, [entry(1, None)]);
+        let aside = std::fs::metadata(dir.path().join("ledger.json.corrupt")).unwrap();
+        assert_eq!(aside.len(), MAX_LEDGER + 1);
     }
 
     /// A pipe in the lock's place (which an open for writing would wait on for ever) is
