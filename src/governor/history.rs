@@ -456,10 +456,7 @@ pub(crate) fn compact(records: Vec<Record>) -> Vec<Record> {
 fn lock(path: &Path) -> io::Result<File> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let lock = super::open_own_file(
-        &dir.join(LOCK_FILE),
-        File::options().create(true).truncate(false).write(true),
-    )?;
+    let lock = super::open_lock(&dir.join(LOCK_FILE))?;
     super::lock_within(&lock, super::LOCK_DEADLINE)?;
     Ok(lock)
 }

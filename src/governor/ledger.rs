@@ -193,11 +193,8 @@ impl LedgerDir {
         change: impl FnOnce(&mut Ledger) -> R,
     ) -> Result<R> {
         let lock_path = self.dir.join(LOCK_FILE);
-        let lock = super::open_own_file(
-            &lock_path,
-            File::options().create(true).truncate(false).write(true),
-        )
-        .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
+        let lock = super::open_lock(&lock_path)
+            .with_context(|| format!("cannot open the governor's lock `{}`", lock_path.display()))?;
         super::lock_within(&lock, deadline)
             .with_context(|| format!("cannot lock `{}`", lock_path.display()))?;
         let file = self.file();

@@ -134,26 +134,8 @@ pub(crate) fn lock_within(lock: &File, deadline: std::time::Duration) -> io::Res
 /// anew, never followed or waited on (a pipe with no writer would block a read for ever). A
 /// file with other names too (a hard link) is unlinked first: it is written in place.
 pub(crate) fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
-    #[cfg(unix)]
-    let shared = |found: &std::fs::Metadata| std::os::unix::fs::MetadataExt::nlink(found) > 1;
-    #[cfg(not(unix))]
-    let shared = |_: &std::fs::Metadata| false;
-    if let Ok(found) = std::fs::symlink_metadata(path)
-        && (!found.is_file() || shared(&found))
-    {
-        // A link to a folder is a folder to Windows' `remove_file`.
-        let removed = if found.is_dir() {
-            std::fs::remove_dir(path)
-        } else {
-            std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path))
-        };
-        drop(removed);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
+    clear_odd(path, true);
+    no_follow(options);
     // Made read-only (by hand, or an old tool): this name is memsafe's, in memsafe's folder.
     let file = match options.open(path) {
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
@@ -168,17 +150,84 @@ pub(crate) fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> 
     }
     // Linked again between the look and the open: the name is unlinked, and a file of its
     // own made (once; a second link there is an error).
-    if shared(&opened) {
+    if is_shared(&opened) {
         drop(file);
         std::fs::remove_file(path)?;
         let file = options.open(path)?;
-        return if shared(&file.metadata()?) {
+        return if is_shared(&file.metadata()?) {
             Err(io::Error::other("linked to another file"))
         } else {
             Ok(file)
         };
     }
     Ok(file)
+}
+
+/// Opens the lock file `path` (made when missing), as [`open_own_file`] does but for what
+/// only its lock is used for: another wrapper may hold the lock on the file there now, so a
+/// plain file is never replaced (each would hold a lock of its own), whatever its links; one
+/// made read-only is opened to read, which locks as well.
+pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
+    clear_odd(path, false);
+    let mut options = File::options();
+    options.create(true).truncate(false).write(true);
+    no_follow(&mut options);
+    let file = match options.open(path) {
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            let mut options = File::options();
+            options.read(true);
+            no_follow(&mut options);
+            options.open(path).map_err(|_| error)?
+        }
+        opened => opened?,
+    };
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::other("not a file"))
+    }
+}
+
+/// Removes what stands at `path` that is not a plain file (a link, a pipe, a folder), and,
+/// with `shared`, a plain file with other names too (a hard link).
+fn clear_odd(path: &Path, shared: bool) {
+    if let Ok(found) = std::fs::symlink_metadata(path)
+        && (!found.is_file() || (shared && is_shared(&found)))
+    {
+        // A link to a folder is a folder to Windows' `remove_file`.
+        let removed = if found.is_dir() {
+            std::fs::remove_dir(path)
+        } else {
+            std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path))
+        };
+        drop(removed);
+    }
+}
+
+/// Whether a file has other names (hard links); never known on Windows.
+fn is_shared(metadata: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::MetadataExt::nlink(metadata) > 1
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        false
+    }
+}
+
+/// Opens never follow a link, nor wait on a pipe (Unix; Windows has no such flags).
+fn no_follow(options: &mut std::fs::OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = options;
+    }
 }
 
 /// Where the governor keeps its files.
@@ -266,6 +315,29 @@ impl Paths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two wrappers must never each hold a lock of their own: a lock file with another name
+    /// too (a hard link) stays the file the holder locked.
+    #[cfg(unix)]
+    #[test]
+    fn a_lock_file_is_never_replaced_under_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.lock");
+        File::create(&path).unwrap();
+        std::fs::hard_link(&path, dir.path().join("other")).unwrap();
+        let held = open_lock(&path).unwrap();
+        held.lock().unwrap();
+        let second = open_lock(&path).unwrap();
+        assert!(matches!(second.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        // A pipe there is replaced (no wrapper can hold one: opening it would wait).
+        drop((held, second));
+        std::fs::remove_file(&path).unwrap();
+        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo creates a pipe there.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        open_lock(&path).unwrap().lock().unwrap();
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+    }
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()
