@@ -217,7 +217,9 @@ impl History {
     /// is an error (the caller predicts from defaults, and says so once).
     pub(crate) fn load(path: &Path) -> io::Result<History> {
         let mut history = History::default();
-        history.bad_lines = each_line(path, |line| history.take(line))?;
+        // Read whole, the last line too: under the lock (a repair, a compaction) no append is
+        // under way, and a record cut short is one to keep or to count bad, not to drop.
+        history.bad_lines = each_line(path, true, |line| history.take(line))?;
         Ok(history)
     }
 
@@ -240,7 +242,7 @@ impl History {
         // `"out_dir":"/p/target` without the closing quote: the folder and those below it.
         let marker = format!("\"out_dir\":{}", marker.trim_end_matches('"'));
         let mut history = History::default();
-        history.bad_lines = each_line(path, |line| {
+        history.bad_lines = each_line(path, false, |line| {
             if line.contains(&marker) {
                 history.take(line);
             }
@@ -253,7 +255,7 @@ impl History {
     pub(crate) fn load_for(path: &Path, key: &Key) -> io::Result<History> {
         let sorter = LineSorter::new(key);
         let mut history = History::default();
-        let too_long = each_line(path, |line| sorter.take(line, &mut history))?;
+        let too_long = each_line(path, false, |line| sorter.take(line, &mut history))?;
         history.bad_lines += too_long;
         Ok(history)
     }
@@ -263,10 +265,10 @@ impl History {
 /// a piece at a time: read whole, a 1 MiB history's fresh buffer pages cost more than the
 /// reading, and a file without newlines would be held whole. A line longer than
 /// [`MAX_LINE`] is passed over unread, and counted (the count is returned); the last line,
-/// when no newline ends it, is left for later: a record being appended now (a reader takes
-/// no lock), or one cut short. Each line is checked as UTF-8 the fast way first, then read
-/// lossily.
-fn each_line(path: &Path, mut each: impl FnMut(&str)) -> io::Result<usize> {
+/// when no newline ends it, is read with `whole`, else left for later: a record being
+/// appended now (a reader without the lock). Each line is checked as UTF-8 the fast way
+/// first, then read lossily.
+fn each_line(path: &Path, whole: bool, mut each: impl FnMut(&str)) -> io::Result<usize> {
     use std::io::BufRead;
     let Some(file) = open(path)? else {
         return Ok(0);
@@ -282,6 +284,9 @@ fn each_line(path: &Path, mut each: impl FnMut(&str)) -> io::Result<usize> {
         }
         if !line.ends_with(b"\n") {
             if read < MAX_LINE as usize {
+                if whole {
+                    each(&String::from_utf8_lossy(&line));
+                }
                 return Ok(too_long);
             }
             too_long += 1;
@@ -295,8 +300,10 @@ fn each_line(path: &Path, mut each: impl FnMut(&str)) -> io::Result<usize> {
     }
 }
 
-/// The longest line read from the history: a record is a few hundred bytes.
-const MAX_LINE: u64 = 64 * 1024;
+/// The longest line read from the history, and written to it: a record is a few hundred
+/// bytes, a few KiB with many dependencies (the graph's), and the whole file is compacted
+/// past [`MAX_BYTES`].
+const MAX_LINE: u64 = 1 << 20;
 
 /// The history's file, opened to read; `None` when there is none. Anything but a plain file
 /// there (a pipe, which a read or a write would wait on for ever; a folder) is an error.
@@ -465,8 +472,12 @@ fn lock(path: &Path) -> io::Result<File> {
 /// it grew past [`MAX_BYTES`] (lines that do not parse go then too; [`repair`] drops them
 /// at once).
 pub(crate) fn append(path: &Path, record: &Record) -> io::Result<()> {
-    let lock = lock(path)?;
     let line = serde_json::to_string(record).map_err(io::Error::other)? + "\n";
+    if line.len() as u64 > MAX_LINE {
+        // Longer than a reader takes: it would only be warned about, then dropped.
+        return Ok(());
+    }
+    let lock = lock(path)?;
     let mut options = File::options();
     options.create(true).append(true).read(true);
     let mut file = open_with(path, &mut options)?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
@@ -649,7 +660,7 @@ mod tests {
         );
         bytes.push(b'\n');
         // A line longer than any record: bad, passed over.
-        bytes.extend_from_slice(&vec![b'x'; 70 * 1024]);
+        bytes.extend_from_slice(&vec![b'x'; MAX_LINE as usize + 1]);
         bytes.push(b'\n');
         let whole = History::parse(&String::from_utf8_lossy(&bytes));
         // The end of a record being appended (no newline yet): not read, not bad.
@@ -961,7 +972,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(HISTORY_FILE);
         let long = serde_json::to_string(&Record {
-            out_dir: Some("x".repeat(70 * 1024)),
+            out_dir: Some("x".repeat(MAX_LINE as usize)),
             ..record(&key("a", "1"), 5)
         })
         .unwrap();
@@ -970,5 +981,21 @@ mod tests {
         repair(&path).unwrap();
         let after = History::load_for(&path, &key("a", "1")).unwrap();
         assert_eq!((after.bad_lines, after.records.len()), (0, 0));
+        // Nor is such a record written.
+        let too_long: Record = serde_json::from_str(&long).unwrap();
+        append(&path, &too_long).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        // A last record without its newline is kept by a repair (under the lock, no append
+        // is under way), though a prediction leaves it for later.
+        let line = serde_json::to_string(&record(&key("a", "1"), 5)).unwrap();
+        std::fs::write(&path, format!("garbage\n{line}")).unwrap();
+        assert!(
+            History::load_for(&path, &key("a", "1"))
+                .unwrap()
+                .records
+                .is_empty()
+        );
+        repair(&path).unwrap();
+        assert_eq!(History::load(&path).unwrap().records.len(), 1);
     }
 }
