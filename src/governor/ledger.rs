@@ -258,7 +258,8 @@ impl LedgerDir {
                 // the space it had, so that no one else's entry is lost.
                 let _ = open
                     .seek(io::SeekFrom::Start(0))
-                    .and_then(|_| open.write_all(&bytes));
+                    .and_then(|_| open.write_all(&bytes))
+                    .and_then(|_| open.set_len(bytes.len() as u64));
                 return Err(error).with_context(|| format!("cannot write `{}`", file.display()));
             }
         }
@@ -697,6 +698,27 @@ mod tests {
         add(3);
         let written = Ledger::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert_eq!(written.entries, [entry(3, None)]);
+    }
+
+    /// A ledger with a second name (a hard link) is made anew with its entries: the other
+    /// name keeps what it held, and no one's entry is lost.
+    #[cfg(unix)]
+    #[test]
+    fn a_hard_linked_ledger_keeps_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = LedgerDir::open(dir.path()).unwrap();
+        ledger
+            .update_with(|_| true, |l| l.entries.push(entry(1, None)))
+            .unwrap();
+        let other = dir.path().join("snapshot.json");
+        std::fs::hard_link(ledger.file(), &other).unwrap();
+        let before = std::fs::read(&other).unwrap();
+        ledger
+            .update_with(|_| true, |l| l.entries.push(entry(2, None)))
+            .unwrap();
+        let written = Ledger::parse(&std::fs::read_to_string(ledger.file()).unwrap()).unwrap();
+        assert_eq!(written.entries, [entry(1, None), entry(2, None)]);
+        assert_eq!(std::fs::read(&other).unwrap(), before);
     }
 
     /// A ledger too large to be one (hand-made) is moved aside unread.

@@ -132,15 +132,14 @@ pub(crate) fn lock_within(lock: &File, deadline: std::time::Duration) -> io::Res
 /// Opens `path`, a file of memsafe's in its own folder, with `options` (which create it):
 /// anything else there by that name (a link, a pipe, a folder) is removed and the file made
 /// anew, never followed or waited on (a pipe with no writer would block a read for ever). A
-/// file with other names too (a hard link) is unlinked first: it is written in place.
+/// file with other names too (a hard link), or made read-only (by hand, or an old tool), is
+/// made anew with what it held: it is written in place.
 pub(crate) fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
-    clear_odd(path, true);
+    clear_odd(path, false);
     no_follow(options);
-    // Made read-only (by hand, or an old tool): this name is memsafe's, in memsafe's folder.
     let file = match options.open(path) {
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
-            std::fs::remove_file(path).map_err(|_| error)?;
-            options.open(path)?
+            return made_anew(path, options).map_err(|_| error);
         }
         opened => opened?,
     };
@@ -148,18 +147,30 @@ pub(crate) fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> 
     if !opened.is_file() {
         return Err(io::Error::other("not a file"));
     }
-    // Linked again between the look and the open: the name is unlinked, and a file of its
-    // own made (once; a second link there is an error).
     if is_shared(&opened) {
         drop(file);
-        std::fs::remove_file(path)?;
-        let file = options.open(path)?;
+        let file = made_anew(path, options)?;
         return if is_shared(&file.metadata()?) {
             Err(io::Error::other("linked to another file"))
         } else {
             Ok(file)
         };
     }
+    Ok(file)
+}
+
+/// The plain file at `path` made anew under the same name, with what it held, opened with
+/// `options`.
+fn made_anew(path: &Path, options: &std::fs::OpenOptions) -> io::Result<File> {
+    let mut reading = File::options();
+    reading.read(true);
+    no_follow(&mut reading);
+    let mut held = Vec::new();
+    io::Read::read_to_end(&mut reading.open(path)?, &mut held)?;
+    std::fs::remove_file(path)?;
+    let mut file = options.open(path)?;
+    io::Write::write_all(&mut file, &held)?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(0))?;
     Ok(file)
 }
 
@@ -328,7 +339,10 @@ mod tests {
         let held = open_lock(&path).unwrap();
         held.lock().unwrap();
         let second = open_lock(&path).unwrap();
-        assert!(matches!(second.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        assert!(matches!(
+            second.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
         // A pipe there is replaced (no wrapper can hold one: opening it would wait).
         drop((held, second));
         std::fs::remove_file(&path).unwrap();

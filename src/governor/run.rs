@@ -222,9 +222,9 @@ fn prediction(paths: &Paths, key: &Key) -> u64 {
         Ok(history) => {
             if history.bad_lines > 0 {
                 say(&format!(
-                    "memsafe: {} in the governor's history `{}` could not be read and were dropped",
+                    "memsafe: dropped what could not be read of the governor's history `{}`: {}",
+                    paths.history.display(),
                     crate::plan::count(u32::try_from(history.bad_lines).unwrap_or(u32::MAX), "line"),
-                    paths.history.display()
                 ));
                 let _ = history::repair(&paths.history);
             }
