@@ -611,18 +611,14 @@ mod tests {
     fn a_pipe_in_the_history_s_place_is_not_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(HISTORY_FILE);
-        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: a valid path; mkfifo creates a pipe there.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::governor::make_fifo(&path);
         assert!(History::load_for(&path, &key("a", "1")).is_err());
         assert!(History::load(&path).is_err());
         assert!(append(&path, &record(&key("a", "1"), 1)).is_err());
         // In the lock's place, a pipe is replaced: appending works.
         std::fs::remove_file(&path).unwrap();
         std::fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
-        let lock = std::ffi::CString::new(dir.path().join(LOCK_FILE).to_str().unwrap()).unwrap();
-        // SAFETY: a valid path; mkfifo creates a pipe there.
-        assert_eq!(unsafe { libc::mkfifo(lock.as_ptr(), 0o600) }, 0);
+        crate::governor::make_fifo(&dir.path().join(LOCK_FILE));
         append(&path, &record(&key("a", "1"), 1)).unwrap();
         assert_eq!(History::load(&path).unwrap().records.len(), 1);
     }

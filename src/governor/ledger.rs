@@ -651,9 +651,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
         assert!(std::fs::symlink_metadata(&bell).unwrap().is_file());
         std::fs::remove_file(&bell).unwrap();
-        let fifo = std::ffi::CString::new(bell.to_str().unwrap()).unwrap();
-        // SAFETY: a valid path; mkfifo creates a pipe there.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::governor::make_fifo(&bell);
         ledger.ring();
         assert!(std::fs::symlink_metadata(&bell).unwrap().is_file());
         std::fs::remove_file(&bell).unwrap();
@@ -689,9 +687,7 @@ mod tests {
         add(4);
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
         std::fs::remove_file(&file).unwrap();
-        let fifo = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
-        // SAFETY: a valid path; mkfifo creates a pipe there.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::governor::make_fifo(&file);
         add(2);
         std::fs::remove_file(&file).unwrap();
         std::fs::create_dir(&file).unwrap();
@@ -751,9 +747,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ledger = LedgerDir::open(&dir.path().join("gov")).unwrap();
         let lock = dir.path().join("gov").join(LOCK_FILE);
-        let fifo = std::ffi::CString::new(lock.to_str().unwrap()).unwrap();
-        // SAFETY: a valid path; mkfifo creates a pipe there.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::governor::make_fifo(&lock);
         ledger
             .update_with(|_| true, |l| l.entries.push(entry(1, None)))
             .unwrap();

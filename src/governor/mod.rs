@@ -241,6 +241,14 @@ fn no_follow(options: &mut std::fs::OpenOptions) {
     }
 }
 
+/// Makes a pipe at `path` (tests of what stands in a file's place).
+#[cfg(all(test, unix))]
+pub(crate) fn make_fifo(path: &Path) {
+    let name = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path; mkfifo creates a pipe there.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+}
+
 /// Where the governor keeps its files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Paths {
@@ -346,9 +354,7 @@ mod tests {
         // A pipe there is replaced (no wrapper can hold one: opening it would wait).
         drop((held, second));
         std::fs::remove_file(&path).unwrap();
-        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: a valid path; mkfifo creates a pipe there.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::governor::make_fifo(&path);
         open_lock(&path).unwrap().lock().unwrap();
         assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
     }

@@ -501,6 +501,21 @@ fn governed_program(ctx: &TestContext, krate: &str, program: &Path, args: &[&Pat
     .unwrap()
 }
 
+/// [`GROW`] at 64 MiB under the governor, with `more` arguments; it must have seen its
+/// entry's reservation raised (exit 0).
+#[cfg(target_os = "linux")]
+fn run_grow(ctx: &TestContext, more: &[&Path]) -> std::process::Output {
+    let grow = ctx.compile_program("grow", GROW);
+    let ledger = ctx.path("gov/ledger.json");
+    let args: Vec<&Path> = [Path::new("64"), ledger.as_path()]
+        .into_iter()
+        .chain(more.iter().copied())
+        .collect();
+    let output = governed_program(ctx, "grow", &grow, &args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    output
+}
+
 /// A compilation that grows past its reservation has it raised while it runs, so that the
 /// next admission sees it: the prediction here is 11 MiB, the program touches 64 MiB and
 /// waits to see its wrapper's entry say so.
@@ -508,14 +523,7 @@ fn governed_program(ctx: &TestContext, krate: &str, program: &Path, args: &[&Pat
 #[test]
 fn a_compilation_growing_past_its_reservation_has_it_raised_while_it_runs() {
     let ctx = TestContext::new();
-    let grow = ctx.compile_program("grow", GROW);
-    let output = governed_program(
-        &ctx,
-        "grow",
-        &grow,
-        &[Path::new("64"), &ctx.path("gov/ledger.json")],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = run_grow(&ctx, &[]);
     let shown = text(&output.stdout);
     let mib: u64 = shown
         .trim()
@@ -538,14 +546,7 @@ fn a_compilation_growing_past_its_reservation_has_it_raised_while_it_runs() {
 #[test]
 fn a_running_compilation_puts_its_lost_entry_back() {
     let ctx = TestContext::new();
-    let grow = ctx.compile_program("grow", GROW);
-    let output = governed_program(
-        &ctx,
-        "grow",
-        &grow,
-        &[Path::new("64"), &ctx.path("gov/ledger.json"), Path::new("wipe")],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = run_grow(&ctx, &[Path::new("wipe")]);
     assert!(
         text(&output.stdout).starts_with("reserved "),
         "{}",
