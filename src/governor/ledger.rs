@@ -207,22 +207,20 @@ impl LedgerDir {
             open.read_to_end(&mut bytes)
                 .with_context(|| format!("cannot read `{}`", file.display()))?;
         }
-        let length = bytes.len();
-        let text_length = bytes.trim_ascii_end().len();
         let parsed = if large {
             Err(format!(
                 "larger than {}",
                 crate::hardware::format_size(MAX_LEDGER)
             ))
         } else {
-            String::from_utf8(bytes.clone())
+            std::str::from_utf8(&bytes)
                 .map_err(|_| "not UTF-8".to_string())
-                .and_then(|text| Ledger::parse(&text).map_err(|error| error.to_string()))
+                .and_then(|text| Ledger::parse(text).map_err(|error| error.to_string()))
         };
         // The ledger is throwaway state (who runs and waits now): a corrupt one is moved aside,
         // for someone to look at, and the governor starts afresh, saying so once.
-        let (mut ledger, before, old) = match parsed {
-            Ok(ledger) => (ledger.clone(), ledger, (length, text_length)),
+        let (mut ledger, before) = match parsed {
+            Ok(ledger) => (ledger.clone(), ledger),
             Err(error) => {
                 let aside = self.dir.join(format!("{LEDGER_FILE}.corrupt"));
                 std::fs::rename(&file, &aside).with_context(|| {
@@ -245,7 +243,6 @@ impl LedgerDir {
                         version: u32::MAX,
                         ..Ledger::default()
                     },
-                    (0, 0),
                 )
             }
         };
@@ -253,7 +250,7 @@ impl LedgerDir {
         let result = change(&mut ledger);
         if ledger != before {
             ledger.version = VERSION;
-            if let Err(error) = write_over(&mut open, &ledger, old) {
+            if let Err(error) = write_over(&mut open, &ledger, &bytes) {
                 // A write cut short (the disk full): the old text goes back where it was, in
                 // the space it had, so that no one else's entry is lost.
                 let _ = open
@@ -285,14 +282,14 @@ const MAX_LEDGER: u64 = 4 << 20;
 /// of a few entries stays within one page, which one write changes whole.
 const MAX_PADDING: usize = 4096;
 
-/// Writes `ledger` over `file`, whose old content was `old.0` bytes long, `old.1` of them its
-/// JSON text before the padding: one write from the start, padded with spaces (JSON ends in
-/// any whitespace) so that the file is whole after the write; cut to the text only when the
-/// padding would pass [`MAX_PADDING`], once the write has covered the old text (a writer
-/// killed before the cut leaves a whole file). A write torn inside the padding still reads
+/// Writes `ledger` over `file`, whose content was `old` (its JSON text, then padding): one
+/// write from the start, padded with spaces (JSON ends in any whitespace) so that the file
+/// is whole after the write; cut to the text only when the padding would pass
+/// [`MAX_PADDING`], once the write has covered the old text (a writer killed before the cut
+/// leaves a whole file). A write torn inside the padding still reads
 /// whole ([`Ledger::parse`] reads the first JSON value); one torn inside the text is corrupt.
-fn write_over(file: &mut File, ledger: &Ledger, old: (usize, usize)) -> io::Result<()> {
-    let (old_length, old_text) = old;
+fn write_over(file: &mut File, ledger: &Ledger, old: &[u8]) -> io::Result<()> {
+    let (old_length, old_text) = (old.len(), old.trim_ascii_end().len());
     let mut text = serde_json::to_string_pretty(ledger)
         .map_err(io::Error::other)?
         .into_bytes();

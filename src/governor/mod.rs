@@ -135,7 +135,7 @@ pub(crate) fn lock_within(lock: &File, deadline: std::time::Duration) -> io::Res
 /// file with other names too (a hard link), or made read-only (by hand, or an old tool), is
 /// made anew with what it held: it is written in place.
 pub(crate) fn open_own_file(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
-    clear_odd(path, false);
+    clear_odd(path);
     no_follow(options);
     let file = match options.open(path) {
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
@@ -179,7 +179,7 @@ fn made_anew(path: &Path, options: &std::fs::OpenOptions) -> io::Result<File> {
 /// plain file is never replaced (each would hold a lock of its own), whatever its links; one
 /// made read-only is opened to read, which locks as well.
 pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
-    clear_odd(path, false);
+    clear_odd(path);
     let mut options = File::options();
     options.create(true).truncate(false).write(true);
     no_follow(&mut options);
@@ -199,11 +199,10 @@ pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
     }
 }
 
-/// Removes what stands at `path` that is not a plain file (a link, a pipe, a folder), and,
-/// with `shared`, a plain file with other names too (a hard link).
-fn clear_odd(path: &Path, shared: bool) {
+/// Removes what stands at `path` that is not a plain file (a link, a pipe, a folder).
+fn clear_odd(path: &Path) {
     if let Ok(found) = std::fs::symlink_metadata(path)
-        && (!found.is_file() || (shared && is_shared(&found)))
+        && !found.is_file()
     {
         // A link to a folder is a folder to Windows' `remove_file`.
         let removed = if found.is_dir() {
