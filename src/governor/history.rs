@@ -219,7 +219,8 @@ impl History {
         let mut history = History::default();
         // Read whole, the last line too: under the lock (a repair, a compaction) no append is
         // under way, and a record cut short is one to keep or to count bad, not to drop.
-        history.bad_lines = each_line(path, true, |line| history.take(line))?;
+        let too_long = each_line(path, true, |line| history.take(line))?;
+        history.bad_lines += too_long;
         Ok(history)
     }
 
@@ -242,11 +243,12 @@ impl History {
         // `"out_dir":"/p/target` without the closing quote: the folder and those below it.
         let marker = format!("\"out_dir\":{}", marker.trim_end_matches('"'));
         let mut history = History::default();
-        history.bad_lines = each_line(path, false, |line| {
+        let too_long = each_line(path, false, |line| {
             if line.contains(&marker) {
                 history.take(line);
             }
         })?;
+        history.bad_lines += too_long;
         Ok(history)
     }
 
@@ -927,7 +929,10 @@ mod tests {
     #[test]
     fn bad_lines_are_counted_and_skipped() {
         let line = serde_json::to_string(&record(&key("a", "1"), 5)).unwrap();
-        let history = History::parse(&format!("{line}\nnot json\n\n{{\"crate\": 1}}\n{line}\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        std::fs::write(&path, format!("{line}\nnot json\n\n{{\"crate\": 1}}\n{line}\n")).unwrap();
+        let history = History::load(&path).unwrap();
         assert_eq!(history.records.len(), 2);
         assert_eq!(history.bad_lines, 2);
     }
