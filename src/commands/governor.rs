@@ -409,7 +409,7 @@ fn status(args: &GovernorStatusArgs, _printer: Printer) -> Result<()> {
             records: loaded.records.len(),
             bytes: std::fs::metadata(&paths.history).map_or(0, |m| m.len()),
             own_cpu_us_per_compilation: own_cpu_per_compilation(&loaded.records),
-            error: (loaded.bad_lines > 0).then(|| format!("{} lines do not parse", loaded.bad_lines)),
+            error: (loaded.bad_lines > 0).then(|| format!("lines that do not parse: {}", loaded.bad_lines)),
         },
         Err(error) => HistoryStatus {
             path: paths.history.display().to_string(),
