@@ -264,43 +264,73 @@ impl History {
 }
 
 /// Calls `each` with every line of the history at `path` (none when there is no file), read
-/// a piece at a time: read whole, a 1 MiB history's fresh buffer pages cost more than the
-/// reading, and a file without newlines would be held whole. A line longer than
-/// [`MAX_LINE`] is passed over unread, and counted (the count is returned); the last line,
-/// when no newline ends it, is read with `whole`, else left for later: a record being
-/// appended now (a reader without the lock). Each line is checked as UTF-8 the fast way
-/// first, then read lossily.
+/// a piece at a time into one buffer, each line handed over where it lies: read whole, a
+/// 1 MiB history's fresh buffer pages cost more than the reading, and a file without newlines
+/// would be held whole. A line longer than [`MAX_LINE`] is passed over unread, and counted
+/// (the count is returned); the last line, when no newline ends it, is read with `whole`,
+/// else left for later: a record being appended now (a reader without the lock). Each line is
+/// checked as UTF-8 the fast way first, then read lossily.
 fn each_line(path: &Path, whole: bool, mut each: impl FnMut(&str)) -> io::Result<usize> {
-    use std::io::BufRead;
-    let Some(file) = open(path)? else {
+    let Some(mut file) = open(path)? else {
         return Ok(0);
     };
-    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
-    let mut line = Vec::new();
+    let mut call = |line: &[u8]| match std::str::from_utf8(line) {
+        Ok(text) => each(text),
+        Err(_) => each(&String::from_utf8_lossy(line)),
+    };
+    let max = usize::try_from(MAX_LINE).unwrap_or(usize::MAX);
+    let mut buffer = vec![0; PIECE.min(max)];
+    // The bytes read and not yet handed over: `buffer[..end]`, a line's start first.
+    let mut end = 0;
+    // Inside a line too long to read: its bytes are dropped up to its newline.
+    let mut skipping = false;
     let mut too_long = 0;
     loop {
-        line.clear();
-        let read = io::Read::take(&mut reader, MAX_LINE).read_until(b'\n', &mut line)?;
+        let read = match io::Read::read(&mut file, &mut buffer[end..]) {
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
         if read == 0 {
+            if end > 0 && whole && !skipping {
+                call(&buffer[..end]);
+            }
             return Ok(too_long);
         }
-        if !line.ends_with(b"\n") {
-            if read < MAX_LINE as usize {
-                if whole {
-                    each(&String::from_utf8_lossy(&line));
-                }
-                return Ok(too_long);
+        let (old_end, mut start) = (end, 0);
+        end += read;
+        // A newline can only be among the bytes just read.
+        let mut from = old_end;
+        while let Some(at) = memchr::memchr(b'\n', &buffer[from..end]) {
+            let line_end = from + at + 1;
+            if skipping {
+                skipping = false;
+            } else {
+                call(&buffer[start..line_end]);
             }
-            too_long += 1;
-            reader.skip_until(b'\n')?;
+            start = line_end;
+            from = line_end;
+        }
+        if skipping {
+            end = 0;
             continue;
         }
-        match std::str::from_utf8(&line) {
-            Ok(text) => each(text),
-            Err(_) => each(&String::from_utf8_lossy(&line)),
+        buffer.copy_within(start..end, 0);
+        end -= start;
+        if end == buffer.len() {
+            if buffer.len() < max {
+                buffer.resize((buffer.len() * 2).min(max), 0);
+            } else {
+                too_long += 1;
+                skipping = true;
+                end = 0;
+            }
         }
     }
 }
+
+/// How much of the history is read at a time.
+const PIECE: usize = 64 * 1024;
 
 /// The longest line read from the history, and written to it: a record is a few hundred
 /// bytes, a few KiB with many dependencies (the graph's), and the whole file is compacted
@@ -329,25 +359,62 @@ fn open_with(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<Opti
 }
 
 /// What [`History::load_for`] looks for in each line, made once for all of them: the history
-/// as [`predict`] needs it for one key, read cheaply. A line of this crate is parsed whole; of
-/// another crate with this rustc only its peak is taken (the 90th percentile needs nothing
-/// else), found by text; other lines are only checked to look like a record. A line that
-/// fails counts as bad.
+/// as [`predict`] needs it for one key, read cheaply. A line of this crate is parsed for its
+/// key and peak (the rest of it is skipped over, not built); of another crate with this rustc
+/// only its peak is taken (the 90th percentile needs nothing else), found by text; other
+/// lines are only checked to look like a record. A line that fails counts as bad.
+///
+/// The texts looked for are compiled once ([`memchr::memmem::Finder`]): set up for each line,
+/// as `str::contains` does, the search for the rustc's long path cost more than the search.
 struct LineSorter<'a> {
     rustc_path: &'a str,
     /// `"crate":"<name>",` as the history writes it.
-    krate: String,
+    krate: memchr::memmem::Finder<'static>,
     /// `"rustc":"<path>",`.
+    rustc: memchr::memmem::Finder<'static>,
+    /// `"peak_bytes":`.
+    peak: memchr::memmem::Finder<'static>,
+}
+
+/// What [`predict`] reads of a line of the crate asked for: [`Key`]'s fields, spelled out
+/// (a flattened one would copy the whole line, profile and all, before reading it).
+#[derive(Deserialize)]
+struct KeyAndPeak {
+    #[serde(rename = "crate")]
+    krate: String,
+    kind: String,
+    #[serde(default)]
+    metadata: Option<String>,
     rustc: String,
+    peak_bytes: u64,
 }
 
 impl<'a> LineSorter<'a> {
     fn new(key: &'a Key) -> LineSorter<'a> {
         let json = |text: &str| serde_json::to_string(text).unwrap_or_default();
+        let finder = |text: String| memchr::memmem::Finder::new(text.as_bytes()).into_owned();
         LineSorter {
             rustc_path: &key.rustc,
-            krate: format!("\"crate\":{},", json(&key.krate)),
-            rustc: format!("\"rustc\":{},", json(&key.rustc)),
+            krate: finder(format!("\"crate\":{},", json(&key.krate))),
+            rustc: finder(format!("\"rustc\":{},", json(&key.rustc))),
+            peak: finder("\"peak_bytes\":".to_owned()),
+        }
+    }
+
+    /// A record with only `key` and `peak_bytes`: all that [`predict`] reads.
+    fn bare(key: Key, peak_bytes: u64) -> Record {
+        Record {
+            key,
+            peak_bytes,
+            duration_ms: 0,
+            at_ms: 0,
+            out_dir: None,
+            metadata_only: false,
+            profile: None,
+            place: crate::calibrate::Place::default(),
+            cpu_ms: None,
+            own_cpu_us: None,
+            killed: false,
         }
     }
 
@@ -357,44 +424,53 @@ impl<'a> LineSorter<'a> {
         if line.is_empty() {
             return;
         }
-        if line.contains(&self.krate) {
-            match serde_json::from_str(line) {
-                Ok(record) => history.records.push(record),
+        let bytes = line.as_bytes();
+        // The history writes the crate first: `{"crate":"syn",...`; a line in another order
+        // is searched whole.
+        let this_crate = match bytes.strip_prefix(b"{") {
+            Some(rest) if rest.starts_with(b"\"crate\":") => rest.starts_with(self.krate.needle()),
+            _ => self.krate.find(bytes).is_some(),
+        };
+        if this_crate {
+            match serde_json::from_str::<KeyAndPeak>(line) {
+                Ok(found) => {
+                    let key = Key {
+                        krate: found.krate,
+                        kind: found.kind,
+                        metadata: found.metadata,
+                        rustc: found.rustc,
+                    };
+                    history.records.push(Self::bare(key, found.peak_bytes));
+                }
                 Err(_) => history.bad_lines += 1,
             }
-        } else if line.contains(&self.rustc) {
-            match number_after(line, "\"peak_bytes\":") {
-                Some(peak_bytes) => history.records.push(Record {
-                    key: Key {
+        } else if self.rustc.find(bytes).is_some() {
+            match self.peak_of(bytes) {
+                Some(peak_bytes) => {
+                    let key = Key {
                         krate: String::new(),
                         kind: String::new(),
                         metadata: None,
                         rustc: self.rustc_path.to_owned(),
-                    },
-                    peak_bytes,
-                    duration_ms: 0,
-                    at_ms: 0,
-                    out_dir: None,
-                    metadata_only: false,
-                    profile: None,
-                    place: crate::calibrate::Place::default(),
-                    cpu_ms: None,
-                    own_cpu_us: None,
-                    killed: false,
-                }),
+                    };
+                    history.records.push(Self::bare(key, peak_bytes));
+                }
                 None => history.bad_lines += 1,
             }
         } else if !(line.starts_with('{') && line.ends_with('}')) {
             history.bad_lines += 1;
         }
     }
-}
 
-/// The unsigned number right after `label` in `line`.
-fn number_after(line: &str, label: &str) -> Option<u64> {
-    let rest = &line[line.find(label)? + label.len()..];
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-    rest[..end].parse().ok()
+    /// The unsigned number right after `"peak_bytes":` in `line`.
+    fn peak_of(&self, line: &[u8]) -> Option<u64> {
+        let rest = &line[self.peak.find(line)? + self.peak.needle().len()..];
+        let end = rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    }
 }
 
 /// Where a prediction came from.
@@ -623,6 +699,34 @@ mod tests {
         crate::governor::make_fifo(&dir.path().join(LOCK_FILE));
         append(&path, &record(&key("a", "1"), 1)).unwrap();
         assert_eq!(History::load(&path).unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn a_line_of_the_longest_length_is_read_and_one_byte_more_is_not() {
+        // Records padded with spaces (JSON allows them) to MAX_LINE bytes with their newline,
+        // then to one byte more; then a short record after each.
+        let padded = |peak: u64, length: usize| {
+            let mut line = serde_json::to_string(&record(&key("a", "1"), peak)).unwrap();
+            line.push_str(&" ".repeat(length - line.len() - 1));
+            line + "\n"
+        };
+        let max = MAX_LINE as usize;
+        let text = padded(1, max)
+            + &serde_json::to_string(&record(&key("a", "1"), 2)).unwrap()
+            + "\n"
+            + &padded(3, max + 1)
+            + &serde_json::to_string(&record(&key("a", "1"), 4)).unwrap()
+            + "\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        std::fs::write(&path, &text).unwrap();
+        for history in [
+            History::load(&path).unwrap(),
+            History::load_for(&path, &key("a", "1")).unwrap(),
+        ] {
+            let peaks: Vec<u64> = history.records.iter().map(|r| r.peak_bytes / MIB).collect();
+            assert_eq!((peaks, history.bad_lines), (vec![1, 2, 4], 1));
+        }
     }
 
     #[test]
