@@ -39,10 +39,13 @@ pub(crate) const SAFETY_PERCENT: u64 = 110;
 pub(crate) const MIN_FOR_P90: usize = 10;
 /// The file is compacted when it grows past this.
 pub(crate) const MAX_BYTES: u64 = 1 << 20;
-/// At most this many records survive a compaction (the most recent): with a profile and an
-/// output folder a record takes about 600 bytes, so a compacted file stays under [`MAX_BYTES`]
-/// and the next compaction is hundreds of compilations away.
+/// At most this many records survive a compaction (the most recent).
 pub(crate) const MAX_RECORDS: usize = 1_500;
+/// And at most this many bytes of them: a record with its profile and its place in the graph
+/// takes 600 to 1,200 bytes, and a compaction (the whole file parsed and written again) that
+/// kept [`MAX_RECORDS`] of 650 bytes left the file 70 KiB under [`MAX_BYTES`], so the next one
+/// came about 100 compilations later. A quarter of the file free puts it hundreds away.
+pub(crate) const COMPACT_TO_BYTES: usize = (MAX_BYTES as usize) / 4 * 3;
 
 pub(crate) const HISTORY_FILE: &str = "governor-history.jsonl";
 const LOCK_FILE: &str = "governor-history.lock";
@@ -104,6 +107,11 @@ pub(crate) struct Record {
     /// (starting, waiting, sampling, the ledger), up to the moment it recorded this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_cpu_us: Option<u64>,
+    /// Of [`Record::own_cpu_us`], what was used before memsafe's `main` began
+    /// ([`crate::measure::mark_start`]): the program's start, and what cargo's `fork` left to
+    /// it, which a compilation cargo starts without memsafe pays too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_cpu_us: Option<u64>,
     /// Killed by `SIGKILL` (the OOM killer's signal) before it could end: its peak is what it
     /// had reached, less than it needed. Predictions learn from it (the next build does not
     /// take the crate for a light one again); a plan's model of a build, which needs whole
@@ -414,6 +422,7 @@ impl<'a> LineSorter<'a> {
             place: crate::calibrate::Place::default(),
             cpu_ms: None,
             own_cpu_us: None,
+            start_cpu_us: None,
             killed: false,
         }
     }
@@ -517,10 +526,11 @@ pub(crate) fn predict(records: &[Record], key: &Key) -> (u64, Basis) {
     (JobCost::for_preset(Preset::Balanced).each_bytes, Basis::Default)
 }
 
-/// The records a compaction keeps: each key's last [`KEEP`], at most [`MAX_RECORDS`] of the
-/// most recent, in their order.
+/// The records a compaction keeps: each key's last [`KEEP`], of the most recent at most
+/// [`MAX_RECORDS`] and [`COMPACT_TO_BYTES`] written, in their order.
 pub(crate) fn compact(records: Vec<Record>) -> Vec<Record> {
     let mut kept: Vec<Record> = Vec::new();
+    let mut bytes = 0;
     let mut counts: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for record in records.into_iter().rev() {
         if kept.len() >= MAX_RECORDS {
@@ -528,6 +538,11 @@ pub(crate) fn compact(records: Vec<Record>) -> Vec<Record> {
         }
         let count = counts.entry(record.key.clone()).or_default();
         if *count < KEEP {
+            // Its line, newline included.
+            bytes += serde_json::to_string(&record).map_or(0, |line| line.len() + 1);
+            if bytes > COMPACT_TO_BYTES {
+                break;
+            }
             *count += 1;
             kept.push(record);
         }
@@ -634,6 +649,7 @@ mod tests {
             place: crate::calibrate::Place::default(),
             cpu_ms: None,
             own_cpu_us: None,
+            start_cpu_us: None,
             killed: false,
         }
     }
@@ -1028,6 +1044,33 @@ mod tests {
         let kept = compact(many);
         assert_eq!(kept.len(), MAX_RECORDS);
         assert_eq!(kept[0].key.krate, "10");
+        // Records of a real size (a profile, an output folder): a quarter of the file is left
+        // free, whatever the count.
+        let heavy = |i: usize| Record {
+            profile: Some(vec![123_456_789; 32]),
+            out_dir: Some(format!("/home/user/{}/target/debug/deps", "project".repeat(20))),
+            ..record(&key(&i.to_string(), "x"), 1)
+        };
+        let many: Vec<Record> = (0..MAX_RECORDS).map(heavy).collect();
+        let line = serde_json::to_string(&many[0]).unwrap().len() + 1;
+        assert!(
+            line * MAX_RECORDS > COMPACT_TO_BYTES,
+            "records this size fill the file"
+        );
+        let kept = compact(many);
+        let written: usize = kept
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap().len() + 1)
+            .sum();
+        assert!(
+            written <= COMPACT_TO_BYTES && written + 2 * line > COMPACT_TO_BYTES,
+            "{written}"
+        );
+        assert_eq!(
+            kept.last().unwrap().key.krate,
+            (MAX_RECORDS - 1).to_string(),
+            "the newest kept"
+        );
     }
 
     #[test]
