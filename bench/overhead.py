@@ -8,7 +8,11 @@ kept from one round to the next, as on a user's machine.
 It prints each round's two wall times and their ratio, the median ratio (the issue's target:
 within 2%), and memsafe's own CPU time per compilation in the governed builds, which every
 governed compilation records in the history (`own_cpu_us`: starting, waiting, sampling, the
-ledger; the target: under 5 ms).
+ledger; the target: under 5 ms). cargo starts each compilation with a `fork` of itself, and the
+child's `exec` frees that copy: a cost any program cargo starts pays (rustc itself, without
+memsafe), 2 to 3 ms in a real build, that lands in memsafe's count. Each record also says what
+was used before memsafe's main (`start_cpu_us`), so memsafe's own cost is counted from its main
+on, plus its own start measured from a small parent (this script, 100 calls around `true`).
 
 Usage: sudo python3 bench/overhead.py [--project bench/mdbook-app] [--jobs N] [--runs 5]
        [--out bench/overhead-mdbook-app.csv]
@@ -20,7 +24,9 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import run
@@ -70,7 +76,38 @@ def main():
     plain = [r["wall_s"] for r in rows if r["configuration"] == "plain"]
     wrapped = [r["wall_s"] for r in rows if r["configuration"] == "governed"]
     ratios = [w / p for p, w in zip(plain, wrapped)]
-    own = []
+    own, start = own_cpu(history)
+    idle_start = start_from_a_small_parent()
+    print(f"\n{project.name}, no cap, {options.jobs} jobs, {options.runs} rounds")
+    print(f"plain {plain} s, governed {wrapped} s")
+    print(f"governed / plain by round: {', '.join(f'{r:.3f}' for r in ratios)}; "
+          f"median {statistics.median(ratios):.3f}, medians of the walls "
+          f"{statistics.median(wrapped) / statistics.median(plain):.3f}")
+    mine = None
+    if own:
+        print(f"memsafe's CPU per compilation as recorded ({len(own)} compilations): "
+              f"mean {statistics.mean(own):.2f} ms, median {statistics.median(own):.2f} ms, "
+              f"p90 {sorted(own)[int(len(own) * 0.9)]:.2f} ms")
+    if start and idle_start is not None:
+        after = [o - s for o, s in start]
+        print(f"  of it before memsafe's main, under cargo: mean {statistics.mean(s for _, s in start):.2f} ms "
+              f"(cargo forks itself for each compilation, and the exec frees that copy: any program cargo starts pays it)")
+        print(f"  from memsafe's main on: mean {statistics.mean(after):.2f} ms, median {statistics.median(after):.2f} ms")
+        print(f"  memsafe's own start (exec, loader), started by a small parent: mean {idle_start:.2f} ms")
+        mine = statistics.mean(after) + idle_start
+        print(f"memsafe's own CPU per compilation: {mine:.2f} ms (from main on, plus its own start)")
+    failures = []
+    if statistics.median(ratios) > 1.02:
+        failures.append(f"the governed build's median ratio is {statistics.median(ratios):.3f}, over 1.02")
+    if mine is not None and mine >= 5:
+        failures.append(f"memsafe's own CPU is {mine:.2f} ms a compilation, not under 5")
+    run.finish("targets:", failures)
+
+
+def own_cpu(history):
+    """memsafe's CPU time per governed compilation (ms) as the history records it, and the pairs
+    (that, the part before memsafe's main) of the records that carry both."""
+    own, start = [], []
     for name in os.listdir(history):
         if name.endswith(".jsonl"):
             for line in (history / name).read_text().splitlines():
@@ -80,21 +117,22 @@ def main():
                     continue
                 if "own_cpu_us" in record:
                     own.append(record["own_cpu_us"] / 1000)
-    print(f"\n{project.name}, no cap, {options.jobs} jobs, {options.runs} rounds")
-    print(f"plain {plain} s, governed {wrapped} s")
-    print(f"governed / plain by round: {', '.join(f'{r:.3f}' for r in ratios)}; "
-          f"median {statistics.median(ratios):.3f}, medians of the walls "
-          f"{statistics.median(wrapped) / statistics.median(plain):.3f}")
-    if own:
-        own.sort()
-        print(f"memsafe's own CPU per compilation ({len(own)} compilations): mean {statistics.mean(own):.1f} ms, "
-              f"median {statistics.median(own):.1f} ms, p90 {own[int(len(own) * 0.9)]:.1f} ms")
-    failures = []
-    if statistics.median(ratios) > 1.02:
-        failures.append(f"the governed build's median ratio is {statistics.median(ratios):.3f}, over 1.02")
-    if own and statistics.mean(own) >= 5:
-        failures.append(f"memsafe's own CPU is {statistics.mean(own):.1f} ms a compilation, not under 5")
-    run.finish("targets:", failures)
+                    if "start_cpu_us" in record:
+                        start.append((record["own_cpu_us"] / 1000, record["start_cpu_us"] / 1000))
+    return own, start
+
+
+def start_from_a_small_parent(calls=100):
+    """The mean CPU time memsafe used before its main (ms) as a wrapper around `true`, started by
+    this small process rather than by cargo: its exec and dynamic loader, without cargo's fork."""
+    with tempfile.TemporaryDirectory() as folder:
+        env = dict(os.environ, MEMSAFE_GOVERNOR_DIR=folder, MEMSAFE_GOVERNOR_BUDGET="64GiB")
+        env.pop("MEMSAFE_RUSTC_WRAPPER", None)
+        args = ["--crate-name", "foo", "--crate-type", "lib", "-C", "metadata=0123456789abcdef", "--out-dir", folder]
+        for _ in range(calls):
+            subprocess.run([str(run.MEMSAFE), shutil.which("true"), *args], env=env, check=True)
+        _, start = own_cpu(Path(folder))
+    return statistics.mean(s for _, s in start) if start else None
 
 
 if __name__ == "__main__":

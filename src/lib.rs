@@ -118,6 +118,7 @@ pub const COMMANDS: &[&str] = &[
 /// `cargo-memsafe` calls it too: cargo runs it as `cargo-memsafe memsafe ARGS`, so a first
 /// argument `memsafe` is dropped there.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
+    measure::mark_start();
     // Under `memsafe calibrate`, cargo runs memsafe as RUSTC_WRAPPER: `memsafe <rustc> ARGS`.
     if let Some(log) = std::env::var_os(calibrate::LOG_ENV)
         && args.len() >= 2

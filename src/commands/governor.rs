@@ -226,6 +226,9 @@ pub(crate) struct HistoryStatus {
     /// memsafe's own CPU time a compilation, on average over the records that carry it
     /// (microseconds); `null` when none does.
     pub own_cpu_us_per_compilation: Option<u64>,
+    /// Of that, what was used before memsafe's `main` began (its start, cargo's `fork` left
+    /// to it), on average over the records that carry it; `null` when none does.
+    pub start_cpu_us_per_compilation: Option<u64>,
     /// Why it could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -303,10 +306,20 @@ pub(crate) fn collect(
 
 /// memsafe's own CPU time a compilation, on average over the `records` that carry it.
 pub(crate) fn own_cpu_per_compilation(records: &[crate::governor::history::Record]) -> Option<u64> {
-    let own: Vec<u128> = records
-        .iter()
-        .filter_map(|r| r.own_cpu_us.map(u128::from))
-        .collect();
+    mean_of(records, |r| r.own_cpu_us)
+}
+
+/// The part of [`own_cpu_per_compilation`] used before memsafe's `main` began.
+pub(crate) fn start_cpu_per_compilation(records: &[crate::governor::history::Record]) -> Option<u64> {
+    mean_of(records, |r| r.start_cpu_us)
+}
+
+/// The mean of what `field` gives, over the `records` that have it.
+fn mean_of(
+    records: &[crate::governor::history::Record],
+    field: impl Fn(&crate::governor::history::Record) -> Option<u64>,
+) -> Option<u64> {
+    let own: Vec<u128> = records.iter().filter_map(|r| field(r).map(u128::from)).collect();
     let count = u128::try_from(own.len()).ok().filter(|&n| n > 0)?;
     u64::try_from(own.iter().sum::<u128>() / count).ok()
 }
@@ -374,8 +387,17 @@ pub(crate) fn status_text(status: &Status) -> String {
             let own = history
                 .own_cpu_us_per_compilation
                 .map(|us| {
+                    let start = history
+                        .start_cpu_us_per_compilation
+                        .map(|start| {
+                            format!(
+                                ", {:.1} ms of it before memsafe's code ran (starting it, and cargo's fork, which every compilation pays)",
+                                start as f64 / 1000.0
+                            )
+                        })
+                        .unwrap_or_default();
                     format!(
-                        "; memsafe's own CPU time {:.1} ms a compilation",
+                        "; memsafe's own CPU time {:.1} ms a compilation{start}",
                         us as f64 / 1000.0
                     )
                 })
@@ -409,6 +431,7 @@ fn status(args: &GovernorStatusArgs, _printer: Printer) -> Result<()> {
             records: loaded.records.len(),
             bytes: std::fs::metadata(&paths.history).map_or(0, |m| m.len()),
             own_cpu_us_per_compilation: own_cpu_per_compilation(&loaded.records),
+            start_cpu_us_per_compilation: start_cpu_per_compilation(&loaded.records),
             error: (loaded.bad_lines > 0).then(|| format!("lines that do not parse: {}", loaded.bad_lines)),
         },
         Err(error) => HistoryStatus {
@@ -416,6 +439,7 @@ fn status(args: &GovernorStatusArgs, _printer: Printer) -> Result<()> {
             records: 0,
             bytes: 0,
             own_cpu_us_per_compilation: None,
+            start_cpu_us_per_compilation: None,
             error: Some(error.to_string()),
         },
     };
@@ -458,6 +482,14 @@ mod tests {
         let records = [record(Some(4_000)), record(None), record(Some(8_000))];
         assert_eq!(own_cpu_per_compilation(&records), Some(6_000));
         assert_eq!(own_cpu_per_compilation(&records[1..2]), None);
+        // What was used before memsafe's main, where a record says.
+        let started = serde_json::from_str::<crate::governor::history::Record>(
+            r#"{"crate":"a","kind":"lib","rustc":"r","peak_bytes":1,"duration_ms":1,"at_ms":1,"own_cpu_us":9000,"start_cpu_us":3000}"#,
+        )
+        .unwrap();
+        let records = [records[0].clone(), started];
+        assert_eq!(start_cpu_per_compilation(&records), Some(3_000));
+        assert_eq!(own_cpu_per_compilation(&records), Some(6_500));
         // A hand-made history's largest values do not overflow the sum.
         let huge = [record(Some(u64::MAX)), record(Some(u64::MAX))];
         assert_eq!(own_cpu_per_compilation(&huge), Some(u64::MAX));
@@ -503,6 +535,7 @@ mod tests {
             records: 3,
             bytes: 300,
             own_cpu_us_per_compilation: Some(6_240),
+            start_cpu_us_per_compilation: Some(2_910),
             error: None,
         };
         let status = collect(
@@ -523,7 +556,7 @@ mod tests {
              hir_ty (lib): reserved 1.5 GiB, now 1.2 GiB, for 12 s (pid 10)\n\
              waiting    1\n  \
              syn (lib): needs 1 GiB, waited 4 s, for a CPU (pid 11)\n\
-             history    /c/h.jsonl (3 compilations, 1 KiB; memsafe's own CPU time 6.2 ms a compilation)\n"
+             history    /c/h.jsonl (3 compilations, 1 KiB; memsafe's own CPU time 6.2 ms a compilation, 2.9 ms of it before memsafe's code ran (starting it, and cargo's fork, which every compilation pays))\n"
         );
         // With CPUs to spare, what holds it back is the budget: 1.5 GiB reserved + 1 > 2 GiB.
         let tight = live::Budget {
@@ -535,6 +568,7 @@ mod tests {
             records: 0,
             bytes: 0,
             own_cpu_us_per_compilation: None,
+            start_cpu_us_per_compilation: None,
             error: None,
         };
         let status = collect(&ledger, 13_500, &tight, &available, String::new(), history, 8);

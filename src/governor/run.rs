@@ -194,6 +194,7 @@ fn record(paths: &Paths, key: Key, args: &[OsString], invocation: &Invocation, k
         place: invocation.place.clone(),
         cpu_ms: invocation.cpu_ms,
         own_cpu_us: crate::measure::own_cpu_us(),
+        start_cpu_us: crate::measure::start_cpu_us(),
         killed,
     };
     let _ = history::append(&paths.history, &record);
