@@ -10,7 +10,7 @@
 //!
 //! A key is what makes two compilations the same: the crate, its kind, cargo's `-C metadata=`
 //! hash (which changes with the version, the features, the profile and the rustc) and the
-//! rustc program. The prediction ([`predict`]), in order:
+//! rustc program. The prediction ([`predict_among`]), in order:
 //! 1. this key's last [`LAST`] peaks: their largest, times [`SAFETY_PERCENT`];
 //! 2. else the same crate and kind with this rustc under another hash (other features, another
 //!    profile), the same way;
@@ -209,6 +209,9 @@ pub(crate) fn last_build(records: &[Record], target: &Path, ours: impl Fn(&Path)
 pub(crate) struct History {
     pub records: Vec<Record>,
     pub bad_lines: usize,
+    /// [`History::load_for`] only: the peaks of the other crates' lines under the rustc asked
+    /// for, all [`predict_among`] reads of them.
+    pub other_peaks: Vec<u64>,
 }
 
 impl History {
@@ -367,15 +370,14 @@ fn open_with(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<Opti
 }
 
 /// What [`History::load_for`] looks for in each line, made once for all of them: the history
-/// as [`predict`] needs it for one key, read cheaply. A line of this crate is parsed for its
+/// as [`predict_among`] needs it for one key, read cheaply. A line of this crate is parsed for its
 /// key and peak (the rest of it is skipped over, not built); of another crate with this rustc
 /// only its peak is taken (the 90th percentile needs nothing else), found by text; other
 /// lines are only checked to look like a record. A line that fails counts as bad.
 ///
 /// The texts looked for are compiled once ([`memchr::memmem::Finder`]): set up for each line,
 /// as `str::contains` does, the search for the rustc's long path cost more than the search.
-struct LineSorter<'a> {
-    rustc_path: &'a str,
+struct LineSorter {
     /// `"crate":"<name>",` as the history writes it.
     krate: memchr::memmem::Finder<'static>,
     /// `"rustc":"<path>",`.
@@ -384,7 +386,7 @@ struct LineSorter<'a> {
     peak: memchr::memmem::Finder<'static>,
 }
 
-/// What [`predict`] reads of a line of the crate asked for: [`Key`]'s fields, spelled out
+/// What [`predict_among`] reads of a line of the crate asked for: [`Key`]'s fields, spelled out
 /// (a flattened one would copy the whole line, profile and all, before reading it).
 #[derive(Deserialize)]
 struct KeyAndPeak {
@@ -397,19 +399,18 @@ struct KeyAndPeak {
     peak_bytes: u64,
 }
 
-impl<'a> LineSorter<'a> {
-    fn new(key: &'a Key) -> LineSorter<'a> {
+impl LineSorter {
+    fn new(key: &Key) -> LineSorter {
         let json = |text: &str| serde_json::to_string(text).unwrap_or_default();
         let finder = |text: String| memchr::memmem::Finder::new(text.as_bytes()).into_owned();
         LineSorter {
-            rustc_path: &key.rustc,
             krate: finder(format!("\"crate\":{},", json(&key.krate))),
             rustc: finder(format!("\"rustc\":{},", json(&key.rustc))),
             peak: finder("\"peak_bytes\":".to_owned()),
         }
     }
 
-    /// A record with only `key` and `peak_bytes`: all that [`predict`] reads.
+    /// A record with only `key` and `peak_bytes`: all that [`predict_among`] reads.
     fn bare(key: Key, peak_bytes: u64) -> Record {
         Record {
             key,
@@ -455,15 +456,7 @@ impl<'a> LineSorter<'a> {
             }
         } else if self.rustc.find(bytes).is_some() {
             match self.peak_of(bytes) {
-                Some(peak_bytes) => {
-                    let key = Key {
-                        krate: String::new(),
-                        kind: String::new(),
-                        metadata: None,
-                        rustc: self.rustc_path.to_owned(),
-                    };
-                    history.records.push(Self::bare(key, peak_bytes));
-                }
+                Some(peak_bytes) => history.other_peaks.push(peak_bytes),
                 None => history.bad_lines += 1,
             }
         } else if !(line.starts_with('{') && line.ends_with('}')) {
@@ -496,7 +489,15 @@ pub(crate) enum Basis {
 }
 
 /// The memory a compilation of `key` is expected to take at its peak (see the module docs).
+#[cfg(test)]
 pub(crate) fn predict(records: &[Record], key: &Key) -> (u64, Basis) {
+    predict_among(records, &[], key)
+}
+
+/// The memory a compilation of `key` is expected to take at its peak (see the module docs),
+/// from `records` and the `other_peaks` of other crates' compilations under `key`'s rustc
+/// ([`History::load_for`]'s two parts; none from a whole [`History::load`]).
+pub(crate) fn predict_among(records: &[Record], other_peaks: &[u64], key: &Key) -> (u64, Basis) {
     let recent = |matches: &dyn Fn(&Key) -> bool| {
         records
             .iter()
@@ -518,6 +519,7 @@ pub(crate) fn predict(records: &[Record], key: &Key) -> (u64, Basis) {
         .iter()
         .filter(|r| r.key.rustc == key.rustc)
         .map(|r| r.peak_bytes)
+        .chain(other_peaks.iter().copied())
         .collect();
     if peaks.len() >= MIN_FOR_P90 {
         peaks.sort_unstable();
@@ -682,7 +684,7 @@ mod tests {
         for asked in [key("syn", "a"), key("syn", "z"), key("new", "1"), key("c3", "1")] {
             let cheap = History::load_for(&path, &asked).unwrap();
             assert_eq!(
-                predict(&cheap.records, &asked),
+                predict_among(&cheap.records, &cheap.other_peaks, &asked),
                 predict(&whole.records, &asked),
                 "{asked:?}"
             );
@@ -694,7 +696,10 @@ mod tests {
             ..key("new", "1")
         };
         assert_eq!(
-            predict(&History::load_for(&path, &other).unwrap().records, &other),
+            {
+                let cheap = History::load_for(&path, &other).unwrap();
+                predict_among(&cheap.records, &cheap.other_peaks, &other)
+            },
             predict(&whole.records, &other)
         );
     }
@@ -788,14 +793,18 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         for asked in [key("crate_5", "1"), key("crate_96", "1"), key("unseen", "1")] {
             let streamed = History::load_for(&path, &asked).unwrap();
-            assert_eq!(streamed.records.len(), 2_001, "every line of this rustc counts");
+            assert_eq!(
+                streamed.records.len() + streamed.other_peaks.len(),
+                2_001,
+                "every line of this rustc counts"
+            );
             assert_eq!(streamed.bad_lines, 1, "the long line");
             assert_eq!(
                 streamed.records.iter().filter(|r| r.key == asked).count(),
                 whole.records.iter().filter(|r| r.key == asked).count()
             );
             assert_eq!(
-                predict(&streamed.records, &asked),
+                predict_among(&streamed.records, &streamed.other_peaks, &asked),
                 predict(&whole.records, &asked)
             );
         }

@@ -229,17 +229,17 @@ fn prediction(paths: &Paths, key: &Key) -> u64 {
                 ));
                 let _ = history::repair(&paths.history);
             }
-            history.records
+            (history.records, history.other_peaks)
         }
         Err(error) => {
             say(&format!(
                 "memsafe: cannot read the governor's history `{}` ({error}); predicting from defaults",
                 paths.history.display()
             ));
-            Vec::new()
+            (Vec::new(), Vec::new())
         }
     };
-    history::predict(&records, key).0
+    history::predict_among(&records.0, &records.1, key).0
 }
 
 fn governed(
