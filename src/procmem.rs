@@ -258,9 +258,13 @@ pub(crate) struct TreeReader {
 }
 
 /// A thread's `children` file, kept open by a [`TreeReader`]. Once its thread has ended it
-/// reads nothing (`ESRCH`), even if the thread id is reused: then it is opened anew.
+/// reads as empty, without an error, even if the thread id goes to a new thread: so it is
+/// read again only while the thread's folder in `/proc/<pid>/task` is the same one (its
+/// inode, which the listing gives with no call of its own; a new thread gets a new one).
 struct Thread {
     tid: u32,
+    /// The inode of `/proc/<pid>/task/<tid>` when the file was opened.
+    folder: u64,
     children: std::fs::File,
 }
 
@@ -346,15 +350,19 @@ impl TreeReader {
     /// those of the last walk kept open ([`TreeReader::threads`]).
     fn tree(&mut self) -> Vec<(u32, Option<u32>)> {
         let proc_root = self.proc_root.clone();
-        let has_files = *self.children_files.get_or_insert_with(|| {
-            let pid = self.root.to_string();
-            proc_root
-                .join(&pid)
-                .join("task")
-                .join(&pid)
-                .join("children")
-                .exists()
-        });
+        // Asked once, while the root is there to ask (a root already gone says nothing).
+        let has_files = match self.children_files {
+            Some(known) => known,
+            None => {
+                let pid = self.root.to_string();
+                let task = proc_root.join(&pid).join("task");
+                let known = task.join(&pid).join("children").exists();
+                if known || task.exists() {
+                    self.children_files = Some(known);
+                }
+                known
+            }
+        };
         if !has_files {
             return tree(&proc_root, self.root);
         }
@@ -367,15 +375,19 @@ impl TreeReader {
                 return Vec::new();
             };
             let mut children = Vec::new();
-            for tid in threads
-                .filter_map(Result::ok)
-                .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-            {
+            for (tid, folder) in threads.filter_map(Result::ok).filter_map(|entry| {
+                Some((
+                    entry.file_name().to_str()?.parse::<u32>().ok()?,
+                    folder_id(&entry),
+                ))
+            }) {
                 let path = || tasks.join(tid.to_string()).join("children");
                 let open = before
                     .iter()
                     .position(|thread| thread.tid == tid)
-                    .map(|index| before.swap_remove(index).children)
+                    .map(|index| before.swap_remove(index))
+                    .filter(|thread| thread.folder == folder)
+                    .map(|thread| thread.children)
                     .filter(|file| read_from_start(file, text).is_ok());
                 let file = match open {
                     Some(file) => Some(file),
@@ -390,7 +402,11 @@ impl TreeReader {
                         .filter_map(|child| child.parse::<u32>().ok()),
                 );
                 if kept.len() < KEEP_OPEN_THREADS {
-                    kept.push(Thread { tid, children: file });
+                    kept.push(Thread {
+                        tid,
+                        folder,
+                        children: file,
+                    });
                 }
             }
             children
@@ -418,6 +434,20 @@ impl TreeReader {
             }
         }
         sum
+    }
+}
+
+/// What tells one thread's folder in `/proc/<pid>/task` from a later one of the same name:
+/// its inode (0 where there is none to read, which keeps a file open by its name alone).
+fn folder_id(entry: &std::fs::DirEntry) -> u64 {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::DirEntryExt::ino(entry)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = entry;
+        0
     }
 }
 
@@ -869,6 +899,20 @@ mod tests {
         let mut open: Vec<u32> = reader.threads.iter().map(|t| t.tid).collect();
         open.sort_unstable();
         assert_eq!(open, [100, 102, 103, 104]);
+        // Thread 102 ends and its id goes to a new thread, which starts a process (400). The
+        // old thread's file, still open, reads as empty without an error (as a real one
+        // does): the new thread's folder is told apart, and its file opened.
+        // (The new folder is made while the old one still holds its inode, then moved in.)
+        std::fs::create_dir_all(proc.path().join("100/new")).unwrap();
+        std::fs::write(proc.path().join("100/new/children"), "400 ").unwrap();
+        std::fs::remove_dir_all(proc.path().join("100/task/102")).unwrap();
+        std::fs::rename(proc.path().join("100/new"), proc.path().join("100/task/102")).unwrap();
+        std::fs::create_dir_all(proc.path().join("400")).unwrap();
+        set_memory(proc.path(), 400, 64, 0);
+        for _ in 1..WALK_EVERY {
+            reader.bytes();
+        }
+        assert_eq!(reader.bytes(), (512 + 128 + 64) << 10);
     }
 
     #[test]
@@ -1038,10 +1082,9 @@ mod tests {
         // rustc grows (its 1000 kB of shared memory stay): a new peak.
         set_memory(proc.path(), 100, 600_000, 1_000);
         // (The sample is handed over after the peak is kept: wait for the one handed over.)
-        while current.load(Ordering::Relaxed) != 601_000 * 1024 {
+        while current.load(Ordering::Relaxed) != 601_000 * 1024 || sampler.peak() != 601_000 * 1024 {
             std::thread::yield_now();
         }
-        assert_eq!(sampler.peak(), 601_000 * 1024);
         // rustc shrinks: the current value follows, the peak stays.
         set_memory(proc.path(), 100, 1024, 1_000);
         while current.load(Ordering::Relaxed) != 2024 * 1024 {
