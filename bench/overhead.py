@@ -99,6 +99,9 @@ def main():
     failures = []
     if statistics.median(ratios) > 1.02:
         failures.append(f"the governed build's median ratio is {statistics.median(ratios):.3f}, over 1.02")
+    if mine is None and own:
+        # No record says what came before main: judge the whole count.
+        mine = statistics.mean(own)
     if mine is not None and mine >= 5:
         failures.append(f"memsafe's own CPU is {mine:.2f} ms a compilation, not under 5")
     run.finish("targets:", failures)

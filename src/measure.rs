@@ -154,10 +154,10 @@ pub(crate) fn run(command: &mut Command, on_sample: Option<OnSample>) -> std::io
 static START_CPU_US: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
 
 /// Notes the CPU time this process used before memsafe's `main`: starting the program (the
-/// `exec`, the dynamic loader), and what the parent left to its child. cargo starts each
-/// compilation with a `fork` of its own address space, and the child's `exec` then frees that
-/// copy: 2 to 3 ms in a real build (docs/measurements.md, M13), which a rustc that cargo
-/// starts directly pays in the same way.
+/// `exec`, the dynamic loader), and what the parent left to its child. cargo, with its own
+/// pipe jobserver, starts each compilation with a `fork` of its own address space, and the
+/// child's `exec` then frees that copy: about 3 ms in a real build (docs/measurements.md,
+/// M13), which a rustc that cargo starts directly pays in the same way.
 pub(crate) fn mark_start() {
     let _ = START_CPU_US.set(own_cpu_us());
 }

@@ -391,7 +391,7 @@ pub(crate) fn status_text(status: &Status) -> String {
                         .start_cpu_us_per_compilation
                         .map(|start| {
                             format!(
-                                ", {:.1} ms of it before memsafe's code ran (starting it, and cargo's fork, which every compilation pays)",
+                                ", {:.1} ms of it before memsafe's main (its start, and the freeing of cargo's fork, which a compilation without memsafe pays too)",
                                 start as f64 / 1000.0
                             )
                         })
@@ -556,7 +556,7 @@ mod tests {
              hir_ty (lib): reserved 1.5 GiB, now 1.2 GiB, for 12 s (pid 10)\n\
              waiting    1\n  \
              syn (lib): needs 1 GiB, waited 4 s, for a CPU (pid 11)\n\
-             history    /c/h.jsonl (3 compilations, 1 KiB; memsafe's own CPU time 6.2 ms a compilation, 2.9 ms of it before memsafe's code ran (starting it, and cargo's fork, which every compilation pays))\n"
+             history    /c/h.jsonl (3 compilations, 1 KiB; memsafe's own CPU time 6.2 ms a compilation, 2.9 ms of it before memsafe's main (its start, and the freeing of cargo's fork, which a compilation without memsafe pays too))\n"
         );
         // With CPUs to spare, what holds it back is the budget: 1.5 GiB reserved + 1 > 2 GiB.
         let tight = live::Budget {

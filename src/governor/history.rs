@@ -3,7 +3,8 @@
 //! One JSON record a line in `governor-history.jsonl` (in the user's cache folder). A wrapper
 //! appends its line under an exclusive lock on `governor-history.lock`, and while it holds the
 //! lock, compacts the file when it grew past [`MAX_BYTES`] (or held lines that do not parse):
-//! the last [`KEEP`] records of every key, at most [`MAX_RECORDS`] in all, written to a
+//! the last [`KEEP`] records of every key, at most [`MAX_RECORDS`] and [`COMPACT_TO_BYTES`]
+//! in all (the newest always), written to a
 //! temporary file and renamed over the old one. Appends and compaction under one lock lose no
 //! record; readers take no lock (a line is appended with one write, and the rename swaps whole
 //! files).
@@ -109,7 +110,7 @@ pub(crate) struct Record {
     pub own_cpu_us: Option<u64>,
     /// Of [`Record::own_cpu_us`], what was used before memsafe's `main` began
     /// ([`crate::measure::mark_start`]): the program's start, and what cargo's `fork` left to
-    /// it, which a compilation cargo starts without memsafe pays too.
+    /// it (the second, a compilation that cargo starts without memsafe pays too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_cpu_us: Option<u64>,
     /// Killed by `SIGKILL` (the OOM killer's signal) before it could end: its peak is what it
@@ -397,6 +398,11 @@ struct KeyAndPeak {
     metadata: Option<String>,
     rustc: String,
     peak_bytes: u64,
+    // Not read, but required of a record: a line without them is bad here as in a whole read.
+    #[allow(dead_code)]
+    duration_ms: u64,
+    #[allow(dead_code)]
+    at_ms: u64,
 }
 
 impl LineSorter {
@@ -542,7 +548,8 @@ pub(crate) fn compact(records: Vec<Record>) -> Vec<Record> {
         if *count < KEEP {
             // Its line, newline included.
             bytes += serde_json::to_string(&record).map_or(0, |line| line.len() + 1);
-            if bytes > COMPACT_TO_BYTES {
+            // The newest record stays, however long.
+            if bytes > COMPACT_TO_BYTES && !kept.is_empty() {
                 break;
             }
             *count += 1;
@@ -1080,6 +1087,14 @@ mod tests {
             (MAX_RECORDS - 1).to_string(),
             "the newest kept"
         );
+        // A newest record longer than that alone is kept all the same.
+        let huge = Record {
+            out_dir: Some("x".repeat(COMPACT_TO_BYTES)),
+            ..record(&key("huge", "x"), 1)
+        };
+        let kept = compact(vec![record(&key("a", "x"), 1), huge]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].key.krate, "huge");
     }
 
     #[test]
