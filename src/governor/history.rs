@@ -121,6 +121,27 @@ pub(crate) struct Record {
     pub killed: bool,
 }
 
+impl Record {
+    /// A record with only `key` and `peak_bytes` (all that [`predict_among`] reads), the rest
+    /// empty.
+    pub(crate) fn bare(key: Key, peak_bytes: u64) -> Record {
+        Record {
+            key,
+            peak_bytes,
+            duration_ms: 0,
+            at_ms: 0,
+            out_dir: None,
+            metadata_only: false,
+            profile: None,
+            place: crate::calibrate::Place::default(),
+            cpu_ms: None,
+            own_cpu_us: None,
+            start_cpu_us: None,
+            killed: false,
+        }
+    }
+}
+
 /// Whether rustc's arguments ask for metadata only: an `--emit` without `link` (what
 /// `cargo check`, clippy and rust-analyzer ask for).
 pub(crate) fn metadata_only(args: &[OsString]) -> bool {
@@ -416,24 +437,6 @@ impl LineSorter {
         }
     }
 
-    /// A record with only `key` and `peak_bytes`: all that [`predict_among`] reads.
-    fn bare(key: Key, peak_bytes: u64) -> Record {
-        Record {
-            key,
-            peak_bytes,
-            duration_ms: 0,
-            at_ms: 0,
-            out_dir: None,
-            metadata_only: false,
-            profile: None,
-            place: crate::calibrate::Place::default(),
-            cpu_ms: None,
-            own_cpu_us: None,
-            start_cpu_us: None,
-            killed: false,
-        }
-    }
-
     /// Adds what `line` gives to `history`, or counts it bad.
     fn take(&self, line: &str, history: &mut History) {
         let line = line.trim();
@@ -456,7 +459,7 @@ impl LineSorter {
                         metadata: found.metadata,
                         rustc: found.rustc,
                     };
-                    history.records.push(Self::bare(key, found.peak_bytes));
+                    history.records.push(Record::bare(key, found.peak_bytes));
                 }
                 Err(_) => history.bad_lines += 1,
             }
@@ -648,18 +651,9 @@ mod tests {
 
     fn record(key: &Key, peak_mib: u64) -> Record {
         Record {
-            key: key.clone(),
-            peak_bytes: peak_mib * MIB,
             duration_ms: 10,
             at_ms: 1,
-            out_dir: None,
-            metadata_only: false,
-            profile: None,
-            place: crate::calibrate::Place::default(),
-            cpu_ms: None,
-            own_cpu_us: None,
-            start_cpu_us: None,
-            killed: false,
+            ..Record::bare(key.clone(), peak_mib * MIB)
         }
     }
 
