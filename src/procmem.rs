@@ -75,23 +75,15 @@ pub(crate) fn parse_parent(stat: &str) -> Option<u32> {
 /// is, with its size asked first and a buffer doubled from 32 bytes, a `/proc` file took up
 /// to ten system calls, and a walk reads one per thread of rustc's.
 pub(crate) fn children(proc_root: &Path, pid: u32) -> Vec<u32> {
-    let tasks = proc_root.join(pid.to_string()).join("task");
     let mut text = Vec::with_capacity(256);
-    if tasks.join(pid.to_string()).join("children").exists() {
-        let Ok(threads) = std::fs::read_dir(&tasks) else {
-            return Vec::new();
-        };
-        let mut found = Vec::new();
-        for thread in threads.filter_map(Result::ok) {
-            if read_small(&thread.path().join("children"), &mut text).is_ok() {
-                found.extend(
-                    String::from_utf8_lossy(&text)
-                        .split_whitespace()
-                        .filter_map(|child| child.parse::<u32>().ok()),
-                );
-            }
-        }
-        return found;
+    if proc_root
+        .join(pid.to_string())
+        .join("task")
+        .join(pid.to_string())
+        .join("children")
+        .exists()
+    {
+        return threads_children(proc_root, pid, &mut Vec::new(), &mut Vec::new(), 0, &mut text);
     }
     let Ok(entries) = std::fs::read_dir(proc_root) else {
         return Vec::new();
@@ -109,6 +101,59 @@ pub(crate) fn children(proc_root: &Path, pid: u32) -> Vec<u32> {
 /// The whole of the small file at `path` into `text` ([`read_from_start`]).
 fn read_small(path: &Path, text: &mut Vec<u8>) -> std::io::Result<()> {
     read_from_start(&std::fs::File::open(path)?, text)
+}
+
+/// The direct children of `pid`, from the `children` file of each of its threads: the one
+/// `before` kept open for that thread while the thread's folder is the same one
+/// ([`Thread`]), else the file opened by path. Up to `keep` of the files read are moved to
+/// `kept`, for the next walk.
+fn threads_children(
+    proc_root: &Path,
+    pid: u32,
+    before: &mut Vec<Thread>,
+    kept: &mut Vec<Thread>,
+    keep: usize,
+    text: &mut Vec<u8>,
+) -> Vec<u32> {
+    let tasks = proc_root.join(pid.to_string()).join("task");
+    let Ok(threads) = std::fs::read_dir(&tasks) else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for (tid, folder) in threads.filter_map(Result::ok).filter_map(|entry| {
+        Some((
+            entry.file_name().to_str()?.parse::<u32>().ok()?,
+            folder_id(&entry),
+        ))
+    }) {
+        let open = before
+            .iter()
+            .position(|thread| thread.tid == tid)
+            .map(|index| before.swap_remove(index))
+            .filter(|thread| thread.folder == folder)
+            .map(|thread| thread.children)
+            .filter(|file| read_from_start(file, text).is_ok());
+        let file = match open {
+            Some(file) => Some(file),
+            None => std::fs::File::open(tasks.join(tid.to_string()).join("children"))
+                .ok()
+                .filter(|file| read_from_start(file, text).is_ok()),
+        };
+        let Some(file) = file else { continue };
+        children.extend(
+            String::from_utf8_lossy(text)
+                .split_whitespace()
+                .filter_map(|child| child.parse::<u32>().ok()),
+        );
+        if kept.len() < keep {
+            kept.push(Thread {
+                tid,
+                folder,
+                children: file,
+            });
+        }
+    }
+    children
 }
 
 /// `root` and every process below it, `root` first (each pid once, at most
@@ -370,46 +415,7 @@ impl TreeReader {
         let mut kept = Vec::new();
         let text = &mut self.text;
         let found = tree_by(self.root, |pid| {
-            let tasks = proc_root.join(pid.to_string()).join("task");
-            let Ok(threads) = std::fs::read_dir(&tasks) else {
-                return Vec::new();
-            };
-            let mut children = Vec::new();
-            for (tid, folder) in threads.filter_map(Result::ok).filter_map(|entry| {
-                Some((
-                    entry.file_name().to_str()?.parse::<u32>().ok()?,
-                    folder_id(&entry),
-                ))
-            }) {
-                let path = || tasks.join(tid.to_string()).join("children");
-                let open = before
-                    .iter()
-                    .position(|thread| thread.tid == tid)
-                    .map(|index| before.swap_remove(index))
-                    .filter(|thread| thread.folder == folder)
-                    .map(|thread| thread.children)
-                    .filter(|file| read_from_start(file, text).is_ok());
-                let file = match open {
-                    Some(file) => Some(file),
-                    None => std::fs::File::open(path())
-                        .ok()
-                        .filter(|file| read_from_start(file, text).is_ok()),
-                };
-                let Some(file) = file else { continue };
-                children.extend(
-                    String::from_utf8_lossy(text)
-                        .split_whitespace()
-                        .filter_map(|child| child.parse::<u32>().ok()),
-                );
-                if kept.len() < KEEP_OPEN_THREADS {
-                    kept.push(Thread {
-                        tid,
-                        folder,
-                        children: file,
-                    });
-                }
-            }
-            children
+            threads_children(&proc_root, pid, &mut before, &mut kept, KEEP_OPEN_THREADS, text)
         });
         self.threads = kept;
         found
