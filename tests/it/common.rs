@@ -97,15 +97,10 @@ impl TestContext {
 
     /// A package as `cargo new --lib` makes it (offline, no git).
     pub(crate) fn cargo_new(&self, relative: &str) -> &TestContext {
-        let output = Command::new("cargo")
-            .args(["new", "--lib", "--vcs", "none", "--offline", "--quiet"])
-            .arg(self.path(relative))
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "cargo new: {}",
-            String::from_utf8_lossy(&output.stderr)
+        succeeds(
+            Command::new("cargo")
+                .args(["new", "--lib", "--vcs", "none", "--offline", "--quiet"])
+                .arg(self.path(relative)),
         );
         self
     }
@@ -117,15 +112,10 @@ impl TestContext {
         let file = format!("{name}.rs");
         self.write(&file, source);
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-        let compiled = Command::new(rustc)
-            .args(["-O", "-o", name, &file])
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            compiled.status.success(),
-            "{}",
-            String::from_utf8_lossy(&compiled.stderr)
+        succeeds(
+            Command::new(rustc)
+                .args(["-O", "-o", name, &file])
+                .current_dir(self.dir.path()),
         );
         self.path(name)
     }
@@ -230,4 +220,15 @@ pub(crate) fn with<'a>(args: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
     let mut all = args.to_vec();
     all.extend_from_slice(more);
     all
+}
+
+/// Runs `command` to its end and fails the test, with its stderr, unless it succeeded.
+pub(crate) fn succeeds(command: &mut Command) {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        command.get_program(),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
